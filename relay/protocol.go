@@ -1,0 +1,192 @@
+// Package relay holds Tether's wire protocol between a bridge (tetherd or the
+// tray) and a relay (tether-relay), and the bridge-side client that keeps one
+// outbound WebSocket alive.
+//
+// The protocol is written down for people in docs/protocol.md; this file is
+// its single source in code. One WebSocket message carries exactly one JSON
+// object (a Frame) with a "kind" field. The frames are a superset of the TAG
+// relay protocol (@tournesol-tag/mcp-bridge 0.1.x: hello, rpc.request,
+// rpc.response), so one relay serves both kinds of bridge.
+//
+// Handshake order (Tether bridge):
+//
+//	bridge: GET /v1/connect, Authorization: Bearer <bridge token>  (401/403 before upgrade)
+//	bridge → relay: hello   {protocol, devId, version, servers}
+//	relay  → bridge: mcp    {server, session, msg}   (a session opens on its first frame)
+//	bridge → relay: mcp     {server, session, msg}   (responses, notifications, server→client requests)
+//	either:          close  {server, session}         (session ended)
+//	bridge → relay: catalog {servers}                 (after any change)
+//
+// TAG bridge: GET /dev/{id}/connect, hello {devId, version, tools}, then
+// rpc.request {id, method:"list"|"call", path, body} answered by
+// rpc.response {id, status, body}.
+package relay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ProtocolVersion is bumped on any wire-incompatible change. A hello without
+// a protocol field comes from a TAG bridge.
+const ProtocolVersion = 1
+
+// Kind names what a frame is.
+type Kind string
+
+const (
+	// KindHello is the bridge's first frame: who it is and what it serves.
+	KindHello Kind = "hello"
+	// KindCatalog is the bridge's full server list, sent after any change.
+	KindCatalog Kind = "catalog"
+	// KindMCP carries one raw JSON-RPC message for a (server, session) pair.
+	KindMCP Kind = "mcp"
+	// KindClose ends a session, from either side.
+	KindClose Kind = "close"
+	// KindError reports a protocol error about one frame; the socket stays up.
+	KindError Kind = "error"
+	// KindRPCRequest is the TAG relay's request (relay → TAG bridge).
+	KindRPCRequest Kind = "rpc.request"
+	// KindRPCResponse is the TAG bridge's answer (TAG bridge → relay).
+	KindRPCResponse Kind = "rpc.response"
+)
+
+// WebSocket close codes (4000–4999 are for applications).
+const (
+	// CloseReplaced: a newer bridge with the same dev id took the slot.
+	// The replaced bridge must not reconnect on its own.
+	CloseReplaced = 4001
+	// CloseUnauthorized: the token was rejected (for example it expired while
+	// connected). The bridge must not reconnect until it has a new token.
+	CloseUnauthorized = 4003
+	// CloseProtocolError: the peer broke the protocol (for example no hello
+	// as the first frame). Reconnecting with backoff is allowed.
+	CloseProtocolError = 4008
+	// CloseTooLarge: a frame was over MaxFrameBytes.
+	CloseTooLarge = 4009
+)
+
+// Limits and keepalive timings, shared by both ends.
+const (
+	// MaxFrameBytes caps one WebSocket message. A child's largest JSON-RPC
+	// line (mcpchild's default cap is 32 MiB) plus the envelope fits.
+	MaxFrameBytes = 48 << 20
+	// PingInterval is how often each side pings. Load balancers drop idle
+	// connections at 60 s, so this stays well inside that.
+	PingInterval = 15 * time.Second
+	// PongWait is how long a side waits for any inbound traffic (a pong
+	// included) before it declares the socket dead. A half-open socket is
+	// found within PongWait, at most 45 s.
+	PongWait = 40 * time.Second
+	// WriteWait bounds every write, so a stuck peer cannot block the writer.
+	WriteWait = 10 * time.Second
+)
+
+// Error codes carried in KindError frames.
+const (
+	ErrCodeBadFrame      = "bad_frame"      // not JSON, or missing fields
+	ErrCodeUnknownKind   = "unknown_kind"   // a kind this side does not know
+	ErrCodeUnknownServer = "unknown_server" // no server of that name on the bridge
+	ErrCodeTooLarge      = "too_large"      // over a size limit
+	ErrCodeUnavailable   = "unavailable"    // the server exists but is not ready
+)
+
+// Frame is one protocol message. Which fields are set depends on Kind; the
+// rest are omitted on the wire.
+type Frame struct {
+	Kind Kind `json:"kind"`
+
+	// hello
+	Protocol int    `json:"protocol,omitempty"`
+	DevID    string `json:"devId,omitempty"`
+	Version  string `json:"version,omitempty"`
+
+	// hello, catalog (Tether)
+	Servers []ServerInfo `json:"servers,omitempty"`
+	// hello (TAG): the tools/list "tools" array of the bridge's one server.
+	Tools json.RawMessage `json:"tools,omitempty"`
+
+	// mcp, close, error
+	Server  string          `json:"server,omitempty"`
+	Session string          `json:"session,omitempty"`
+	Msg     json.RawMessage `json:"msg,omitempty"`
+	// Related (bridge → relay, mcp only) is the JSON-RPC id, in the session's
+	// own id space, of the client request this message belongs to: progress,
+	// a log line or a server→client request sent while that request runs.
+	// The relay writes such messages on that request's SSE stream; messages
+	// without it go to the session's standalone GET stream.
+	Related json.RawMessage `json:"related,omitempty"`
+
+	// rpc.request, rpc.response (TAG); id is echoed as given.
+	ID     json.RawMessage `json:"id,omitempty"`
+	Method string          `json:"method,omitempty"`
+	Path   string          `json:"path,omitempty"`
+	Body   json.RawMessage `json:"body,omitempty"`
+	Status int             `json:"status,omitempty"`
+
+	// error
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// ServerInfo is one bridged server as the relay sees it.
+type ServerInfo struct {
+	Name string `json:"name"`
+	// State is the child's phase: starting, ready, backoff, crashloop, stopped, disabled.
+	State string `json:"state"`
+	// Era is the MCP protocol generation the bridge speaks with the child:
+	// "2025" (initialize handshake) or "2026" (stateless, server/discover).
+	Era       string            `json:"era,omitempty"`
+	ToolCount int               `json:"toolCount"`
+	Tools     []json.RawMessage `json:"tools,omitempty"`
+	Restarts  int               `json:"restarts,omitempty"`
+	Error     string            `json:"error,omitempty"`
+}
+
+// ErrBadFrame wraps every decoding failure.
+var ErrBadFrame = errors.New("bad frame")
+
+// DecodeFrame parses one WebSocket message. It checks only what every frame
+// of that kind needs; an unknown kind decodes (the caller answers it with an
+// unknown_kind error rather than dropping the socket).
+func DecodeFrame(data []byte) (Frame, error) {
+	var f Frame
+	if len(data) > MaxFrameBytes {
+		return f, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrBadFrame, len(data), MaxFrameBytes)
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return Frame{}, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	if f.Kind == "" {
+		return Frame{}, fmt.Errorf("%w: missing kind", ErrBadFrame)
+	}
+	switch f.Kind {
+	case KindMCP:
+		if f.Server == "" || f.Session == "" || len(f.Msg) == 0 {
+			return Frame{}, fmt.Errorf("%w: mcp frame needs server, session and msg", ErrBadFrame)
+		}
+	case KindClose:
+		if f.Server == "" || f.Session == "" {
+			return Frame{}, fmt.Errorf("%w: close frame needs server and session", ErrBadFrame)
+		}
+	case KindRPCRequest, KindRPCResponse:
+		if len(f.ID) == 0 {
+			return Frame{}, fmt.Errorf("%w: %s frame needs an id", ErrBadFrame, f.Kind)
+		}
+	}
+	return f, nil
+}
+
+// EncodeFrame is json.Marshal with the size limit applied.
+func EncodeFrame(f Frame) ([]byte, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s frame: %w", f.Kind, err)
+	}
+	if len(b) > MaxFrameBytes {
+		return nil, fmt.Errorf("encode %s frame: %d bytes is over the %d byte limit", f.Kind, len(b), MaxFrameBytes)
+	}
+	return b, nil
+}
