@@ -23,6 +23,7 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +83,22 @@ const (
 	PongWait = 40 * time.Second
 	// WriteWait bounds every write, so a stuck peer cannot block the writer.
 	WriteWait = 10 * time.Second
+	// HandshakeTimeout bounds one dial: TCP, TLS and the WebSocket upgrade.
+	HandshakeTimeout = 15 * time.Second
+)
+
+// Reconnect timings of the bridge (relay.Client).
+const (
+	// BackoffBase is the bound of the first reconnect wait; the n-th wait in
+	// a row is uniformly random in [0, min(BackoffCap, BackoffBase·2^n)].
+	BackoffBase = 500 * time.Millisecond
+	// BackoffCap is the largest bound of a reconnect wait.
+	BackoffCap = 30 * time.Second
+	// StableAfter is how long a connection must stay up before the backoff
+	// starts again from BackoffBase.
+	StableAfter = 10 * time.Second
+	// SendQueue is the default length of the bounded outbound queue.
+	SendQueue = 256
 )
 
 // Error codes carried in KindError frames.
@@ -164,7 +181,7 @@ func DecodeFrame(data []byte) (Frame, error) {
 	}
 	switch f.Kind {
 	case KindMCP:
-		if f.Server == "" || f.Session == "" || len(f.Msg) == 0 {
+		if f.Server == "" || f.Session == "" || isMissing(f.Msg) {
 			return Frame{}, fmt.Errorf("%w: mcp frame needs server, session and msg", ErrBadFrame)
 		}
 	case KindClose:
@@ -172,19 +189,30 @@ func DecodeFrame(data []byte) (Frame, error) {
 			return Frame{}, fmt.Errorf("%w: close frame needs server and session", ErrBadFrame)
 		}
 	case KindRPCRequest, KindRPCResponse:
-		if len(f.ID) == 0 {
+		if isMissing(f.ID) {
 			return Frame{}, fmt.Errorf("%w: %s frame needs an id", ErrBadFrame, f.Kind)
 		}
 	}
 	return f, nil
 }
 
-// EncodeFrame is json.Marshal with the size limit applied.
+// isMissing reports an absent raw field or an explicit JSON null, which
+// encoding/json keeps as the bytes "null".
+func isMissing(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// EncodeFrame is json.Marshal with the size limit applied, except that
+// '<', '>' and '&' are not escaped: relayed JSON-RPC bytes stay as the child
+// wrote them (encoding/json still compacts raw fields such as msg).
 func EncodeFrame(f Frame) ([]byte, error) {
-	b, err := json.Marshal(f)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(f); err != nil {
 		return nil, fmt.Errorf("encode %s frame: %w", f.Kind, err)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(b) > MaxFrameBytes {
 		return nil, fmt.Errorf("encode %s frame: %d bytes is over the %d byte limit", f.Kind, len(b), MaxFrameBytes)
 	}

@@ -1,0 +1,208 @@
+// Command tether-relay is the self-hostable Tether relay: it holds one
+// WebSocket slot per developer for their bridge and exposes every bridged
+// MCP server at /mcp/{dev}/{server}. It also issues the tokens it accepts.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tether-dev/tether/relay/server"
+)
+
+const usage = `tether-relay — the self-hostable Tether relay
+
+Usage:
+  tether-relay serve --listen ADDR --secret-file FILE [--call-timeout D]
+  tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D]
+
+serve
+  Runs the relay. If FILE does not exist it is created with a fresh random
+  secret (mode 0600). Keep it: every token is signed with it.
+    --listen ADDR        address to listen on (default 127.0.0.1:8080)
+    --secret-file FILE   HMAC secret for tokens (required)
+    --call-timeout D     longest wait for one relayed MCP request (default 60s)
+
+token
+  Prints a signed token (JWT) on stdout and nothing else.
+    --secret-file FILE   the secret the relay uses (required)
+    --dev ID             the developer id, e.g. alice (required)
+    --scope S            bridge (for tetherd / tag-mcp-bridge) or client (for MCP clients)
+    --ttl D              validity (default 720h)
+
+Examples:
+  tether-relay serve --listen :8080 --secret-file /var/lib/tether-relay/secret
+  tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope bridge > bridge.jwt
+  tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope client --ttl 24h
+
+Endpoints: GET /healthz · GET /metrics · GET /v1/connect (bridges) ·
+GET /dev/{id}/connect (TAG bridges) · /mcp/{dev}/{server} (MCP clients) ·
+GET /v1/bridges/{dev} (status)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tether-relay:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tether-relay "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	return fs
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+	secretFile := fs.String("secret-file", "", "HMAC secret file")
+	callTimeout := fs.Duration("call-timeout", server.DefaultCallTimeout, "longest wait for one relayed request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *secretFile == "" {
+		return errors.New("serve: --secret-file is required")
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	secret, created, err := loadOrCreateSecret(*secretFile)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if created {
+		logger.Info("created a new secret file", "path", *secretFile, "mode", "0600")
+	}
+
+	relaySrv := &server.Server{Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout}
+	httpSrv := &http.Server{Handler: relaySrv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	fmt.Fprintf(stdout, "tether-relay listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Bridges first: their sockets are hijacked, so http.Server.Shutdown
+	// would not close them, and closing them ends the requests waiting on them.
+	relaySrv.Shutdown(shutCtx)
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		httpSrv.Close() // long-lived SSE streams do not go idle on their own
+	}
+	return nil
+}
+
+func token(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("token", stderr)
+	secretFile := fs.String("secret-file", "", "HMAC secret file")
+	dev := fs.String("dev", "", "developer id")
+	scope := fs.String("scope", "", "bridge or client")
+	ttl := fs.Duration("ttl", 720*time.Hour, "validity")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *secretFile == "" || *dev == "" || *scope == "" {
+		return errors.New("token: --secret-file, --dev and --scope are required")
+	}
+	secret, err := readSecret(*secretFile)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	tok, err := server.Issue(secret, *dev, *scope, *ttl)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// readSecret returns the file's content without surrounding whitespace;
+// those bytes are the HMAC key.
+func readSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) < 16 {
+		return nil, fmt.Errorf("secret in %s is shorter than 16 characters", path)
+	}
+	return []byte(s), nil
+}
+
+// loadOrCreateSecret reads the secret, or writes 32 random bytes as hex at
+// mode 0600 when the file does not exist yet.
+func loadOrCreateSecret(path string) (secret []byte, created bool, err error) {
+	secret, err = readSecret(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return secret, false, err
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, false, fmt.Errorf("generate secret: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, fmt.Errorf("create secret folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, false, fmt.Errorf("create secret: %w", err)
+	}
+	hexSecret := hex.EncodeToString(raw[:])
+	if _, err := f.WriteString(hexSecret + "\n"); err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("write secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, false, fmt.Errorf("write secret: %w", err)
+	}
+	return []byte(hexSecret), true, nil
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func buildRelay(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tether-relay")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startServe runs `serve` and returns its base URL from the one line it prints.
+func startServe(t *testing.T, bin, secretFile string) (string, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--secret-file", secretFile, "--call-timeout", "5s")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no listen line: %v (stderr: %s)", err, stderr.String())
+	}
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "tether-relay listening on ")
+	if !ok {
+		t.Fatalf("listen line %q", line)
+	}
+	return url, cmd
+}
+
+func TestBinaryTokenThenServe(t *testing.T) {
+	bin := buildRelay(t)
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("a-test-secret-of-enough-length\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := exec.Command(bin, "token", "--secret-file", secretFile, "--dev", "alice", "--scope", "client", "--ttl", "1h").Output()
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	tok := strings.TrimSpace(string(out))
+	if strings.Count(tok, ".") != 2 || strings.Count(string(out), "\n") != 1 {
+		t.Fatalf("token output %q is not exactly one JWT line", out)
+	}
+	if err := exec.Command(bin, "token", "--secret-file", secretFile, "--dev", "alice", "--scope", "root").Run(); err == nil {
+		t.Fatal("token accepted scope root")
+	}
+
+	url, cmd := startServe(t, bin, secretFile)
+	resp, err := http.Get(url + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// The token printed by `token` is accepted by `serve` with the same secret.
+	req, _ := http.NewRequest("GET", url+"/v1/bridges/alice", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Dev       string `json:"dev"`
+		Connected bool   `json:"connected"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || st.Dev != "alice" || st.Connected {
+		t.Fatalf("status %d %+v", resp.StatusCode, st)
+	}
+
+	// Graceful shutdown on SIGTERM.
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+func TestServeCreatesSecret(t *testing.T) {
+	bin := buildRelay(t)
+	secretFile := filepath.Join(t.TempDir(), "sub", "secret")
+	url, _ := startServe(t, bin, secretFile)
+	fi, err := os.Stat(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret mode %v, want 0600", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(secretFile)
+	if len(strings.TrimSpace(string(b))) != 64 {
+		t.Fatalf("secret is %d hex chars, want 64", len(strings.TrimSpace(string(b))))
+	}
+	out, err := exec.Command(bin, "token", "--secret-file", secretFile, "--dev", "bob", "--scope", "bridge").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", url+"/v1/bridges/bob", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(out)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("token from created secret: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func TestUsage(t *testing.T) {
+	var out, errb strings.Builder
+	if err := run(t.Context(), []string{"help"}, &out, &errb); err != nil || !strings.Contains(out.String(), "Examples:") {
+		t.Fatalf("help: %v %q", err, out.String())
+	}
+	if err := run(t.Context(), []string{"bogus"}, &out, &errb); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	if err := run(t.Context(), []string{"serve"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "--secret-file") {
+		t.Fatalf("serve without secret: %v", err)
+	}
+}

@@ -1,0 +1,512 @@
+// Package mcpchild runs one MCP server as the bridge sees it: a supervised
+// stdio child process (in its own process group), the MCP handshake in either
+// protocol era, a cached tool list, and a multiplexer that lets many virtual
+// client sessions share the one warm child.
+//
+// Lifecycle: New (no side effects) → Start (supervisor goroutine) → Stop.
+// Sessions: NewSession → Session.Handle for every client message, the out
+// callback for every message to the client → Session.Close.
+package mcpchild
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Phase is where a child is in its life.
+type Phase string
+
+const (
+	PhaseStopped   Phase = "stopped"   // not started, or stopped on request
+	PhaseStarting  Phase = "starting"  // process spawned, handshake running
+	PhaseReady     Phase = "ready"     // handshake done, serving
+	PhaseBackoff   Phase = "backoff"   // crashed; waiting to restart
+	PhaseCrashLoop Phase = "crashloop" // crashed too often; waits for Restart
+)
+
+// Era is the MCP protocol generation spoken with a child or a session.
+type Era string
+
+const (
+	EraUnknown Era = ""
+	Era2025    Era = "2025" // initialize handshake, stateful session
+	Era2026    Era = "2026" // 2026-07-28: stateless, server/discover, per-request _meta
+)
+
+// Status is a snapshot of a child, a value the caller may keep.
+type Status struct {
+	Name        string    `json:"name"`
+	Phase       Phase     `json:"phase"`
+	Era         Era       `json:"era,omitempty"`
+	Pid         int       `json:"pid,omitempty"`
+	Restarts    int       `json:"restarts"`
+	ToolCount   int       `json:"toolCount"`
+	LastError   string    `json:"lastError,omitempty"`
+	Warning     string    `json:"warning,omitempty"`
+	StderrTail  []string  `json:"stderrTail,omitempty"`
+	Since       time.Time `json:"since"`
+	NextRestart time.Time `json:"nextRestart,omitzero"`
+}
+
+// Options tune a Child. The zero value works.
+type Options struct {
+	Logger *slog.Logger
+	// Log receives the child's stderr and lifecycle lines (a per-server log file).
+	Log io.Writer
+	// Env is the environment children start from; nil means BaseEnv (the
+	// user's login-shell PATH included).
+	Env []string
+	// MaxMessageBytes caps one JSON-RPC message from the child (default 32 MiB).
+	MaxMessageBytes int
+	// StopGrace is how long each stop stage waits: stdin closed, then SIGTERM,
+	// then SIGKILL (default 2 s).
+	StopGrace time.Duration
+	// HandshakeTimeout bounds spawn-to-ready (default 60 s: npx may download).
+	HandshakeTimeout time.Duration
+	// ProbeTimeout bounds the server/discover probe before falling back to
+	// initialize, for servers that ignore unknown methods (default 5 s).
+	ProbeTimeout time.Duration
+	// RestartMin and RestartMax bound the restart backoff (250 ms, 30 s).
+	RestartMin, RestartMax time.Duration
+	// CrashLoopCount crashes within CrashLoopWindow stop the restarts until
+	// Restart is called (default 5 in 60 s).
+	CrashLoopCount  int
+	CrashLoopWindow time.Duration
+	// Era pins the protocol era spoken with the child. Empty means: probe
+	// with server/discover and speak 2026 when it answers, else 2025 (see
+	// handshake.go for why).
+	Era Era
+	// StderrLines is the size of the stderr ring kept for the UI (default 50).
+	StderrLines int
+	// OnStatus is called (never concurrently, never with locks held) after
+	// every change; it receives the latest status and may skip intermediate ones.
+	OnStatus func(Status)
+	// ClientName and ClientVersion are what the bridge calls itself in its handshake.
+	ClientName, ClientVersion string
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 2 * time.Second
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 60 * time.Second
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 5 * time.Second
+	}
+	if o.RestartMin <= 0 {
+		o.RestartMin = 250 * time.Millisecond
+	}
+	if o.RestartMax <= 0 {
+		o.RestartMax = 30 * time.Second
+	}
+	if o.CrashLoopCount <= 0 {
+		o.CrashLoopCount = 5
+	}
+	if o.CrashLoopWindow <= 0 {
+		o.CrashLoopWindow = 60 * time.Second
+	}
+	if o.StderrLines <= 0 {
+		o.StderrLines = 50
+	}
+	if o.ClientName == "" {
+		o.ClientName = "tether"
+	}
+	if o.ClientVersion == "" {
+		o.ClientVersion = "dev"
+	}
+}
+
+// Child is one supervised MCP server. Its methods are safe for concurrent use.
+type Child struct {
+	spec   Spec
+	opts   Options
+	log    *slog.Logger
+	stderr *Ring
+
+	nextID       atomic.Int64 // ids the child sees for every request the bridge sends it
+	bridgeListen atomic.Int64 // id of the bridge's own subscriptions/listen (2026 child)
+
+	mu       sync.Mutex
+	st       Status
+	inst     *instance // the running process, nil between runs
+	pending  map[int64]*pending
+	srvReqs  map[string]*Session // id of a child→client request → the session it went to
+	inputs   map[string]*inputRound // id of a translated input request → its call
+	sessions map[*Session]struct{}
+	tools    []json.RawMessage
+	init     handshake // cached handshake results of the current instance
+	started  bool
+
+	restartCh chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
+	ready     chan struct{} // closed and replaced on every transition to ready
+
+	statusKick chan struct{}
+	relistKick chan struct{}
+}
+
+// New describes a child; it starts nothing.
+func New(spec Spec, opts Options) *Child {
+	opts.defaults()
+	c := &Child{
+		spec:       spec,
+		opts:       opts,
+		log:        opts.Logger.With("server", spec.Name),
+		stderr:     NewRing(opts.StderrLines),
+		pending:    map[int64]*pending{},
+		srvReqs:    map[string]*Session{},
+		inputs:     map[string]*inputRound{},
+		sessions:   map[*Session]struct{}{},
+		restartCh:  make(chan struct{}, 1),
+		ready:      make(chan struct{}),
+		statusKick: make(chan struct{}, 1),
+		relistKick: make(chan struct{}, 1),
+	}
+	c.st = Status{Name: spec.Name, Phase: PhaseStopped, Since: time.Now()}
+	return c
+}
+
+// Name is the server's name from mcp.json.
+func (c *Child) Name() string { return c.spec.Name }
+
+// Spec is what the child was made from.
+func (c *Child) Spec() Spec { return c.spec }
+
+// Status returns a snapshot.
+func (c *Child) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.statusLocked()
+}
+
+func (c *Child) statusLocked() Status {
+	st := c.st
+	st.ToolCount = len(c.tools)
+	st.StderrTail = c.stderr.Tail(10)
+	return st
+}
+
+// Tools returns the child's tool list as the child sent it (each entry is
+// one tool object, byte for byte).
+func (c *Child) Tools() []json.RawMessage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]json.RawMessage(nil), c.tools...)
+}
+
+// StderrLines returns the recent stderr lines, oldest first.
+func (c *Child) StderrLines() []string { return c.stderr.Lines() }
+
+// Start launches the supervisor, which spawns the child and keeps it up. It
+// returns at once; use WaitReady to wait for the handshake.
+func (c *Child) Start(ctx context.Context) {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return
+	}
+	c.started = true
+	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.done = make(chan struct{})
+	c.mu.Unlock()
+	go c.deliverStatus(ctx)
+	go c.relistLoop(ctx)
+	go c.supervise(ctx)
+}
+
+// WaitReady blocks until the child is ready, it crash-loops, or ctx ends.
+func (c *Child) WaitReady(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		st, ready := c.st, c.ready
+		c.mu.Unlock()
+		switch st.Phase {
+		case PhaseReady:
+			return nil
+		case PhaseCrashLoop:
+			return fmt.Errorf("mcp server %q is crash-looping: %s", c.spec.Name, st.LastError)
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return fmt.Errorf("mcp server %q not ready (%s): %w", c.spec.Name, st.Phase, ctx.Err())
+		}
+	}
+}
+
+// Restart stops the running process (if any) and starts a fresh one now,
+// also leaving a crash loop.
+func (c *Child) Restart() {
+	select {
+	case c.restartCh <- struct{}{}:
+	default:
+	}
+}
+
+// Stop stops the supervisor and the process group (stdin closed, SIGTERM,
+// SIGKILL), fails pending requests, and waits until all is down or ctx ends.
+func (c *Child) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.started {
+		c.mu.Unlock()
+		return nil
+	}
+	cancel, done := c.cancel, c.done
+	c.mu.Unlock()
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop mcp server %q: %w", c.spec.Name, ctx.Err())
+	}
+}
+
+// setStatus applies fn to the status under the lock and schedules delivery.
+func (c *Child) setStatus(fn func(*Status)) {
+	c.mu.Lock()
+	before := c.st.Phase
+	fn(&c.st)
+	if c.st.Phase != before {
+		c.st.Since = time.Now()
+		if c.st.Phase == PhaseReady || before == PhaseReady {
+			close(c.ready)
+			c.ready = make(chan struct{})
+		}
+	}
+	c.mu.Unlock()
+	c.kickStatus()
+}
+
+func (c *Child) kickStatus() {
+	select {
+	case c.statusKick <- struct{}{}:
+	default:
+	}
+}
+
+// deliverStatus calls OnStatus from one goroutine, coalescing bursts, so a
+// slow observer never stalls the child's read loop.
+func (c *Child) deliverStatus(ctx context.Context) {
+	for {
+		select {
+		case <-c.statusKick:
+			if c.opts.OnStatus != nil {
+				c.opts.OnStatus(c.Status())
+			}
+		case <-ctx.Done():
+			if c.opts.OnStatus != nil {
+				<-c.done
+				c.opts.OnStatus(c.Status())
+			}
+			return
+		}
+	}
+}
+
+// supervise runs the child, restarting it with backoff, until ctx ends.
+func (c *Child) supervise(ctx context.Context) {
+	defer close(c.done)
+	var crashes []time.Time
+	for {
+		err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			c.setStatus(func(s *Status) { s.Phase, s.Pid, s.NextRestart = PhaseStopped, 0, time.Time{} })
+			return
+		}
+		restartNow := errors.Is(err, errRestartRequested)
+		now := time.Now()
+		if restartNow {
+			crashes = nil
+		} else {
+			crashes = append(crashes, now)
+			cut := 0
+			for cut < len(crashes) && now.Sub(crashes[cut]) > c.opts.CrashLoopWindow {
+				cut++
+			}
+			crashes = crashes[cut:]
+		}
+		msg := err.Error()
+		c.logLine("mcp server stopped: " + msg)
+		c.log.Warn("mcp server stopped", "err", msg)
+
+		var wait <-chan time.Time
+		switch {
+		case restartNow:
+			c.setStatus(func(s *Status) { s.Phase, s.Pid = PhaseStarting, 0; s.Restarts++ })
+			continue
+		case len(crashes) >= c.opts.CrashLoopCount:
+			c.setStatus(func(s *Status) {
+				s.Phase, s.Pid, s.NextRestart = PhaseCrashLoop, 0, time.Time{}
+				s.LastError = fmt.Sprintf("crashed %d times in %s; last: %s", len(crashes), c.opts.CrashLoopWindow, msg)
+			})
+		default:
+			delay := min(c.opts.RestartMin<<(len(crashes)-1), c.opts.RestartMax)
+			t := time.NewTimer(delay)
+			wait = t.C
+			c.setStatus(func(s *Status) {
+				s.Phase, s.Pid, s.NextRestart, s.LastError = PhaseBackoff, 0, now.Add(delay), msg
+			})
+			// drain a stale restart request made while running
+		}
+		select {
+		case <-ctx.Done():
+			c.setStatus(func(s *Status) { s.Phase, s.NextRestart = PhaseStopped, time.Time{} })
+			return
+		case <-wait:
+		case <-c.restartCh:
+			crashes = nil
+		}
+		c.setStatus(func(s *Status) { s.Restarts++; s.NextRestart = time.Time{} })
+	}
+}
+
+var errRestartRequested = errors.New("restart requested")
+
+// runOnce spawns the process, does the handshake, serves until the process
+// ends, ctx ends or a restart is requested, and always leaves nothing running.
+func (c *Child) runOnce(ctx context.Context) error {
+	c.setStatus(func(s *Status) { s.Phase, s.Pid, s.Era = PhaseStarting, 0, EraUnknown })
+	inst, err := c.spawn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.teardown(inst)
+
+	hctx, cancel := context.WithTimeout(ctx, c.opts.HandshakeTimeout)
+	hs, err := c.handshake(hctx, inst)
+	cancel()
+	if err != nil {
+		// A write to a child that just exited fails with "broken pipe"
+		// before the exit is seen; the exit status is the useful error.
+		select {
+		case <-inst.proc.Done():
+			return inst.deathError()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("handshake with mcp server %q failed: %w", c.spec.Name, err)
+	}
+	tools, err := c.listTools(ctx, inst, hs)
+	if err != nil {
+		select {
+		case <-inst.dead:
+			return inst.deathError()
+		default:
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("tools/list on mcp server %q failed: %w", c.spec.Name, err)
+	}
+	c.mu.Lock()
+	c.init = hs
+	c.tools = tools
+	c.mu.Unlock()
+	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError = PhaseReady, hs.era, "" })
+	c.log.Info("mcp server ready", "era", hs.era, "tools", len(tools), "pid", inst.proc.Pid)
+
+	select {
+	case <-inst.dead:
+		return inst.deathError()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.restartCh:
+		return errRestartRequested
+	}
+}
+
+func (c *Child) logLine(s string) {
+	if c.opts.Log != nil {
+		fmt.Fprintf(c.opts.Log, "%s [tether] %s\n", time.Now().Format(time.RFC3339), s)
+	}
+}
+
+// spawn resolves the command and starts the process and its read loop.
+func (c *Child) spawn(ctx context.Context) (*instance, error) {
+	if c.spec.URL != "" {
+		return nil, fmt.Errorf("mcp server %q: HTTP servers (url) are not supported yet", c.spec.Name)
+	}
+	env := c.opts.Env
+	if env == nil {
+		env = BaseEnv(ctx)
+	}
+	spec, missing := c.spec.Expand(func(k string) (string, bool) { return lookupEnv(env, k) })
+	if len(missing) > 0 {
+		c.log.Warn("mcp.json refers to unset variables; they expand to empty", "vars", strings.Join(missing, ","))
+	}
+	env = MergeEnv(env, spec.Env)
+	path, warning, err := Resolve(spec, env)
+	if err != nil {
+		return nil, err
+	}
+	c.setStatus(func(s *Status) { s.Warning = warning })
+	if warning != "" {
+		c.log.Warn(warning)
+		c.logLine(warning)
+	}
+	var sink io.Writer
+	if c.opts.Log != nil {
+		sink = c.opts.Log
+	}
+	proc, err := startProcess(spec, path, procOptions{Env: env, Stderr: sink, StderrRing: c.stderr, Logger: c.log})
+	if err != nil {
+		return nil, fmt.Errorf("start mcp server %q (%s): %w", c.spec.Name, path, err)
+	}
+	c.logLine(fmt.Sprintf("started %s (pid %d)", path, proc.Pid))
+	inst := newInstance(c, proc)
+	c.mu.Lock()
+	c.inst = inst
+	c.mu.Unlock()
+	c.setStatus(func(s *Status) { s.Pid = proc.Pid })
+	go inst.readLoop()
+	return inst, nil
+}
+
+// teardown stops the process group and fails every request still pending.
+func (c *Child) teardown(inst *instance) {
+	c.mu.Lock()
+	if c.inst == inst {
+		c.inst = nil
+	}
+	c.mu.Unlock()
+	if err := inst.proc.stop(c.opts.StopGrace); err != nil {
+		c.log.Warn("stopping mcp server", "err", err)
+	}
+	<-inst.readDone
+	c.failPending(inst.deathError())
+}
+
+func lookupEnv(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	if key == "HOME" {
+		if h, err := os.UserHomeDir(); err == nil {
+			return h, true
+		}
+	}
+	return "", false
+}

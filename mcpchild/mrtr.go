@@ -1,0 +1,143 @@
+package mcpchild
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// Multi-round-trip results (2026-07-28, SEP-2322) replace server→client
+// requests: a 2026 child answers a call that needs input with
+//
+//	{"resultType":"input_required","inputRequests":{"k":{"method":"roots/list","params":{}}},"requestState":"…"}
+//
+// and expects the same call again with "inputResponses":{"k":<result>} and
+// the requestState. A 2026 client does that itself. A 2025 client only knows
+// server→client requests, so for it the bridge sends each input request as
+// one, collects the answers, and retries the call — the client sees an
+// ordinary request/response with roots/sampling/elicitation in between.
+
+// maxInputRounds bounds retries of one call, as the go-sdk client does.
+const maxInputRounds = 10
+
+// inputRound is one call waiting for a 2025 client's answers.
+type inputRound struct {
+	sess      *Session
+	origID    []byte
+	method    string
+	params    []byte // the client's params, before any rewriting
+	state     []byte // raw requestState value, or nil
+	keys      map[string]string          // our request id → input key
+	responses map[string]json.RawMessage // input key → the client's result
+	rounds    int
+}
+
+// needsInputTranslation reports whether a result must be turned into
+// server→client requests for the session that asked.
+func needsInputTranslation(p *pending, result []byte) bool {
+	if p.sess == nil || p.params == nil {
+		return false
+	}
+	rt := field(result, "resultType")
+	return rt != nil && unquote(rt) == "input_required"
+}
+
+// startInputRound sends the input requests of an input_required result to
+// the session, as server→client requests.
+func (c *Child) startInputRound(p *pending, result []byte) {
+	s := p.sess
+	var reqs map[string]struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	if err := json.Unmarshal(orEmpty(field(result, "inputRequests")), &reqs); err != nil || len(reqs) == 0 {
+		s.finish(p.origID, errorResponse(p.origID, codeInternal,
+			fmt.Sprintf("mcp server %q asked for input with no usable inputRequests", c.spec.Name)))
+		return
+	}
+	round := &inputRound{
+		sess: s, origID: p.origID, method: p.method, params: p.params,
+		state: clone(field(result, "requestState")), keys: map[string]string{},
+		responses: map[string]json.RawMessage{}, rounds: p.rounds + 1,
+	}
+	if round.rounds > maxInputRounds {
+		s.finish(p.origID, errorResponse(p.origID, codeInternal,
+			fmt.Sprintf("mcp server %q asked for input more than %d times for one call", c.spec.Name, maxInputRounds)))
+		return
+	}
+	keys := make([]string, 0, len(reqs))
+	for k := range reqs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if why := s.refuses(reqs[k].Method); why != "" {
+			s.finish(p.origID, errorResponse(p.origID, codeMethodNotFound,
+				fmt.Sprintf("mcp server %q needs %s from the client, but %s", c.spec.Name, reqs[k].Method, why)))
+			return
+		}
+	}
+	type out struct{ id, msg []byte }
+	var msgs []out
+	c.mu.Lock()
+	for _, k := range keys {
+		id := []byte(strconv.Quote("tether-input-" + strconv.FormatInt(c.nextID.Add(1), 10)))
+		round.keys[idKey(id)] = k
+		c.inputs[idKey(id)] = round
+		msgs = append(msgs, out{id, buildRequest(id, reqs[k].Method, orEmpty(reqs[k].Params))})
+	}
+	c.mu.Unlock()
+	s.mu.Lock()
+	s.inflight[idKey(p.origID)] = 0 // still in flight from the client's view
+	s.mu.Unlock()
+	for _, m := range msgs {
+		s.deliver(m.msg, p.origID)
+	}
+}
+
+// inputAnswer takes a session's answer to one of our input requests and,
+// once all are in, retries the call. It reports whether the id was ours.
+func (s *Session) inputAnswer(m *message) bool {
+	c := s.c
+	key := idKey(m.id)
+	c.mu.Lock()
+	round := c.inputs[key]
+	if round == nil || round.sess != s {
+		c.mu.Unlock()
+		return false
+	}
+	delete(c.inputs, key)
+	inKey := round.keys[key]
+	delete(round.keys, key)
+	if m.err != nil {
+		for k := range round.keys { // the call fails; forget its other requests
+			delete(c.inputs, k)
+		}
+		c.mu.Unlock()
+		s.finish(round.origID, buildResponse(round.origID, nil, m.err))
+		return true
+	}
+	round.responses[inKey] = clone(m.result)
+	done := len(round.keys) == 0
+	in, hs := c.inst, c.init
+	c.mu.Unlock()
+	if !done {
+		return true
+	}
+	resp, _ := json.Marshal(round.responses)
+	params := setField(round.params, "inputResponses", resp)
+	if round.state != nil {
+		params = setField(params, "requestState", round.state)
+	}
+	s.mu.Lock()
+	delete(s.inflight, idKey(round.origID))
+	s.mu.Unlock()
+	if in == nil {
+		s.finish(round.origID, errorResponse(round.origID, codeUnavailable, fmt.Sprintf("mcp server %q is not running", c.spec.Name)))
+		return true
+	}
+	retry := message{id: round.origID, method: round.method, params: params}
+	s.forwardRound(in, hs, &retry, false, round.rounds)
+	return true
+}

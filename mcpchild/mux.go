@@ -1,0 +1,479 @@
+package mcpchild
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// instance is one run of the child process: its pipes and read loop.
+type instance struct {
+	c    *Child
+	proc *process
+
+	wmu sync.Mutex
+	w   *bufio.Writer
+
+	dead     chan struct{} // closed when stdout ended (the process is gone or going)
+	readDone chan struct{}
+	stopOnce sync.Once
+}
+
+func newInstance(c *Child, p *process) *instance {
+	return &instance{
+		c:        c,
+		proc:     p,
+		w:        bufio.NewWriterSize(p.Stdin, 64<<10),
+		dead:     make(chan struct{}),
+		readDone: make(chan struct{}),
+	}
+}
+
+// write sends one message line to the child.
+func (in *instance) write(msg []byte) error {
+	in.wmu.Lock()
+	defer in.wmu.Unlock()
+	if _, err := in.w.Write(msg); err != nil {
+		return err
+	}
+	if err := in.w.WriteByte('\n'); err != nil {
+		return err
+	}
+	return in.w.Flush()
+}
+
+// deathError describes why this instance is gone, naming the server, how it
+// exited and the last lines of its stderr.
+func (in *instance) deathError() error {
+	select {
+	case <-in.proc.Done():
+	default:
+		return fmt.Errorf("mcp server %q closed its stdout", in.c.spec.Name)
+	}
+	how := describeExit(in.proc.ExitErr())
+	tail := in.c.stderr.Tail(5)
+	if len(tail) == 0 {
+		return fmt.Errorf("mcp server %q %s", in.c.spec.Name, how)
+	}
+	return fmt.Errorf("mcp server %q %s; stderr: %s", in.c.spec.Name, how, strings.Join(tail, " | "))
+}
+
+func describeExit(err error) string {
+	if err == nil {
+		return "exited with status 0"
+	}
+	return "exited: " + err.Error()
+}
+
+// pending is a request the bridge sent to the child and awaits an answer for.
+type pending struct {
+	sess     *Session // nil for the bridge's own requests
+	origID   []byte   // the id in the session's space
+	origTok  []byte   // the session's progress token, when it sent one
+	method   string
+	internal chan []byte // the response, for the bridge's own requests
+	params   []byte      // the client's params, kept when input requests may need translating
+	rounds   int         // multi-round-trip rounds so far
+}
+
+// send forwards one request to the child under a fresh child-side id.
+// build gets that id (registered as pending already, so an answer cannot
+// outrun the bookkeeping) and returns the bytes to write.
+func (c *Child) send(in *instance, p *pending, build func(id int64, idb []byte) []byte) (int64, error) {
+	id := c.nextID.Add(1)
+	idb := strconv.AppendInt(nil, id, 10)
+	c.mu.Lock()
+	if c.inst != in || in == nil {
+		c.mu.Unlock()
+		return 0, errNotRunning
+	}
+	c.pending[id] = p
+	c.mu.Unlock()
+	if err := in.write(build(id, idb)); err != nil {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return 0, fmt.Errorf("write to mcp server %q: %w", c.spec.Name, err)
+	}
+	return id, nil
+}
+
+var errNotRunning = errors.New("not running")
+
+// request is the bridge's own call to the child (handshake, tools/list).
+func (c *Child) request(ctx context.Context, in *instance, method string, params []byte) (json.RawMessage, error) {
+	p := &pending{method: method, internal: make(chan []byte, 1)}
+	id, err := c.send(in, p, func(_ int64, id []byte) []byte { return buildRequest(id, method, params) })
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case resp := <-p.internal:
+		m, err := parseMessage(resp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad response: %w", method, err)
+		}
+		if m.err != nil {
+			var e struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			}
+			_ = json.Unmarshal(m.err, &e)
+			return nil, &RPCError{Code: e.Code, Message: e.Message}
+		}
+		return m.result, nil
+	case <-in.dead:
+		c.dropPending(id)
+		return nil, in.deathError()
+	case <-ctx.Done():
+		c.dropPending(id)
+		return nil, fmt.Errorf("%s: %w", method, ctx.Err())
+	}
+}
+
+// RPCError is a JSON-RPC error the child answered with.
+type RPCError struct {
+	Code    int
+	Message string
+}
+
+func (e *RPCError) Error() string { return fmt.Sprintf("JSON-RPC error %d: %s", e.Code, e.Message) }
+
+func (c *Child) dropPending(id int64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// failPending answers every request still waiting on the child with err.
+func (c *Child) failPending(err error) {
+	c.mu.Lock()
+	all := c.pending
+	c.pending = map[int64]*pending{}
+	srv := c.srvReqs
+	c.srvReqs = map[string]*Session{}
+	rounds := map[*inputRound]bool{}
+	for _, r := range c.inputs {
+		rounds[r] = true
+	}
+	c.inputs = map[string]*inputRound{}
+	c.mu.Unlock()
+	for r := range rounds {
+		r.sess.finish(r.origID, errorResponse(r.origID, codeUnavailable, err.Error()))
+	}
+	msg := err.Error()
+	for _, p := range all {
+		if p.internal != nil {
+			continue // its caller watches inst.dead
+		}
+		p.sess.finish(p.origID, errorResponse(p.origID, codeUnavailable, msg))
+	}
+	for key, s := range srv {
+		// The child that asked is gone: tell the session to stop waiting.
+		s.deliver(buildNotification("notifications/cancelled",
+			[]byte(`{"requestId":`+key+`,"reason":"server exited"}`)), nil)
+	}
+}
+
+// readLoop reads the child's stdout until it ends and routes every message.
+func (in *instance) readLoop() {
+	c := in.c
+	defer close(in.readDone)
+	defer close(in.dead)
+	lr := newLineReader(in.proc.Stdout, c.opts.MaxMessageBytes)
+	for {
+		line, err := lr.next()
+		var tooLong *errLineTooLong
+		if errors.As(err, &tooLong) {
+			c.oversized(tooLong)
+			continue
+		}
+		if err != nil {
+			return
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] != '{' || !json.Valid(line) {
+			// Servers that print banners or debug output on stdout are common;
+			// such lines are noise, not a reason to drop the child.
+			c.log.Warn("skipped a non-JSON line on the server's stdout", "line", truncate(string(line), 200))
+			c.logLine("stdout (not JSON, skipped): " + truncate(string(line), 500))
+			continue
+		}
+		m, err := parseMessage(line)
+		if err != nil {
+			c.log.Warn("skipped a message that is not JSON-RPC", "err", err, "line", truncate(string(line), 200))
+			continue
+		}
+		switch m.kind() {
+		case kindResponse:
+			c.fromChildResponse(&m)
+		case kindRequest:
+			c.fromChildRequest(in, &m)
+		case kindNotification:
+			c.fromChildNotification(&m)
+		}
+	}
+}
+
+// oversized fails the request whose response was over the cap, when its id
+// can be found in the kept prefix.
+func (c *Child) oversized(e *errLineTooLong) {
+	msg := fmt.Sprintf("mcp server %q sent a message of %d bytes, over the %d byte cap (raise max message size to allow it)",
+		c.spec.Name, e.size, c.opts.MaxMessageBytes)
+	c.log.Error("message over the size cap", "bytes", e.size, "cap", c.opts.MaxMessageBytes)
+	c.logLine(msg)
+	id := peekID(e.prefix)
+	if id == nil {
+		return
+	}
+	n, err := strconv.ParseInt(string(id), 10, 64)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	p := c.pending[n]
+	delete(c.pending, n)
+	c.mu.Unlock()
+	switch {
+	case p == nil:
+	case p.internal != nil:
+		p.internal <- errorResponse(id, codeTooLarge, msg)
+	default:
+		p.sess.finish(p.origID, errorResponse(p.origID, codeTooLarge, msg))
+	}
+}
+
+func (c *Child) fromChildResponse(m *message) {
+	n, err := strconv.ParseInt(string(m.id), 10, 64)
+	if err != nil {
+		// A response to a server→client request is never sent by the child.
+		c.log.Warn("response with an id the bridge never used", "id", truncate(string(m.id), 40))
+		return
+	}
+	c.mu.Lock()
+	p := c.pending[n]
+	delete(c.pending, n)
+	c.mu.Unlock()
+	switch {
+	case p == nil:
+		// Cancelled or timed out earlier: the caller is gone.
+	case p.internal != nil:
+		p.internal <- m.raw
+	case m.err == nil && needsInputTranslation(p, m.result):
+		c.startInputRound(p, m.result)
+	default:
+		p.sess.finish(p.origID, buildResponse(p.origID, m.result, m.err))
+	}
+}
+
+// fromChildRequest routes a server→client request (roots/list, sampling,
+// elicitation, ping) to the one session it can belong to, or answers it.
+func (c *Child) fromChildRequest(in *instance, m *message) {
+	if m.method == "ping" {
+		_ = in.write(buildResponse(m.id, []byte("{}"), nil))
+		return
+	}
+	c.mu.Lock()
+	var target *Session
+	candidates := 0
+	for p := range c.pendingSessions() {
+		candidates++
+		target = p
+	}
+	c.mu.Unlock()
+	var reason string
+	switch {
+	case candidates == 0:
+		reason = "no client has a request in flight"
+	case candidates > 1:
+		reason = fmt.Sprintf("%d clients have requests in flight, so the one it is for is ambiguous", candidates)
+	default:
+		if why := target.refuses(m.method); why != "" {
+			reason = why
+		}
+	}
+	if reason != "" {
+		c.log.Info("answered a server→client request with an error", "method", m.method, "reason", reason)
+		_ = in.write(errorResponse(m.id, codeInternal,
+			fmt.Sprintf("tether bridge: cannot route %s to a client: %s", m.method, reason)))
+		return
+	}
+	key := idKey(m.id)
+	c.mu.Lock()
+	c.srvReqs[key] = target
+	c.mu.Unlock()
+	target.deliver(m.raw, target.relatedRequest())
+}
+
+// pendingSessions lists the sessions with requests in flight. Caller holds c.mu.
+func (c *Child) pendingSessions() map[*Session]struct{} {
+	out := map[*Session]struct{}{}
+	for _, p := range c.pending {
+		if p.sess != nil {
+			out[p.sess] = struct{}{}
+		}
+	}
+	return out
+}
+
+func (c *Child) fromChildNotification(m *message) {
+	switch m.method {
+	case "notifications/progress":
+		c.routeProgress(m)
+		return
+	case "notifications/cancelled":
+		// The child gave up on a server→client request it sent.
+		reqID := field(m.params, "requestId")
+		c.mu.Lock()
+		s := c.srvReqs[idKey(reqID)]
+		delete(c.srvReqs, idKey(reqID))
+		c.mu.Unlock()
+		if s != nil {
+			s.deliver(m.raw, nil)
+		}
+		return
+	case "notifications/tools/list_changed":
+		select {
+		case c.relistKick <- struct{}{}:
+		default:
+		}
+	}
+	if sub := field(field(m.params, "_meta"), metaSubscriptionID); sub != nil {
+		if string(sub) != strconv.FormatInt(c.bridgeListen.Load(), 10) {
+			c.routeSubscription(m, sub)
+			return
+		}
+		// The bridge's own listen on a 2026 child: 2025-era sessions hear
+		// list changes as plain notifications.
+		if m.method == "notifications/subscriptions/acknowledged" {
+			return
+		}
+		plain := buildNotification(m.method, stripSubscription(m.params))
+		for _, s := range c.sessionList() {
+			if s.Era() != Era2026 {
+				s.deliver(plain, nil)
+			}
+		}
+		return
+	}
+	switch m.method {
+	case "notifications/message":
+		level := logLevel(unquote(field(m.params, "level")))
+		for _, s := range c.sessionList() {
+			if s.wantsLog(level) {
+				s.deliver(m.raw, nil)
+			}
+		}
+		return
+	}
+	for _, s := range c.sessionList() {
+		s.deliverBroadcast(m)
+	}
+}
+
+// routeProgress sends a progress notification to the session that asked,
+// with its own token restored.
+func (c *Child) routeProgress(m *message) {
+	ts, te := -1, -1
+	_ = eachKey(m.params, func(k []byte, s, e int) bool {
+		if string(k) == "progressToken" {
+			ts, te = s, e
+			return false
+		}
+		return true
+	})
+	if ts < 0 {
+		return
+	}
+	n, err := strconv.ParseInt(string(m.params[ts:te]), 10, 64)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	p := c.pending[n]
+	c.mu.Unlock()
+	if p == nil || p.sess == nil || p.origTok == nil {
+		return
+	}
+	params := splice(m.params, ts, te, p.origTok)
+	p.sess.deliver(buildNotification(m.method, params), p.origID)
+}
+
+// routeSubscription sends a 2026 child's notification on a session's
+// subscriptions/listen stream back to that session under its own id.
+func (c *Child) routeSubscription(m *message, sub []byte) {
+	n, err := strconv.ParseInt(string(sub), 10, 64)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	p := c.pending[n]
+	c.mu.Unlock()
+	if p == nil || p.sess == nil {
+		return
+	}
+	meta := setField(field(m.params, "_meta"), metaSubscriptionID, p.origID)
+	p.sess.deliver(buildNotification(m.method, setField(m.params, "_meta", meta)), p.origID)
+}
+
+func (c *Child) sessionList() []*Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Session, 0, len(c.sessions))
+	for s := range c.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// relistLoop refreshes the tool cache after notifications/tools/list_changed.
+func (c *Child) relistLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.relistKick:
+		}
+		c.mu.Lock()
+		in, hs := c.inst, c.init
+		ready := c.st.Phase == PhaseReady
+		c.mu.Unlock()
+		if in == nil || !ready {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, c.opts.HandshakeTimeout)
+		tools, err := c.listTools(rctx, in, hs)
+		cancel()
+		if err != nil {
+			c.log.Warn("re-listing tools after list_changed", "err", err)
+			continue
+		}
+		c.mu.Lock()
+		if c.inst == in {
+			c.tools = tools
+		}
+		c.mu.Unlock()
+		c.kickStatus()
+	}
+}
+
+// MCP log levels, by severity (RFC 5424 names).
+var logLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+
+func logLevel(name string) int {
+	for i, l := range logLevels {
+		if l == name {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,393 @@
+package mcpchild
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-dev/tether/internal/testservers/schema"
+)
+
+func TestInitializeAnsweredFromCacheAndEcho(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	pid := c.Status().Pid
+	for i := range 3 {
+		cl := newClient(t, c, fmt.Sprintf("s%d", i))
+		res := cl.initialize("2025-06-18")
+		if !contains(res, `"tether-testserver"`) {
+			t.Fatalf("initialize result lacks the server's info: %s", res)
+		}
+		if got := cl.toolText("echo", map[string]any{"text": "hi"}); got != "hi" {
+			t.Fatalf("echo = %q", got)
+		}
+	}
+	st := c.Status()
+	if st.Pid != pid || st.Restarts != 0 {
+		t.Fatalf("child was restarted by session initializes: pid %d→%d, restarts %d", pid, st.Pid, st.Restarts)
+	}
+	if st.Phase != PhaseReady || st.Era != Era2026 || st.ToolCount < 10 {
+		t.Fatalf("status = %+v", st)
+	}
+}
+
+func TestManySessionsConcurrentCallsNeverCross(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	const sessions, calls = 8, 40
+	var wg sync.WaitGroup
+	for i := range sessions {
+		cl := newClient(t, c, fmt.Sprintf("s%d", i))
+		cl.initialize("2025-11-25")
+		for j := range calls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				want := fmt.Sprintf("session %d call %d", i, j)
+				_, ch := cl.request("tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": want}})
+				select {
+				case resp := <-ch:
+					if !contains(resp, want) {
+						t.Errorf("session %d got someone else's answer: %s", i, truncate(string(resp), 200))
+					}
+				case <-time.After(30 * time.Second):
+					t.Errorf("session %d call %d: no answer", i, j)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if left := sessionPending(c); left != 0 {
+		t.Fatalf("%d requests still pending after all answers", left)
+	}
+}
+
+func TestProgressReachesOnlyTheSessionThatAsked(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	a, b := newClient(t, c, "a"), newClient(t, c, "b")
+	a.initialize("2025-11-25")
+	b.initialize("2025-11-25")
+	// Both use the same token: the bridge must keep them apart.
+	params := func(tok string) map[string]any {
+		return map[string]any{"name": "progress", "arguments": map[string]any{"steps": 3, "ms": 1},
+			"_meta": map[string]any{"progressToken": tok}}
+	}
+	idA, chA := a.request("tools/call", params("tok"))
+	res := b.mustCall("tools/call", params("tok"))
+	if !contains(res, "done") {
+		t.Fatalf("b: %s", res)
+	}
+	<-chA
+	count := func(cl *client, wantRelated string) int {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		n := 0
+		for _, d := range cl.other {
+			m, _ := parseMessage(d.msg)
+			if m.method != "notifications/progress" {
+				continue
+			}
+			n++
+			if tok := field(m.params, "progressToken"); string(tok) != `"tok"` {
+				t.Errorf("progress token %s, want the session's own \"tok\"", tok)
+			}
+			if wantRelated != "" && string(d.related) != wantRelated {
+				t.Errorf("progress related to %s, want %s", d.related, wantRelated)
+			}
+		}
+		return n
+	}
+	if n := count(a, idA); n != 3 {
+		t.Fatalf("session a got %d progress notifications, want 3", n)
+	}
+	if n := count(b, ""); n != 3 {
+		t.Fatalf("session b got %d progress notifications, want 3", n)
+	}
+}
+
+func TestCancelAndCloseForgetInFlightRequests(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	cl := newClient(t, c, "a")
+	cl.initialize("2025-11-25")
+	id, ch := cl.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
+	waitPending(t, c, 1)
+	if err := cl.s.Handle(buildNotification("notifications/cancelled", []byte(`{"requestId":`+id+`,"reason":"user"}`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPending(t, c, 0)
+	select {
+	case resp := <-ch:
+		t.Fatalf("a cancelled request was answered: %s", resp)
+	default:
+	}
+	if got := cl.toolText("echo", map[string]any{"text": "after"}); got != "after" {
+		t.Fatalf("echo after cancel = %q", got)
+	}
+	// Closing a session cancels what it has in flight.
+	other := newClient(t, c, "b")
+	other.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
+	waitPending(t, c, 1)
+	other.s.Close()
+	waitPending(t, c, 0)
+}
+
+// sessionPending counts requests of sessions in flight at the child.
+func sessionPending(c *Child) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, p := range c.pending {
+		if p.sess != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func waitPending(t *testing.T, c *Child, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := sessionPending(c)
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pending = %d, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond) // polling internal state: no event exists for it
+	}
+}
+
+// answerRoots waits for a roots/list request on cl, checks it is related to
+// callID, and answers it.
+func answerRoots(t *testing.T, cl *client, callID string) {
+	t.Helper()
+	req := cl.waitOther("roots/list request", methodIs("roots/list"))
+	if string(req.related) != callID {
+		t.Fatalf("roots/list related to %s, want the tool call %s", req.related, callID)
+	}
+	m, _ := parseMessage(req.msg)
+	if err := cl.s.Handle(buildResponse(m.id, []byte(`{"roots":[{"uri":"file:///work/a"},{"uri":"file:///work/b"}]}`), nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A 2026 child asks for input with an input_required result; a 2025 client
+// sees an ordinary roots/list request and the call completes. Routing is
+// exact even while another session has a call in flight.
+func TestInputRequestsFromA2026ChildReachTheCallingSession(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	if era := c.Status().Era; era != Era2026 {
+		t.Fatalf("era = %q, want 2026", era)
+	}
+	other := newClient(t, c, "b")
+	other.initialize("2025-11-25")
+	other.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
+	cl := newClient(t, c, "a")
+	cl.initialize("2025-11-25")
+	callID, ch := cl.request("tools/call", map[string]any{"name": "roots", "arguments": map[string]any{}})
+	answerRoots(t, cl, callID)
+	if resp := <-ch; !contains(resp, "file:///work/a,file:///work/b") {
+		t.Fatalf("roots tool result: %s", resp)
+	}
+	// elicitation the same way
+	callID, ch = cl.request("tools/call", map[string]any{"name": "elicit", "arguments": map[string]any{"message": "ok?"}})
+	req := cl.waitOther("elicitation request", methodIs("elicitation/create"))
+	if string(req.related) != callID {
+		t.Fatalf("elicitation related to %s, want %s", req.related, callID)
+	}
+	m, _ := parseMessage(req.msg)
+	cl.s.Handle(buildResponse(m.id, []byte(`{"action":"accept","content":{"answer":"yes"}}`), nil))
+	if resp := <-ch; !contains(resp, "yes") {
+		t.Fatalf("elicit tool result: %s", resp)
+	}
+}
+
+// A child pinned to 2025 sends real server→client requests: routed to the
+// one session with a call in flight, and answered with an error (never
+// silence) when that is ambiguous.
+func TestServerToClientRequestsFromA2025Child(t *testing.T) {
+	opts := testOptions(t)
+	opts.Era = Era2025
+	c := startTestServer(t, opts)
+	if era := c.Status().Era; era != Era2025 {
+		t.Fatalf("era = %q, want 2025", era)
+	}
+	cl := newClient(t, c, "a")
+	cl.initialize("2025-11-25")
+	callID, ch := cl.request("tools/call", map[string]any{"name": "roots", "arguments": map[string]any{}})
+	answerRoots(t, cl, callID)
+	if resp := <-ch; !contains(resp, "file:///work/a,file:///work/b") {
+		t.Fatalf("roots tool result: %s", resp)
+	}
+	other := newClient(t, c, "b")
+	other.initialize("2025-11-25")
+	other.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
+	waitPending(t, c, 1)
+	res, errObj := cl.call("tools/call", map[string]any{"name": "roots", "arguments": map[string]any{}})
+	if !contains(res, "ambiguous") && !contains(errObj, "ambiguous") {
+		t.Fatalf("roots with two sessions in flight: %s %s", res, errObj)
+	}
+}
+
+func TestCrashFailsPendingAtOnceThenRestarts(t *testing.T) {
+	statuses := make(chan Status, 100)
+	opts := testOptions(t)
+	opts.OnStatus = func(s Status) { statuses <- s }
+	c := startTestServer(t, opts)
+	cl := newClient(t, c, "a")
+	cl.initialize("2025-11-25")
+	_, slow := cl.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
+	start := time.Now()
+	cl.request("tools/call", map[string]any{"name": "crash", "arguments": map[string]any{"code": 3}})
+	select {
+	case resp := <-slow:
+		for _, want := range []string{`mcp server \"test\"`, "exit status 3", "crashing now"} {
+			if !contains(resp, want) {
+				t.Errorf("crash error %s lacks %q", resp, want)
+			}
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("pending call failed after %s, want at once", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("pending call not failed after the crash")
+	}
+	waitStatus(t, statuses, func(s Status) bool { return s.Phase == PhaseReady && s.Restarts == 1 })
+	if got := cl.toolText("echo", map[string]any{"text": "back"}); got != "back" {
+		t.Fatalf("echo after restart = %q", got)
+	}
+}
+
+func TestCrashLoopIsVisibleAndRestartLeavesIt(t *testing.T) {
+	statuses := make(chan Status, 1000)
+	opts := testOptions(t)
+	opts.OnStatus = func(s Status) { statuses <- s }
+	opts.CrashLoopCount = 3
+	bin := "/bin/sh"
+	c := New(Spec{Name: "flaky", Command: bin, Args: []string{"-c", "echo boom >&2; exit 7"}}, opts)
+	c.Start(t.Context())
+	defer c.Stop(t.Context())
+	st := waitStatus(t, statuses, func(s Status) bool { return s.Phase == PhaseCrashLoop })
+	if !strings.Contains(st.LastError, "exit status 7") || !strings.Contains(st.LastError, "boom") || st.Restarts != 2 {
+		t.Fatalf("crash-loop status = %+v", st)
+	}
+	c.Restart()
+	waitStatus(t, statuses, func(s Status) bool { return s.Phase == PhaseStarting && s.Restarts == 3 })
+}
+
+func waitStatus(t *testing.T, ch <-chan Status, ok func(Status) bool) Status {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case s := <-ch:
+			if ok(s) {
+				return s
+			}
+		case <-timeout:
+			t.Fatal("timed out waiting for a status")
+		}
+	}
+}
+
+func TestHugeMessagesPassAndOversizedOnesFailClearly(t *testing.T) {
+	opts := testOptions(t)
+	opts.MaxMessageBytes = 12 << 20
+	c := startTestServer(t, opts)
+	cl := newClient(t, c, "a")
+	cl.initialize("2025-11-25")
+	const big = 10 << 20
+	text := cl.toolText("huge", map[string]any{"bytes": big})
+	if len(text) != big || strings.Trim(text, "x") != "" {
+		t.Fatalf("10 MiB result came back as %d bytes", len(text))
+	}
+	_, errObj := cl.call("tools/call", map[string]any{"name": "huge", "arguments": map[string]any{"bytes": 13 << 20}})
+	if !contains(errObj, "over the 12582912 byte cap") {
+		t.Fatalf("oversized result error = %s", errObj)
+	}
+	if got := cl.toolText("echo", map[string]any{"text": "still here"}); got != "still here" {
+		t.Fatalf("echo after oversize = %q", got)
+	}
+}
+
+func TestNonJSONStdoutLinesAreSkipped(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	cl := newClient(t, c, "a")
+	cl.initialize("2025-11-25")
+	if got := cl.toolText("garbage", map[string]any{}); got != "ok" {
+		t.Fatalf("garbage = %q", got)
+	}
+	if got := cl.toolText("echo", map[string]any{"text": "x"}); got != "x" {
+		t.Fatalf("echo = %q", got)
+	}
+	if st := c.Status(); st.Restarts != 0 {
+		t.Fatalf("garbage on stdout restarted the child: %+v", st)
+	}
+}
+
+func TestToolsPaginationAndListChanged(t *testing.T) {
+	statuses := make(chan Status, 100)
+	opts := testOptions(t)
+	opts.OnStatus = func(s Status) { statuses <- s }
+	c := startTestServer(t, opts, "-extra-tools", "30", "-page-size", "7")
+	base := c.Status().ToolCount
+	if base < 40 {
+		t.Fatalf("tool count %d: pages after the first were not followed", base)
+	}
+	cl := newClient(t, c, "a")
+	cl.initialize("2025-11-25")
+	cl.toolText("add_tool", map[string]any{"name": "fresh"})
+	cl.waitOther("tools/list_changed", methodIs("notifications/tools/list_changed"))
+	waitStatus(t, statuses, func(s Status) bool { return s.ToolCount == base+1 })
+}
+
+func TestToolSchemasPassByteFaithfully(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	var found bool
+	for _, tool := range c.Tools() {
+		if !contains(tool, `"schema_tool"`) {
+			continue
+		}
+		found = true
+		var got, want any
+		_ = json.Unmarshal(field(tool, "inputSchema"), &got)
+		_ = json.Unmarshal([]byte(schema.SchemaToolInput), &want)
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Fatalf("schema changed:\n got %s\nwant %s", g, w)
+		}
+		for _, k := range []string{`"$schema"`, `"$defs"`, `"additionalProperties"`, `"$ref"`} {
+			if !contains(tool, k) {
+				t.Fatalf("schema lost %s: %s", k, tool)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("schema_tool not listed")
+	}
+}
+
+func TestLogNotificationsFilteredPerSession(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	a, b := newClient(t, c, "a"), newClient(t, c, "b")
+	a.initialize("2025-11-25")
+	b.initialize("2025-11-25")
+	a.mustCall("logging/setLevel", map[string]any{"level": "warning"})
+	a.toolText("log", map[string]any{"level": "info", "text": "quiet"})
+	a.toolText("log", map[string]any{"level": "error", "text": "loud"})
+	d := a.waitOther("log notification", methodIs("notifications/message"))
+	if !contains(d.msg, "loud") {
+		t.Fatalf("first log a received = %s, want the error-level one only", d.msg)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, d := range b.other {
+		if contains(d.msg, "notifications/message") {
+			t.Fatalf("session without setLevel received a log: %s", d.msg)
+		}
+	}
+}

@@ -1,0 +1,421 @@
+package mcpchild
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+// Session is one virtual MCP client of a Child, with its own JSON-RPC id
+// space. Many sessions share the one warm child: the child sees unique ids,
+// and every answer goes back to the session that asked, under its own id.
+type Session struct {
+	c   *Child
+	id  string
+	out func(msg []byte, related []byte)
+
+	mu         sync.Mutex
+	closed     bool
+	era        Era
+	inflight   map[string]int64  // session id key → child id
+	listens    map[string][]byte // 2026 subscriptions/listen held by the bridge (2025 child)
+	logLevel   int               // -1: no logging/setLevel yet, so no log notifications
+	version    string            // protocolVersion the session asked for in initialize
+	clientInfo []byte
+	clientCaps []byte
+}
+
+// NewSession opens a virtual session. out receives every message for the
+// client: responses, notifications and server→client requests; related is
+// the id (in the session's space) of the client request a message belongs
+// to, or nil. out is called from the child's read loop and from Handle; it
+// must not call back into the session, and it should not block for long
+// (it is the child's backpressure).
+func (c *Child) NewSession(id string, out func(msg []byte, related []byte)) *Session {
+	s := &Session{c: c, id: id, out: out, inflight: map[string]int64{}, listens: map[string][]byte{}, logLevel: -1}
+	c.mu.Lock()
+	c.sessions[s] = struct{}{}
+	c.mu.Unlock()
+	return s
+}
+
+// ID is the name the session was opened with.
+func (s *Session) ID() string { return s.id }
+
+// Era is the protocol era the session's client speaks, once known.
+func (s *Session) Era() Era {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.era
+}
+
+// Handle takes one JSON-RPC message from the client. A malformed message is
+// answered with a JSON-RPC error (and reported); it never affects the child.
+func (s *Session) Handle(raw []byte) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+		s.deliver(errorResponse(nil, codeParseError, "parse error: not a JSON object"), nil)
+		return fmt.Errorf("session %s: parse error", s.id)
+	}
+	m, err := parseMessage(raw)
+	if err != nil {
+		s.deliver(errorResponse(field(raw, "id"), codeInvalidRequest, "invalid request: "+err.Error()), nil)
+		return fmt.Errorf("session %s: %w", s.id, err)
+	}
+	switch m.kind() {
+	case kindRequest:
+		s.handleRequest(&m)
+	case kindNotification:
+		s.handleNotification(&m)
+	case kindResponse:
+		s.handleResponse(&m)
+	}
+	return nil
+}
+
+func (s *Session) handleRequest(m *message) {
+	modern := m.method == "server/discover" || isModernVersion(requestVersion(m.params))
+	s.mu.Lock()
+	if modern && s.era == EraUnknown {
+		s.era = Era2026
+	}
+	s.mu.Unlock()
+
+	c := s.c
+	c.mu.Lock()
+	hs, in, phase := c.init, c.inst, c.st.Phase
+	ready := phase == PhaseReady && in != nil
+	c.mu.Unlock()
+	if !ready && m.method != "ping" {
+		st := c.Status()
+		msg := fmt.Sprintf("mcp server %q is not ready (%s)", c.spec.Name, st.Phase)
+		if st.LastError != "" {
+			msg += ": " + st.LastError
+		}
+		s.deliver(errorResponse(m.id, codeUnavailable, msg), nil)
+		return
+	}
+
+	switch m.method {
+	case "initialize":
+		// Answered from the child's cached result: the child was initialized
+		// once by the bridge and must never be initialized again.
+		s.mu.Lock()
+		s.era = Era2025
+		s.version = unquote(field(m.params, "protocolVersion"))
+		s.clientInfo = clone(field(m.params, "clientInfo"))
+		s.clientCaps = clone(field(m.params, "capabilities"))
+		version := s.version
+		s.mu.Unlock()
+		res := hs.initResult
+		if hs.era == Era2026 {
+			if !slices.Contains(legacyVersions, version) {
+				version = version2025
+			}
+			res = setField(res, "protocolVersion", []byte(strconv.Quote(version)))
+		}
+		s.deliver(buildResponse(m.id, res, nil), nil)
+		return
+	case "server/discover":
+		s.deliver(buildResponse(m.id, hs.discover, nil), nil)
+		return
+	case "ping":
+		s.deliver(buildResponse(m.id, []byte("{}"), nil), nil)
+		return
+	case "logging/setLevel":
+		level := logLevel(unquote(field(m.params, "level")))
+		if level < 0 {
+			s.deliver(errorResponse(m.id, -32602, "invalid log level"), nil)
+			return
+		}
+		s.mu.Lock()
+		s.logLevel = level
+		s.mu.Unlock()
+		s.deliver(buildResponse(m.id, []byte("{}"), nil), nil)
+		return
+	case "subscriptions/listen":
+		if hs.era == Era2025 {
+			// A 2025 child broadcasts list_changed; the bridge holds the
+			// listen open itself and stamps the subscription id.
+			s.mu.Lock()
+			s.listens[idKey(m.id)] = clone(m.id)
+			s.mu.Unlock()
+			return
+		}
+	}
+	s.forward(in, hs, m, modern)
+}
+
+// forward sends a request to the child under a fresh id, rewriting the
+// progress token and translating the per-request _meta between eras.
+func (s *Session) forward(in *instance, hs handshake, m *message, modern bool) {
+	s.forwardRound(in, hs, m, modern, 0)
+}
+
+// forwardRound is forward for the given multi-round-trip round (0: first).
+func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bool, rounds int) {
+	params := m.params
+	switch {
+	case hs.era == Era2025 && modern:
+		params = stripProtocolMeta(params)
+	case hs.era == Era2026 && !modern:
+		s.mu.Lock()
+		info, caps, level := s.clientInfo, s.clientCaps, s.logLevel
+		s.mu.Unlock()
+		params = addProtocolMeta(params, info, caps)
+		if level >= 0 {
+			// A 2026 child takes the log level per request.
+			meta := setField(field(params, "_meta"), metaLogLevel, []byte(strconv.Quote(logLevels[level])))
+			params = setField(params, "_meta", meta)
+		}
+	}
+	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds}
+	if hs.era == Era2026 && !modern {
+		p.params = m.params // kept to retry the call after input requests
+	}
+	ts, te := -1, -1
+	if params != nil {
+		ts, te = progressToken(params)
+		if ts >= 0 {
+			p.origTok = clone(params[ts:te])
+		}
+	}
+	key := idKey(m.id)
+	dup := false
+	_, err := s.c.send(in, p, func(id int64, idb []byte) []byte {
+		s.mu.Lock()
+		if _, busy := s.inflight[key]; busy || s.closed {
+			dup = true
+		}
+		s.inflight[key] = id
+		s.mu.Unlock()
+		ps := params
+		if ts >= 0 {
+			// The child-side id doubles as the progress token: unique, and
+			// it leads straight back to the pending request.
+			ps = splice(params, ts, te, idb)
+		}
+		return buildRequest(idb, m.method, ps)
+	})
+	if dup {
+		// Not reachable for a well-behaved client; the later answer wins.
+		s.c.log.Warn("client reused a request id still in flight", "session", s.id, "id", key)
+	}
+	if err != nil {
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
+		s.deliver(errorResponse(m.id, codeUnavailable, fmt.Sprintf("mcp server %q: %v", s.c.spec.Name, err)), nil)
+	}
+}
+
+func (s *Session) handleNotification(m *message) {
+	switch m.method {
+	case "notifications/initialized":
+		return // the child was initialized by the bridge
+	case "notifications/cancelled":
+		s.cancel(field(m.params, "requestId"), m.params)
+		return
+	}
+	s.c.mu.Lock()
+	in := s.c.inst
+	s.c.mu.Unlock()
+	if in != nil {
+		_ = in.write(m.raw)
+	}
+}
+
+// cancel forwards a cancellation under the child's id and forgets the
+// request, so a late answer is dropped.
+func (s *Session) cancel(reqID []byte, params []byte) {
+	key := idKey(reqID)
+	s.mu.Lock()
+	childID, ok := s.inflight[key]
+	delete(s.inflight, key)
+	if _, held := s.listens[key]; held {
+		delete(s.listens, key)
+	}
+	s.mu.Unlock()
+	if !ok || childID == 0 { // 0: waiting on the client's own input answers
+		return
+	}
+	c := s.c
+	c.mu.Lock()
+	delete(c.pending, childID)
+	in := c.inst
+	c.mu.Unlock()
+	if in == nil {
+		return
+	}
+	if params == nil {
+		params = []byte(`{"reason":"client session closed"}`)
+	}
+	params = setField(params, "requestId", strconv.AppendInt(nil, childID, 10))
+	_ = in.write(buildNotification("notifications/cancelled", params))
+}
+
+// handleResponse passes the client's answer to a server→client request back
+// to the child (those ids were passed through unchanged).
+func (s *Session) handleResponse(m *message) {
+	if s.inputAnswer(m) {
+		return
+	}
+	c := s.c
+	key := idKey(m.id)
+	c.mu.Lock()
+	owner := c.srvReqs[key]
+	if owner == s {
+		delete(c.srvReqs, key)
+	}
+	in := c.inst
+	c.mu.Unlock()
+	if owner != s || in == nil {
+		c.log.Warn("client answered a request that was not sent to it", "session", s.id, "id", truncate(key, 40))
+		return
+	}
+	_ = in.write(m.raw)
+}
+
+// Close ends the session: its in-flight requests are cancelled at the child
+// and requests the child sent it are answered with an error.
+func (s *Session) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	keys := make([][]byte, 0, len(s.inflight))
+	for k := range s.inflight {
+		keys = append(keys, []byte(k))
+	}
+	s.mu.Unlock()
+	for _, k := range keys {
+		s.cancel(k, nil)
+	}
+	c := s.c
+	c.mu.Lock()
+	delete(c.sessions, s)
+	var orphans []string
+	for k, owner := range c.srvReqs {
+		if owner == s {
+			orphans = append(orphans, k)
+			delete(c.srvReqs, k)
+		}
+	}
+	for k, round := range c.inputs {
+		if round.sess == s {
+			delete(c.inputs, k)
+		}
+	}
+	in := c.inst
+	c.mu.Unlock()
+	if in != nil {
+		for _, k := range orphans {
+			_ = in.write(errorResponse([]byte(k), codeInternal, "tether bridge: the client session closed"))
+		}
+	}
+}
+
+// finish delivers the final answer to a request and forgets it.
+func (s *Session) finish(origID []byte, resp []byte) {
+	s.mu.Lock()
+	delete(s.inflight, idKey(origID))
+	s.mu.Unlock()
+	s.deliver(resp, nil)
+}
+
+func (s *Session) deliver(msg []byte, related []byte) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if !closed {
+		s.out(msg, related)
+	}
+}
+
+// deliverBroadcast sends a child notification that concerns every client
+// (list_changed and the like) in the form this session's era expects.
+func (s *Session) deliverBroadcast(m *message) {
+	s.mu.Lock()
+	era := s.era
+	var listens [][]byte
+	for _, id := range s.listens {
+		listens = append(listens, id)
+	}
+	s.mu.Unlock()
+	if era != Era2026 {
+		s.deliver(m.raw, nil)
+		return
+	}
+	// A 2026 client hears list changes only on its subscriptions/listen.
+	for _, id := range listens {
+		params := m.params
+		meta := setField(field(params, "_meta"), metaSubscriptionID, id)
+		params = setField(params, "_meta", meta)
+		s.deliver(buildNotification(m.method, params), id)
+	}
+}
+
+func (s *Session) wantsLog(level int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logLevel >= 0 && level >= s.logLevel
+}
+
+// relatedRequest is the session's one request in flight, if exactly one.
+func (s *Session) relatedRequest() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.inflight) != 1 {
+		return nil
+	}
+	for k := range s.inflight {
+		return []byte(k)
+	}
+	return nil
+}
+
+// refuses says why this session cannot take a server→client request, or "".
+func (s *Session) refuses(method string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.era == Era2026 {
+		return "the client speaks MCP 2026-07-28, which has no server-to-client requests"
+	}
+	if s.clientCaps == nil {
+		return "" // initialized before a reconnect; let the client decide
+	}
+	need := map[string]string{"roots/list": "roots", "sampling/createMessage": "sampling", "elicitation/create": "elicitation"}[method]
+	if need != "" && field(s.clientCaps, need) == nil {
+		return "the client did not declare the " + need + " capability"
+	}
+	return ""
+}
+
+// Call sends one request of the bridge's own to the child (not through a
+// session) and returns its result; it is how non-MCP front ends such as the
+// TAG protocol call tools. Per-request _meta is added for a 2026 child.
+func (c *Child) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	c.mu.Lock()
+	in, hs, phase := c.inst, c.init, c.st.Phase
+	c.mu.Unlock()
+	if phase != PhaseReady || in == nil {
+		return nil, fmt.Errorf("mcp server %q is not ready (%s)", c.spec.Name, phase)
+	}
+	if hs.era == Era2026 {
+		params = addProtocolMeta(params, c.clientInfo(), []byte(bridgeCapabilities))
+	}
+	return c.request(ctx, in, method, params)
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

@@ -1,0 +1,354 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/gorilla/websocket"
+)
+
+// conn is one live socket: a read pump, a single write pump fed by a bounded
+// queue, and a dead channel that either pump closes on its first failure.
+type conn struct {
+	ws   *websocket.Conn
+	send chan []byte   // encoded frames for the write pump
+	dead chan struct{} // closed once the socket is finished
+	once sync.Once
+	err  error // why it finished; written once, before dead closes
+}
+
+func newConn(ws *websocket.Conn, queue int) *conn {
+	return &conn{ws: ws, send: make(chan []byte, queue), dead: make(chan struct{})}
+}
+
+// kill finishes the socket once, keeping the first cause.
+func (cn *conn) kill(err error) {
+	cn.once.Do(func() {
+		cn.err = err
+		close(cn.dead)
+		cn.ws.Close()
+	})
+}
+
+func (cn *conn) isDead() bool {
+	select {
+	case <-cn.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// trySend queues a frame the client writes on its own (an error answer);
+// when the queue is full it is dropped rather than stalling the read pump.
+func (cn *conn) trySend(f Frame) {
+	b, err := EncodeFrame(f)
+	if err != nil {
+		return
+	}
+	select {
+	case cn.send <- b:
+	default:
+	}
+}
+
+// dial opens one socket and writes the hello, before any queued frame can.
+func (c *Client) dial(ctx context.Context, endpoint string) (*conn, error) {
+	tok, err := c.opts.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get bridge token: %w", err)
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+tok)
+	ws, resp, err := c.opts.Dialer.DialContext(ctx, endpoint, h)
+	if err != nil {
+		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
+			return nil, upgradeError(resp, tok)
+		}
+		return nil, fmt.Errorf("dial relay: %w", err)
+	}
+	ws.SetReadLimit(MaxFrameBytes)
+	b, err := EncodeFrame(c.hello())
+	if err == nil {
+		ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
+		err = ws.WriteMessage(websocket.TextMessage, b)
+	}
+	if err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	return newConn(ws, c.opts.SendQueue), nil
+}
+
+// hello builds the first frame; see ClientOptions.Hello.
+func (c *Client) hello() Frame {
+	var f Frame
+	if c.opts.Hello != nil {
+		f = c.opts.Hello()
+	} else if !c.opts.TAG {
+		f.Protocol = ProtocolVersion
+	}
+	if f.Kind == "" {
+		f.Kind = KindHello
+	}
+	if f.DevID == "" {
+		f.DevID = c.opts.DevID
+	}
+	if c.opts.TAG && len(f.Tools) == 0 {
+		// The TAG bridge always sends an array, so a TAG relay may expect one.
+		f.Tools = json.RawMessage("[]")
+	}
+	return f
+}
+
+// serve runs the pumps of a published socket until it dies, ctx ends (a
+// polite close 1000) or pctx ends without ctx (a Kick: close 1001 and drop).
+// It unpublishes the socket and returns why it ended.
+func (c *Client) serve(ctx, pctx context.Context, cn *conn) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.readPump(cn) }()
+	go func() { defer wg.Done(); c.writePump(cn) }()
+
+	select {
+	case <-cn.dead:
+	case <-pctx.Done():
+		if ctx.Err() != nil {
+			// Shutting down: say goodbye and give the relay a moment to
+			// answer, so it sees a clean close rather than a reset.
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bridge stopping")
+			if cn.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace)) == nil {
+				t := time.NewTimer(closeGrace)
+				select {
+				case <-cn.dead:
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		} else {
+			// Kicked: the socket is probably dead (wake, new network), so
+			// the goodbye is best effort with a short deadline.
+			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "reconnecting")
+			_ = cn.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(kickGrace))
+		}
+		cn.kill(pctx.Err())
+	}
+
+	c.mu.Lock()
+	if c.cur == cn {
+		c.cur = nil
+	}
+	c.mu.Unlock()
+	wg.Wait()
+	return cn.err
+}
+
+// writePump is the only goroutine that writes data messages to the socket;
+// it also pings every PingInterval. Every write has a deadline.
+func (c *Client) writePump(cn *conn) {
+	ping := time.NewTicker(c.opts.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case b := <-cn.send:
+			cn.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
+			if err := cn.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				cn.kill(fmt.Errorf("write: %w", err))
+				return
+			}
+		case <-ping.C:
+			if err := cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait)); err != nil {
+				cn.kill(fmt.Errorf("ping: %w", err))
+				return
+			}
+		case <-cn.dead:
+			return
+		}
+	}
+}
+
+// readPump reads until the socket fails. Any inbound traffic (a message, a
+// chunk of a large message, a ping or a pong) pushes the read deadline
+// PongWait ahead, so silence for PongWait means the socket is dead.
+func (c *Client) readPump(cn *conn) {
+	ws := cn.ws
+	extend := func() { ws.SetReadDeadline(time.Now().Add(c.opts.PongWait)) }
+	extend()
+	ws.SetPongHandler(func(string) error { extend(); return nil })
+	ws.SetPingHandler(func(data string) error {
+		extend()
+		// A failed pong is not a read failure; the write pump or the
+		// deadline finds a broken socket.
+		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		return nil
+	})
+	for {
+		_, r, err := ws.NextReader()
+		if err != nil {
+			cn.kill(readError(err))
+			return
+		}
+		data, err := io.ReadAll(&progressReader{r: r, progress: extend})
+		if err != nil {
+			cn.kill(readError(err))
+			return
+		}
+		f, err := DecodeFrame(data)
+		if err != nil {
+			c.log.Warn("relay sent a frame the bridge cannot decode", "error", err, "bytes", len(data))
+			cn.trySend(Frame{Kind: KindError, Code: ErrCodeBadFrame, Message: err.Error()})
+			continue
+		}
+		if c.opts.OnFrame != nil {
+			c.opts.OnFrame(f)
+		}
+	}
+}
+
+// progressReader reports every successful read, so a large message that is
+// still arriving keeps the socket alive.
+type progressReader struct {
+	r        io.Reader
+	progress func()
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
+}
+
+// rejection is a terminal refusal by the relay. Its text is the human reason
+// shown in ConnState.Reason; it unwraps to ErrReplaced or ErrUnauthorized.
+type rejection struct {
+	reason string
+	kind   error
+}
+
+func (r *rejection) Error() string { return r.reason }
+func (r *rejection) Unwrap() error { return r.kind }
+
+// terminalReason reports whether err ends Run, and the reason to show.
+func terminalReason(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	var rej *rejection
+	if errors.As(err, &rej) {
+		return rej.reason, true
+	}
+	switch {
+	case errors.Is(err, ErrReplaced):
+		return reasonReplaced, true
+	case errors.Is(err, ErrUnauthorized):
+		return "no usable bridge token: " + err.Error(), true
+	}
+	return "", false
+}
+
+// readError classifies how a socket ended by its close code.
+func readError(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case CloseReplaced:
+			return &rejection{reason: reasonReplaced, kind: ErrReplaced}
+		case CloseUnauthorized:
+			return &rejection{
+				reason: fmt.Sprintf("%s (close %d): %s", reasonUnauthorized, ce.Code, orDefault(clean(ce.Text), "no reason given")),
+				kind:   ErrUnauthorized,
+			}
+		}
+		return fmt.Errorf("relay closed the connection (code %d): %w", ce.Code, err)
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// upgradeError turns a refused upgrade into an error. 401 and 403 are
+// terminal; anything else (404 behind a wrong prefix, 502 from a proxy, 503
+// while the relay restarts) is retried.
+func upgradeError(resp *http.Response, token string) error {
+	msg := ""
+	if resp.Body != nil {
+		// gorilla keeps at most 1 KiB of the refusal body.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		msg = bodyMessage(b)
+	}
+	if token != "" {
+		msg = strings.ReplaceAll(msg, token, "[token]")
+	}
+	msg = orDefault(msg, http.StatusText(resp.StatusCode))
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return &rejection{
+			reason: fmt.Sprintf("%s (HTTP %d): %s", reasonUnauthorized, resp.StatusCode, msg),
+			kind:   ErrUnauthorized,
+		}
+	}
+	return fmt.Errorf("relay refused the upgrade (HTTP %d): %s", resp.StatusCode, msg)
+}
+
+// bodyMessage picks the human part of an error body: the "error" or
+// "message" string of a JSON object, else the text itself, cleaned.
+func bodyMessage(b []byte) string {
+	var obj struct {
+		Error   any    `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(b, &obj) == nil {
+		if s, ok := obj.Error.(string); ok && s != "" {
+			return clean(s)
+		}
+		if m, ok := obj.Error.(map[string]any); ok {
+			if s, ok := m["message"].(string); ok && s != "" {
+				return clean(s)
+			}
+		}
+		if obj.Message != "" {
+			return clean(obj.Message)
+		}
+	}
+	return clean(string(b))
+}
+
+// clean makes a peer-supplied text safe for one log line or UI label.
+func clean(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// redactURL drops user info, query and fragment, which may carry secrets.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid url)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}

@@ -1,0 +1,386 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/tether-dev/tether/relay"
+)
+
+const (
+	protoTether = "tether"
+	protoTAG    = "tag"
+
+	closeGoingAway = websocket.CloseGoingAway
+
+	// sendQueue bounds the frames waiting for one bridge's writer. A caller
+	// that finds it full waits at most relay.WriteWait, then gives up: a
+	// bridge that does not read must not pin relay memory.
+	sendQueue = 256
+	// closeGrace is how long a socket we closed may take to echo the close
+	// frame before we drop the TCP connection.
+	closeGrace = 2 * time.Second
+)
+
+var errBridgeGone = errors.New("bridge disconnected")
+
+// upgrader accepts any Origin: bridges are programs, not browsers, and a
+// browser cannot set the Authorization header on a WebSocket anyway.
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+// bridgeConn is one connected bridge socket. The HTTP handler goroutine
+// reads; writeLoop is the only writer of data frames (gorilla allows one
+// reader and one writer; control frames may be written from anywhere).
+type bridgeConn struct {
+	s        *Server
+	dev      string
+	protocol string // protoTether or protoTAG
+	version  string
+	since    time.Time
+	ws       *websocket.Conn
+
+	out       chan []byte
+	done      chan struct{} // closed once the bridge is gone or going
+	closeOnce sync.Once
+
+	mu       sync.Mutex
+	servers  []relay.ServerInfo
+	sessions map[string]*session         // Tether: relay session id → session
+	rpcs     map[string]chan relay.Frame // TAG: rpc id → waiter
+	nextRPC  uint64
+	tag      *tagFacade
+}
+
+func (s *Server) handleTetherConnect(w http.ResponseWriter, r *http.Request) {
+	c, code, err := s.Verifier.authorize(r, "", ScopeBridge)
+	if err != nil {
+		s.authError(w, code, err)
+		return
+	}
+	s.serveBridge(w, r, c, protoTether)
+}
+
+func (s *Server) handleTAGConnect(w http.ResponseWriter, r *http.Request) {
+	c, code, err := s.Verifier.authorize(r, r.PathValue("id"), ScopeBridge)
+	if err != nil {
+		s.authError(w, code, err)
+		return
+	}
+	s.serveBridge(w, r, c, protoTAG)
+}
+
+// serveBridge upgrades, reads the hello, takes the dev's slot and runs the
+// read loop until the socket ends.
+func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, protocol string) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "relay shutting down"})
+		return
+	}
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "dev", c.Dev, "err", err)
+		return // the upgrader has answered
+	}
+	ws.SetReadLimit(relay.MaxFrameBytes)
+	extend := func() { ws.SetReadDeadline(time.Now().Add(relay.PongWait)) }
+	extend()
+	ws.SetPongHandler(func(string) error { extend(); return nil })
+	ws.SetPingHandler(func(data string) error {
+		extend()
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(relay.WriteWait))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+
+	hello, err := readHello(ws, c.Dev, protocol)
+	if err != nil {
+		s.log.Info("bridge rejected", "dev", c.Dev, "protocol", protocol, "err", err)
+		ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(relay.CloseProtocolError, err.Error()), time.Now().Add(relay.WriteWait))
+		ws.Close()
+		return
+	}
+
+	b := &bridgeConn{
+		s: s, dev: c.Dev, protocol: protocol, version: hello.Version, since: time.Now(), ws: ws,
+		out:      make(chan []byte, sendQueue),
+		done:     make(chan struct{}),
+		sessions: make(map[string]*session),
+		rpcs:     make(map[string]chan relay.Frame),
+	}
+	if protocol == protoTAG {
+		b.servers = []relay.ServerInfo{tagServerInfo(hello.Tools)}
+		b.tag = newTAGFacade(b)
+	} else {
+		b.servers = hello.Servers
+	}
+
+	if !s.register(b) {
+		b.shutdown(closeGoingAway, "relay shutting down")
+		b.drain()
+		return
+	}
+	defer s.wg.Done()
+	s.log.Info("bridge connected", "dev", b.dev, "protocol", protocol, "version", b.version, "servers", len(b.servers))
+
+	// A token that expires while connected ends the slot; the bridge must
+	// fetch a new one before it dials again.
+	expiry := time.AfterFunc(time.Until(c.Expiry), func() { b.shutdown(relay.CloseUnauthorized, "token expired") })
+	defer expiry.Stop()
+
+	go b.writeLoop()
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			s.logReadEnd(b, err)
+			break
+		}
+		extend()
+		s.metrics.addBytes("in", len(data))
+		b.handleFrame(data)
+	}
+	b.shutdown(websocket.CloseNormalClosure, "")
+	ws.Close()
+	s.unregister(b)
+}
+
+func (s *Server) logReadEnd(b *bridgeConn, err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		s.log.Warn("bridge sent a frame over the size limit; socket closed", "dev", b.dev, "limit", relay.MaxFrameBytes)
+	case errors.As(err, &ce):
+		s.log.Info("bridge closed", "dev", b.dev, "code", ce.Code, "reason", ce.Text)
+	default:
+		s.log.Info("bridge socket ended", "dev", b.dev, "err", err)
+	}
+}
+
+// readHello reads and checks the first frame.
+func readHello(ws *websocket.Conn, dev, protocol string) (relay.Frame, error) {
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		return relay.Frame{}, fmt.Errorf("read hello: %w", err)
+	}
+	f, err := relay.DecodeFrame(data)
+	if err != nil {
+		return relay.Frame{}, fmt.Errorf("first frame: %w", err)
+	}
+	if f.Kind != relay.KindHello {
+		return relay.Frame{}, fmt.Errorf("first frame is %q, want hello", f.Kind)
+	}
+	if protocol == protoTether && f.Protocol < 1 {
+		return relay.Frame{}, fmt.Errorf("hello protocol %d, want >= 1", f.Protocol)
+	}
+	if f.DevID != "" && f.DevID != dev {
+		return relay.Frame{}, fmt.Errorf("hello devId %q does not match the token", f.DevID)
+	}
+	return f, nil
+}
+
+// register puts b in its dev's slot. The previous holder, if any, is told
+// 4001 and loses its in-flight calls at once (last writer wins).
+func (s *Server) register(b *bridgeConn) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	old := s.bridges[b.dev]
+	s.bridges[b.dev] = b
+	s.wg.Add(1)
+	s.mu.Unlock()
+	if old != nil {
+		s.log.Info("bridge replaced by a newer one", "dev", b.dev)
+		old.shutdown(relay.CloseReplaced, "replaced by a newer bridge for this dev")
+	} else {
+		s.metrics.bridges.Add(1)
+	}
+	if s.onRegister != nil {
+		s.onRegister(b.dev, b.protocol)
+	}
+	return true
+}
+
+func (s *Server) unregister(b *bridgeConn) {
+	s.mu.Lock()
+	mine := s.bridges[b.dev] == b
+	if mine {
+		delete(s.bridges, b.dev)
+	}
+	s.mu.Unlock()
+	if mine {
+		s.metrics.bridges.Add(-1)
+		s.log.Info("bridge disconnected", "dev", b.dev)
+	}
+}
+
+// shutdown marks the bridge gone (every waiter fails at once), sends a
+// close frame and drops the TCP connection if the peer does not answer
+// within closeGrace. Safe to call more than once and from any goroutine.
+func (b *bridgeConn) shutdown(code int, text string) {
+	b.closeOnce.Do(func() {
+		close(b.done)
+		b.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(relay.WriteWait))
+		time.AfterFunc(closeGrace, func() { b.ws.Close() })
+	})
+}
+
+// drain reads until the peer answers our close frame or the socket dies.
+func (b *bridgeConn) drain() {
+	for {
+		if _, _, err := b.ws.ReadMessage(); err != nil {
+			b.ws.Close()
+			return
+		}
+	}
+}
+
+// writeLoop owns data writes and pings.
+func (b *bridgeConn) writeLoop() {
+	ping := time.NewTicker(relay.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case data := <-b.out:
+			b.ws.SetWriteDeadline(time.Now().Add(relay.WriteWait))
+			if err := b.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+				b.s.log.Info("write to bridge failed", "dev", b.dev, "err", err)
+				b.shutdown(websocket.CloseInternalServerErr, "write failed")
+				b.ws.Close()
+				return
+			}
+			b.s.metrics.addBytes("out", len(data))
+		case now := <-ping.C:
+			if err := b.ws.WriteControl(websocket.PingMessage, nil, now.Add(relay.WriteWait)); err != nil {
+				b.shutdown(websocket.CloseInternalServerErr, "write failed")
+				b.ws.Close()
+				return
+			}
+			b.sweepSessions(now)
+		case <-b.done:
+			return
+		}
+	}
+}
+
+// send queues one frame for the writer. It fails when the bridge is gone,
+// when ctx ends, or when the queue stays full for relay.WriteWait.
+func (b *bridgeConn) send(ctx context.Context, f relay.Frame) error {
+	data, err := relay.EncodeFrame(f)
+	if err != nil {
+		return err
+	}
+	select {
+	case b.out <- data:
+		return nil
+	default:
+	}
+	t := time.NewTimer(relay.WriteWait)
+	defer t.Stop()
+	select {
+	case b.out <- data:
+		return nil
+	case <-b.done:
+		return errBridgeGone
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("bridge is not reading: send queue full")
+	}
+}
+
+// sendErrorFrame tells the bridge that one of its frames was wrong; the
+// socket stays up.
+func (b *bridgeConn) sendErrorFrame(code, msg string, about relay.Frame) {
+	f := relay.Frame{Kind: relay.KindError, Code: code, Message: msg, Server: about.Server, Session: about.Session}
+	if err := b.send(context.Background(), f); err != nil {
+		b.s.log.Debug("could not send error frame", "dev", b.dev, "err", err)
+	}
+}
+
+// handleFrame dispatches one inbound frame. Bad input is answered with an
+// error frame, never by dropping the socket.
+func (b *bridgeConn) handleFrame(data []byte) {
+	f, err := relay.DecodeFrame(data)
+	if err != nil {
+		b.sendErrorFrame(relay.ErrCodeBadFrame, err.Error(), relay.Frame{})
+		return
+	}
+	switch {
+	case f.Kind == relay.KindCatalog && b.protocol == protoTether:
+		b.mu.Lock()
+		b.servers = f.Servers
+		b.mu.Unlock()
+		b.s.log.Debug("catalog updated", "dev", b.dev, "servers", len(f.Servers))
+	case f.Kind == relay.KindMCP && b.protocol == protoTether:
+		b.routeMCP(f)
+	case f.Kind == relay.KindClose && b.protocol == protoTether:
+		if sess := b.lookupSession(f.Session); sess != nil && sess.server == f.Server {
+			b.endSession(sess, false)
+		}
+	case f.Kind == relay.KindRPCResponse && b.protocol == protoTAG:
+		b.routeRPC(f)
+	case f.Kind == relay.KindError:
+		b.s.log.Warn("bridge reported an error", "dev", b.dev, "code", f.Code, "message", f.Message, "server", f.Server)
+	case f.Kind == relay.KindHello:
+		b.sendErrorFrame(relay.ErrCodeBadFrame, "hello already received on this socket", f)
+	default:
+		b.sendErrorFrame(relay.ErrCodeUnknownKind, fmt.Sprintf("kind %q is not accepted on a %s socket", f.Kind, b.protocol), f)
+	}
+}
+
+// catalog returns a copy of the bridge's server list.
+func (b *bridgeConn) catalog() []relay.ServerInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]relay.ServerInfo(nil), b.servers...)
+}
+
+func (b *bridgeConn) hasServer(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, si := range b.servers {
+		if si.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// peek is the part of a JSON-RPC message the relay looks at.
+type peek struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Error  json.RawMessage `json:"error"`
+	Params struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	} `json:"params"`
+}
+
+func (p peek) isRequest() bool      { return p.Method != "" && len(p.ID) > 0 && string(p.ID) != "null" }
+func (p peek) isNotification() bool { return p.Method != "" && !p.isRequest() }
+func (p peek) isResponse() bool     { return p.Method == "" && len(p.ID) > 0 }
+
+// idKey makes a map key of a JSON-RPC id: "s:<string>" or "n:<number>".
+func idKey(raw json.RawMessage) string {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "x:" + string(raw)
+	}
+	if s, ok := v.(string); ok {
+		return "s:" + s
+	}
+	return fmt.Sprintf("n:%v", v)
+}

@@ -1,0 +1,491 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tether-dev/tether/relay"
+)
+
+const (
+	headerSession  = "Mcp-Session-Id"
+	headerProtocol = "Mcp-Protocol-Version"
+	// version2026 is the first stateless MCP revision (SEP-2575).
+	version2026  = "2026-07-28"
+	metaProtocol = "io.modelcontextprotocol/protocolVersion"
+
+	// maxBodyBytes leaves room for the frame envelope around a message.
+	maxBodyBytes = relay.MaxFrameBytes - 64<<10
+
+	// JSON-RPC error codes the relay itself answers with.
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+	codeMethodNotFound = -32601
+	codeInvalidParams  = -32602
+	codeInternal       = -32603
+	codeUnavailable    = -32000 // bridge gone, session ended
+	codeTimeout        = -32001 // the TS SDK's RequestTimeout
+)
+
+// handleMCP serves /mcp/{dev}/{server}: auth, bridge and server lookup,
+// then the Streamable HTTP methods.
+func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
+	dev, name := r.PathValue("dev"), r.PathValue("server")
+	if _, code, err := s.Verifier.authorize(r, dev, ScopeClient); err != nil {
+		s.authError(w, code, err)
+		return
+	}
+	b := s.bridge(dev)
+	if b == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+			"error": "bridge offline",
+			"dev":   dev,
+			"hint":  "start tetherd (or the tray app) with a bridge token for dev " + dev + " and point it at this relay",
+		})
+		return
+	}
+	if b.protocol == protoTAG {
+		if name != tagServerName {
+			s.unknownServer(w, b, name)
+			return
+		}
+		b.tag.ServeHTTP(w, r)
+		return
+	}
+	if !b.hasServer(name) {
+		s.unknownServer(w, b, name)
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		s.mcpPOST(w, r, b, name)
+	case http.MethodGet:
+		s.mcpGET(w, r, b, name)
+	case http.MethodDelete:
+		s.mcpDELETE(w, r, b, name)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+	}
+}
+
+func (s *Server) unknownServer(w http.ResponseWriter, b *bridgeConn, name string) {
+	names := []string{}
+	for _, si := range b.catalog() {
+		names = append(names, si.Name)
+	}
+	writeJSON(w, http.StatusNotFound, map[string]any{
+		"error": "unknown server", "dev": b.dev, "server": name, "servers": names,
+	})
+}
+
+// is2026 reports whether a session-less request follows the stateless
+// 2026-07-28 protocol: the MCP-Protocol-Version header, the per-request
+// _meta protocol version (what go-sdk v1.8.0 sends, see its
+// setMCPHeaders and Client.discover), or the server/discover method, which
+// exists only in that era. String comparison works: versions are dates.
+func is2026(r *http.Request, pk peek) bool {
+	if v := r.Header.Get(headerProtocol); v >= version2026 {
+		return true
+	}
+	if raw, ok := pk.Params.Meta[metaProtocol]; ok {
+		var v string
+		if json.Unmarshal(raw, &v) == nil && v >= version2026 {
+			return true
+		}
+	}
+	return pk.Method == "server/discover"
+}
+
+func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, name string) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeRPCError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Content-Type must be application/json")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, fmt.Sprintf("body over %d bytes", mbe.Limit))
+			return
+		}
+		writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "read body: "+err.Error())
+		return
+	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "JSON-RPC batches are not supported; send one message per POST")
+		return
+	}
+	var pk peek
+	if err := json.Unmarshal(body, &pk); err != nil {
+		writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "body is not JSON: "+err.Error())
+		return
+	}
+	if pk.Method == "" && len(pk.ID) == 0 {
+		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "not a JSON-RPC request, notification or response")
+		return
+	}
+
+	sid := r.Header.Get(headerSession)
+	stateless := sid == "" && is2026(r, pk)
+	var sess *session
+	switch {
+	case sid != "":
+		sess = b.lookupSession(sid)
+		if sess == nil || sess.server != name || sess.ephemeral {
+			writeRPCError(w, http.StatusNotFound, pk.ID, codeInvalidRequest, "session not found; initialize a new one")
+			return
+		}
+	case stateless && !pk.isRequest():
+		// A stateless notification has no session to go to. The one that
+		// matters, notifications/cancelled, is covered: the client also
+		// drops its POST, and the relay forwards the cancel for that.
+		w.WriteHeader(http.StatusAccepted)
+		return
+	case stateless:
+		sess = b.newSession(name, true)
+		defer b.endSession(sess, true)
+	case pk.Method == "initialize":
+		sess = b.newSession(name, false)
+		w.Header().Set(headerSession, sess.id)
+	default:
+		writeRPCError(w, http.StatusBadRequest, pk.ID, codeInvalidRequest, "missing Mcp-Session-Id header: send initialize first")
+		return
+	}
+
+	frame := relay.Frame{Kind: relay.KindMCP, Server: name, Session: sess.id, Msg: body}
+	if !pk.isRequest() {
+		// Notifications and responses (answers to server→client requests)
+		// are fire and forget.
+		if err := b.send(r.Context(), frame); err != nil {
+			writeRPCError(w, http.StatusServiceUnavailable, nil, codeUnavailable, "bridge unavailable: "+err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+
+	c, err := b.addCall(sess, pk.ID)
+	if err != nil {
+		writeRPCError(w, http.StatusBadRequest, pk.ID, codeInvalidRequest, err.Error())
+		return
+	}
+	if err := b.send(r.Context(), frame); err != nil {
+		b.forgetCall(sess, c)
+		s.metrics.observeCall("unavailable", 0)
+		writeRPCError(w, http.StatusOK, pk.ID, codeUnavailable, "bridge unavailable: "+err.Error())
+		if pk.Method == "initialize" {
+			b.endSession(sess, true)
+		}
+		return
+	}
+	jsonOK, sseOK := accepts(r)
+	final := s.await(w, r, b, sess, c, stateless, jsonOK, sseOK)
+	if pk.Method == "initialize" && !isSuccess(final) {
+		b.endSession(sess, true)
+	}
+}
+
+// await waits for the call's response and writes it. Messages related to
+// the call arrive first; the response is plain JSON unless something had
+// to be streamed before it (progress, a server→client request) or the
+// client accepts only SSE, in which case the response is an SSE stream
+// that ends with the response. It returns the message written last, or
+// nil when the client went away.
+func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, sess *session, c *call, stateless, jsonOK, sseOK bool) []byte {
+	start := time.Now()
+	timer := time.NewTimer(s.callTimeout())
+	defer timer.Stop()
+	out := &responder{w: w, rc: http.NewResponseController(w), stateless: stateless, forceSSE: !jsonOK}
+	fail := func(code int, msg, label string) []byte {
+		b.forgetCall(sess, c)
+		resp := rpcErrorBody(c.id, code, msg)
+		s.metrics.observeCall(label, time.Since(start))
+		out.final(resp)
+		return resp
+	}
+	for {
+		select {
+		case ev := <-c.events:
+			if !sseOK {
+				b.toStream(sess, ev)
+				continue
+			}
+			if err := out.event(ev); err != nil {
+				b.forgetCall(sess, c)
+				s.cancelAtBridge(b, sess, c, "client connection lost")
+				s.metrics.observeCall("cancelled", time.Since(start))
+				return nil
+			}
+		case msg := <-c.resp:
+			// Anything related that was queued before the response goes first.
+			for drained := false; !drained; {
+				select {
+				case ev := <-c.events:
+					if sseOK {
+						out.event(ev)
+					}
+				default:
+					drained = true
+				}
+			}
+			label := "ok"
+			if !isSuccess(msg) {
+				label = "error"
+			}
+			s.metrics.observeCall(label, time.Since(start))
+			out.final(msg)
+			return msg
+		case <-timer.C:
+			s.cancelAtBridge(b, sess, c, "timed out at the relay")
+			return fail(codeTimeout, fmt.Sprintf("tether-relay: no answer from the bridge within %v; the request was cancelled", s.callTimeout()), "timeout")
+		case <-r.Context().Done():
+			b.forgetCall(sess, c)
+			s.cancelAtBridge(b, sess, c, "client disconnected")
+			s.metrics.observeCall("cancelled", time.Since(start))
+			return nil
+		case <-sess.done:
+			return fail(codeUnavailable, "tether-relay: the session was closed", "unavailable")
+		case <-b.done:
+			return fail(codeUnavailable, "tether-relay: bridge disconnected before answering", "unavailable")
+		}
+	}
+}
+
+// cancelAtBridge forwards notifications/cancelled for a call the relay has
+// given up on, so the bridge can stop the work.
+func (s *Server) cancelAtBridge(b *bridgeConn, sess *session, c *call, reason string) {
+	msg, _ := json.Marshal(map[string]any{
+		"jsonrpc": "2.0",
+		"method":  "notifications/cancelled",
+		"params":  map[string]any{"requestId": c.id, "reason": reason},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), relay.WriteWait)
+	defer cancel()
+	if err := b.send(ctx, relay.Frame{Kind: relay.KindMCP, Server: sess.server, Session: sess.id, Msg: msg}); err != nil {
+		s.log.Debug("cancel not forwarded", "dev", b.dev, "err", err)
+	}
+}
+
+// mcpGET serves the standalone SSE stream of a 2025-era session: the
+// bridge's messages that belong to no request (list_changed, logs).
+func (s *Server) mcpGET(w http.ResponseWriter, r *http.Request, b *bridgeConn, name string) {
+	sid := r.Header.Get(headerSession)
+	if sid == "" {
+		// Stateless (2026) clients have no GET stream; 405 is the spec's
+		// "no SSE stream here".
+		w.Header().Set("Allow", "POST, DELETE")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "GET needs an Mcp-Session-Id"})
+		return
+	}
+	if _, sseOK := accepts(r); !sseOK {
+		writeJSON(w, http.StatusNotAcceptable, map[string]string{"error": "GET must accept text/event-stream"})
+		return
+	}
+	sess := b.lookupSession(sid)
+	if sess == nil || sess.server != name || sess.ephemeral {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "session not found"})
+		return
+	}
+	b.mu.Lock()
+	busy := sess.streamOpen
+	sess.streamOpen = true
+	b.mu.Unlock()
+	if busy {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "this session already has a GET stream"})
+		return
+	}
+	defer func() {
+		b.mu.Lock()
+		sess.streamOpen = false
+		sess.lastUsed = time.Now()
+		b.mu.Unlock()
+	}()
+
+	out := &responder{w: w, rc: http.NewResponseController(w), forceSSE: true}
+	out.startSSE()
+	// Comments keep idle load balancers from dropping a quiet stream.
+	keepalive := time.NewTicker(relay.PingInterval)
+	defer keepalive.Stop()
+	for {
+		select {
+		case msg := <-sess.stream:
+			if out.event(msg) != nil {
+				return
+			}
+		case <-keepalive.C:
+			if out.comment("keepalive") != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-sess.done:
+			return
+		case <-b.done:
+			return
+		}
+	}
+}
+
+// mcpDELETE ends a session and tells the bridge.
+func (s *Server) mcpDELETE(w http.ResponseWriter, r *http.Request, b *bridgeConn, name string) {
+	sid := r.Header.Get(headerSession)
+	if sid == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "DELETE needs an Mcp-Session-Id"})
+		return
+	}
+	sess := b.lookupSession(sid)
+	if sess == nil || sess.server != name || sess.ephemeral {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "session not found"})
+		return
+	}
+	b.endSession(sess, true)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// accepts reads the Accept header. An absent header accepts both.
+func accepts(r *http.Request) (jsonOK, sseOK bool) {
+	values := r.Header.Values("Accept")
+	if len(values) == 0 {
+		return true, true
+	}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+			switch mt {
+			case "application/json", "application/*":
+				jsonOK = true
+			case "text/event-stream", "text/*":
+				sseOK = true
+			case "*/*":
+				jsonOK, sseOK = true, true
+			}
+		}
+	}
+	return jsonOK, sseOK
+}
+
+// isSuccess reports whether msg is a JSON-RPC response without an error.
+func isSuccess(msg []byte) bool {
+	if msg == nil {
+		return false
+	}
+	var pk peek
+	return json.Unmarshal(msg, &pk) == nil && len(pk.Error) == 0
+}
+
+func rpcErrorBody(id json.RawMessage, code int, msg string) []byte {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{JSONRPC: "2.0", ID: id, Error: struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, msg}})
+	return b
+}
+
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(rpcErrorBody(id, code, msg))
+}
+
+// responder writes one POST's answer as JSON or as an SSE stream.
+type responder struct {
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	stateless bool // 2026 era: some errors carry an HTTP status
+	forceSSE  bool
+	started   bool
+}
+
+func (o *responder) startSSE() {
+	h := o.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	o.w.WriteHeader(http.StatusOK)
+	o.rc.Flush()
+	o.started = true
+}
+
+func (o *responder) event(msg []byte) error {
+	if !o.started {
+		o.startSSE()
+	}
+	// SSE data lines cannot hold newlines; compact pretty-printed JSON.
+	if bytes.IndexByte(msg, '\n') >= 0 {
+		var buf bytes.Buffer
+		if json.Compact(&buf, msg) == nil {
+			msg = buf.Bytes()
+		}
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(msg) + 24)
+	buf.WriteString("event: message\ndata: ")
+	buf.Write(msg)
+	buf.WriteString("\n\n")
+	if _, err := o.w.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	return o.rc.Flush()
+}
+
+func (o *responder) comment(text string) error {
+	if _, err := io.WriteString(o.w, ": "+text+"\n\n"); err != nil {
+		return err
+	}
+	return o.rc.Flush()
+}
+
+// final writes the response that ends the exchange.
+func (o *responder) final(msg []byte) {
+	if o.started || o.forceSSE {
+		o.event(msg)
+		return
+	}
+	status := http.StatusOK
+	if o.stateless {
+		status = statelessErrorStatus(msg)
+	}
+	o.w.Header().Set("Content-Type", "application/json")
+	o.w.WriteHeader(status)
+	o.w.Write(msg)
+}
+
+// statelessErrorStatus applies SEP-2575: in the 2026 era an unknown method
+// is HTTP 404 and bad params or an unsupported version are HTTP 400, with
+// the JSON-RPC error as the body (go-sdk's extractErrorStatus does the same).
+func statelessErrorStatus(msg []byte) int {
+	var e struct {
+		Error *struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(msg, &e) != nil || e.Error == nil {
+		return http.StatusOK
+	}
+	switch e.Error.Code {
+	case codeMethodNotFound:
+		return http.StatusNotFound
+	case codeInvalidParams, -32022, -32021: // unsupported protocol version, missing client capabilities
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
+}

@@ -1,0 +1,204 @@
+// Package server is tether-relay: it holds one WebSocket slot per developer
+// for their bridge (Tether's own protocol at /v1/connect, the TAG protocol at
+// /dev/{id}/connect) and exposes every bridged MCP server as a standard MCP
+// Streamable HTTP endpoint at /mcp/{dev}/{server}.
+//
+// For Tether bridges the relay does not speak MCP: it routes raw JSON-RPC
+// messages by (session, id) and leaves initialize, era translation and id
+// rewriting to the bridge. For TAG bridges, which only know "list" and
+// "call", the relay is the MCP façade itself (see tag.go).
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultCallTimeout bounds one relayed MCP request when Server.CallTimeout
+// is zero.
+const DefaultCallTimeout = 60 * time.Second
+
+// DefaultSessionIdleTimeout ends a 2025-era client session that has seen no
+// request, has no call in flight and no open GET stream for this long.
+// Clients that never send DELETE would otherwise pin bridge sessions forever.
+const DefaultSessionIdleTimeout = 30 * time.Minute
+
+// Server is the relay. Set the exported fields, then use it as an
+// http.Handler; the zero value of every field but Verifier is usable.
+type Server struct {
+	// Verifier checks bearer tokens. Required.
+	Verifier *Verifier
+	// Logger receives structured logs; nil discards them. Tokens are never logged.
+	Logger *slog.Logger
+	// CallTimeout bounds each relayed request (default DefaultCallTimeout).
+	CallTimeout time.Duration
+	// SessionIdleTimeout ends idle client sessions (default DefaultSessionIdleTimeout).
+	SessionIdleTimeout time.Duration
+
+	// onRegister, when set (tests), is called after a bridge takes its slot.
+	onRegister func(dev, protocol string)
+
+	initOnce sync.Once
+	mux      *http.ServeMux
+	log      *slog.Logger
+	metrics  *metrics
+
+	mu      sync.Mutex
+	closed  bool
+	bridges map[string]*bridgeConn // dev → the one live bridge
+	wg      sync.WaitGroup         // bridge sockets still running
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		s.metrics = newMetrics()
+		s.bridges = make(map[string]*bridgeConn)
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", s.handleHealth)
+		mux.HandleFunc("GET /metrics", s.handleMetrics)
+		mux.HandleFunc("GET /v1/connect", s.handleTetherConnect)
+		mux.HandleFunc("GET /dev/{id}/connect", s.handleTAGConnect)
+		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
+		mux.HandleFunc("/mcp/{dev}/{server}", s.handleMCP)
+		s.mux = mux
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) callTimeout() time.Duration {
+	if s.CallTimeout > 0 {
+		return s.CallTimeout
+	}
+	return DefaultCallTimeout
+}
+
+func (s *Server) sessionIdleTimeout() time.Duration {
+	if s.SessionIdleTimeout > 0 {
+		return s.SessionIdleTimeout
+	}
+	return DefaultSessionIdleTimeout
+}
+
+// Shutdown refuses new bridges, closes every bridge socket with 1001
+// (going away) and waits for their loops to end or ctx to expire.
+// http.Server.Shutdown cannot do this: it does not track hijacked
+// connections, and WebSockets are hijacked.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closed = true
+	list := make([]*bridgeConn, 0, len(s.bridges))
+	for _, b := range s.bridges {
+		list = append(list, b)
+	}
+	s.mu.Unlock()
+	for _, b := range list {
+		b.shutdown(closeGoingAway, "relay shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, b := range list {
+			b.ws.Close()
+		}
+		return ctx.Err()
+	}
+}
+
+// Close is Shutdown without waiting for bridges to answer the close frame.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Shutdown(ctx)
+	if err == context.Canceled {
+		return nil
+	}
+	return err
+}
+
+// bridge returns the live bridge of dev, or nil.
+func (s *Server) bridge(dev string) *bridgeConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bridges[dev]
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+// bridgeStatus is the body of GET /v1/bridges/{dev}.
+type bridgeStatus struct {
+	Dev       string         `json:"dev"`
+	Connected bool           `json:"connected"`
+	Since     *time.Time     `json:"since,omitempty"`
+	Protocol  string         `json:"protocol,omitempty"`
+	Version   string         `json:"version,omitempty"`
+	Servers   []serverStatus `json:"servers"`
+}
+
+type serverStatus struct {
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Era       string `json:"era,omitempty"`
+	ToolCount int    `json:"toolCount"`
+	Restarts  int    `json:"restarts"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	dev := r.PathValue("dev")
+	if _, code, err := s.Verifier.authorize(r, dev, ScopeClient, ScopeBridge); err != nil {
+		s.authError(w, code, err)
+		return
+	}
+	st := bridgeStatus{Dev: dev, Servers: []serverStatus{}}
+	if b := s.bridge(dev); b != nil {
+		since := b.since
+		st.Connected, st.Since, st.Protocol, st.Version = true, &since, b.protocol, b.version
+		for _, si := range b.catalog() {
+			st.Servers = append(st.Servers, serverStatus{
+				Name: si.Name, State: si.State, Era: si.Era, ToolCount: si.ToolCount,
+				Restarts: si.Restarts, Error: si.Error,
+			})
+		}
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// authError answers 401/403 with a JSON body. The message names the check
+// that failed, never the token.
+func (s *Server) authError(w http.ResponseWriter, code int, err error) {
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tether-relay"`)
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}

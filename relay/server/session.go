@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/tether-dev/tether/relay"
+)
+
+// eventQueue bounds the messages buffered for one waiting HTTP response
+// (progress, logs) or one standalone GET stream. When a client reads too
+// slowly the extra notifications are dropped rather than stalling the
+// bridge's read loop, which serves every other caller of that dev.
+const eventQueue = 64
+
+// session is one relay session, the `session` of mcp frames. A 2025-era
+// client gets one per Mcp-Session-Id; a 2026-era request gets an ephemeral
+// one that lives for a single POST. Sessions belong to one bridge socket:
+// when it goes, they go, and the client's next request gets 404 and
+// re-initializes (the bridge on the new socket has never seen the session).
+type session struct {
+	id        string
+	server    string
+	ephemeral bool
+	done      chan struct{}
+	endOnce   bool // guarded by bridgeConn.mu
+
+	// guarded by bridgeConn.mu
+	calls      map[string]*call
+	stream     chan json.RawMessage // standalone GET stream; written only while streamOpen
+	streamOpen bool
+	lastUsed   time.Time
+}
+
+// call is one client request waiting for its response.
+type call struct {
+	id     json.RawMessage
+	events chan json.RawMessage // messages with `related` = this id
+	resp   chan json.RawMessage // the response; buffered 1, sent once
+}
+
+var errDuplicateID = errors.New("a request with this id is already in flight in this session")
+
+func newSessionID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (b *bridgeConn) newSession(server string, ephemeral bool) *session {
+	sess := &session{
+		id: newSessionID(), server: server, ephemeral: ephemeral,
+		done:     make(chan struct{}),
+		calls:    make(map[string]*call),
+		stream:   make(chan json.RawMessage, eventQueue),
+		lastUsed: time.Now(),
+	}
+	b.mu.Lock()
+	b.sessions[sess.id] = sess
+	b.mu.Unlock()
+	return sess
+}
+
+func (b *bridgeConn) lookupSession(id string) *session {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sess := b.sessions[id]
+	if sess != nil {
+		sess.lastUsed = time.Now()
+	}
+	return sess
+}
+
+// endSession removes sess; its waiters fail at once. With notify set the
+// bridge gets a close frame so it can drop the session's state.
+func (b *bridgeConn) endSession(sess *session, notify bool) {
+	b.mu.Lock()
+	if b.sessions[sess.id] == sess {
+		delete(b.sessions, sess.id)
+	}
+	first := !sess.endOnce
+	sess.endOnce = true
+	b.mu.Unlock()
+	if !first {
+		return
+	}
+	close(sess.done)
+	if notify {
+		if err := b.send(context.Background(), relay.Frame{Kind: relay.KindClose, Server: sess.server, Session: sess.id}); err != nil {
+			b.s.log.Debug("close frame not sent", "dev", b.dev, "err", err)
+		}
+	}
+}
+
+func (b *bridgeConn) addCall(sess *session, id json.RawMessage) (*call, error) {
+	k := idKey(id)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, dup := sess.calls[k]; dup {
+		return nil, errDuplicateID
+	}
+	c := &call{id: id, events: make(chan json.RawMessage, eventQueue), resp: make(chan json.RawMessage, 1)}
+	sess.calls[k] = c
+	sess.lastUsed = time.Now()
+	return c, nil
+}
+
+func (b *bridgeConn) forgetCall(sess *session, c *call) {
+	k := idKey(c.id)
+	b.mu.Lock()
+	if sess.calls[k] == c {
+		delete(sess.calls, k)
+	}
+	sess.lastUsed = time.Now()
+	b.mu.Unlock()
+}
+
+// routeMCP delivers one bridge → relay message: a response to the call
+// with its id; a message with `related` to that call's stream; anything
+// else to the only call of an ephemeral session or to the session's
+// standalone GET stream. Routing is by (session, id), so a response can
+// only reach the caller that asked.
+func (b *bridgeConn) routeMCP(f relay.Frame) {
+	var pk peek
+	if err := json.Unmarshal(f.Msg, &pk); err != nil || (pk.Method == "" && len(pk.ID) == 0) {
+		b.sendErrorFrame(relay.ErrCodeBadFrame, "msg is not a JSON-RPC message", f)
+		return
+	}
+	b.mu.Lock()
+	sess := b.sessions[f.Session]
+	if sess == nil || sess.server != f.Server {
+		b.mu.Unlock()
+		// Late traffic for a session that ended (timeout, DELETE) is normal.
+		b.s.log.Debug("message for an unknown session dropped", "dev", b.dev, "server", f.Server)
+		return
+	}
+	if pk.isResponse() {
+		k := idKey(pk.ID)
+		c := sess.calls[k]
+		delete(sess.calls, k)
+		b.mu.Unlock()
+		if c != nil {
+			c.resp <- f.Msg // buffered 1; the call was removed under the lock, so only we send
+		}
+		return
+	}
+	var target chan json.RawMessage
+	if len(f.Related) > 0 {
+		if c := sess.calls[idKey(f.Related)]; c != nil {
+			target = c.events
+		}
+	} else if sess.ephemeral {
+		for _, c := range sess.calls {
+			target = c.events
+		}
+	}
+	if target == nil && sess.streamOpen {
+		target = sess.stream
+	}
+	b.mu.Unlock()
+	if target == nil {
+		b.s.log.Debug("message with no open stream dropped", "dev", b.dev, "server", f.Server, "method", pk.Method)
+		return
+	}
+	select {
+	case target <- f.Msg:
+	default:
+		b.s.log.Warn("client too slow; notification dropped", "dev", b.dev, "server", f.Server, "method", pk.Method)
+	}
+}
+
+// toStream hands a message to the session's standalone stream, if open.
+func (b *bridgeConn) toStream(sess *session, msg json.RawMessage) {
+	b.mu.Lock()
+	open := sess.streamOpen
+	b.mu.Unlock()
+	if !open {
+		return
+	}
+	select {
+	case sess.stream <- msg:
+	default:
+	}
+}
+
+// sweepSessions ends 2025-era sessions that have been idle too long.
+func (b *bridgeConn) sweepSessions(now time.Time) {
+	idle := b.s.sessionIdleTimeout()
+	var stale []*session
+	b.mu.Lock()
+	for _, sess := range b.sessions {
+		if !sess.ephemeral && len(sess.calls) == 0 && !sess.streamOpen && now.Sub(sess.lastUsed) > idle {
+			stale = append(stale, sess)
+		}
+	}
+	b.mu.Unlock()
+	for _, sess := range stale {
+		// Not on the writer goroutine: endSession queues a close frame.
+		go b.endSession(sess, true)
+	}
+}

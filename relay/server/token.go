@@ -1,0 +1,181 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Token scopes. A bridge token holds a dev's slot; a client token calls
+// that dev's servers. Neither can do the other's job.
+const (
+	ScopeBridge = "bridge"
+	ScopeClient = "client"
+)
+
+// devPrefix is how the subject names a developer: sub = "dev:<id>".
+const devPrefix = "dev:"
+
+// Errors from Verify and from request authorization. The first three map
+// to 401 and ErrForbidden to 403; none of them carries the token text.
+var (
+	ErrNoToken      = errors.New("missing bearer token")
+	ErrBadToken     = errors.New("invalid token")
+	ErrExpiredToken = errors.New("token expired")
+	ErrForbidden    = errors.New("token not allowed here")
+)
+
+// Claims is what the relay trusts from a verified token.
+type Claims struct {
+	Dev    string
+	Scopes []string
+	Expiry time.Time
+}
+
+// HasScope reports whether the token was issued for scope.
+func (c Claims) HasScope(scope string) bool { return slices.Contains(c.Scopes, scope) }
+
+// scopes accepts both the JSON array Tether issues and the space-separated
+// string OAuth-style issuers write, so hand-made TAG tokens still verify.
+type scopes []string
+
+func (s *scopes) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*s = list
+		return nil
+	}
+	var one string
+	if err := json.Unmarshal(b, &one); err != nil {
+		return fmt.Errorf("scope must be a string or a list of strings: %w", err)
+	}
+	*s = strings.Fields(one)
+	return nil
+}
+
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Scope scopes `json:"scope"`
+}
+
+// Issue signs an HS256 token for dev with one scope, valid for ttl.
+func Issue(secret []byte, dev string, scope string, ttl time.Duration) (string, error) {
+	if len(secret) == 0 {
+		return "", errors.New("issue token: empty secret")
+	}
+	if err := checkDevID(dev); err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	if scope != ScopeBridge && scope != ScopeClient {
+		return "", fmt.Errorf("issue token: scope %q is not %q or %q", scope, ScopeBridge, ScopeClient)
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("issue token: ttl %v must be positive", ttl)
+	}
+	now := time.Now()
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   devPrefix + dev,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+		Scope: scopes{scope},
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	if err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	return s, nil
+}
+
+// checkDevID keeps dev ids usable as one URL path segment.
+func checkDevID(dev string) error {
+	if dev == "" {
+		return errors.New("empty dev id")
+	}
+	if len(dev) > 128 {
+		return errors.New("dev id longer than 128 characters")
+	}
+	for _, r := range dev {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
+			return fmt.Errorf("dev id %q may hold only letters, digits, '-', '_' and '.'", dev)
+		}
+	}
+	return nil
+}
+
+// Verifier checks HS256 tokens signed with Secret. Now defaults to
+// time.Now; tests set it to check expiry without waiting.
+type Verifier struct {
+	Secret []byte
+	Now    func() time.Time
+}
+
+// Verify checks signature, algorithm (HS256 only: "none" and every other
+// algorithm are refused), expiry and the subject's form.
+func (v *Verifier) Verify(token string) (Claims, error) {
+	if token == "" {
+		return Claims{}, ErrNoToken
+	}
+	if len(v.Secret) == 0 {
+		return Claims{}, fmt.Errorf("%w: relay has no secret", ErrBadToken)
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	var tc tokenClaims
+	_, err := jwt.ParseWithClaims(token, &tc,
+		func(*jwt.Token) (any, error) { return v.Secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(now),
+	)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Claims{}, ErrExpiredToken
+	case err != nil:
+		// jwt's messages name the failing check, never the token itself.
+		return Claims{}, fmt.Errorf("%w: %v", ErrBadToken, err)
+	}
+	dev, ok := strings.CutPrefix(tc.Subject, devPrefix)
+	if !ok || checkDevID(dev) != nil {
+		return Claims{}, fmt.Errorf("%w: subject is not dev:<id>", ErrBadToken)
+	}
+	return Claims{Dev: dev, Scopes: tc.Scope, Expiry: tc.ExpiresAt.Time}, nil
+}
+
+// bearer extracts the token from "Authorization: Bearer <token>".
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// authorize verifies the request's token and checks that it belongs to dev
+// (when dev is not empty) and holds one of the scopes. It returns the HTTP
+// status to answer with on failure: 401 for a missing, malformed, forged
+// or expired token; 403 for a valid token that is not allowed here.
+func (v *Verifier) authorize(r *http.Request, dev string, allowed ...string) (Claims, int, error) {
+	c, err := v.Verify(bearer(r))
+	if err != nil {
+		return Claims{}, http.StatusUnauthorized, err
+	}
+	if dev != "" && c.Dev != dev {
+		return Claims{}, http.StatusForbidden, fmt.Errorf("%w: token is for another dev", ErrForbidden)
+	}
+	if !slices.ContainsFunc(allowed, c.HasScope) {
+		return Claims{}, http.StatusForbidden, fmt.Errorf("%w: token scope %v, need one of %v", ErrForbidden, c.Scopes, allowed)
+	}
+	return c, 0, nil
+}
