@@ -147,7 +147,7 @@ type Child struct {
 	st       Status
 	inst     *instance // the running process, nil between runs
 	pending  map[int64]*pending
-	srvReqs  map[string]*Session // id of a child→client request → the session it went to
+	srvReqs  map[string]*Session    // id of a child→client request → the session it went to
 	inputs   map[string]*inputRound // id of a translated input request → its call
 	sessions map[*Session]struct{}
 	tools    []json.RawMessage

@@ -26,8 +26,8 @@ type inputRound struct {
 	sess      *Session
 	origID    []byte
 	method    string
-	params    []byte // the client's params, before any rewriting
-	state     []byte // raw requestState value, or nil
+	params    []byte                     // the client's params, before any rewriting
+	state     []byte                     // raw requestState value, or nil
 	keys      map[string]string          // our request id → input key
 	responses map[string]json.RawMessage // input key → the client's result
 	rounds    int

@@ -1,0 +1,32 @@
+# Tether — developer commands. `make test` is the one CI runs (.ci/run).
+
+GO ?= go
+
+.PHONY: test peers vet build demo bench-mux
+
+## test: everything CI checks — vet, then every test with the race detector.
+test: peers vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## peers: the real MCP peers the tests run against (npm), installed once.
+peers:
+	@if [ ! -x tools/npm/node_modules/.bin/mcp-server-everything ] || [ tools/npm/package-lock.json -nt tools/npm/node_modules/.package-lock.json ]; then \
+		npm ci --prefix tools/npm --no-audit --no-fund --loglevel=error; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+## build: the three binaries into ./bin
+build:
+	$(GO) build -o bin/ ./cmd/svc ./cmd/relay
+	mv bin/svc bin/tetherd 2>/dev/null || true
+	mv bin/relay bin/tether-relay 2>/dev/null || true
+
+## demo: a relay on loopback, a sample server, and the MCP URL to try.
+demo:
+	$(GO) run ./cmd/svc demo
+
+## bench-mux: the multiplexer's overhead against a plain stdio client.
+bench-mux:
+	$(GO) test -run '^$$' -bench . -benchmem ./mcpchild/

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/tether-dev/tether/mcpchild"
+	"github.com/tether-dev/tether/relay"
+)
+
+// tagCallTimeout bounds one TAG call at the child. The relay has its own
+// (shorter) per-call timeout; this one only stops work nobody waits for.
+const tagCallTimeout = 10 * time.Minute
+
+// handleTAG answers one rpc.request from a TAG relay: "list" with the
+// flattened tool list, "call" by routing the flattened name to its child's
+// tools/call under the tool's own name. Status codes follow the TAG bridge:
+// 200 with the MCP result, 500 when the child answered with a JSON-RPC error,
+// 502 when the child is not running, 400 for an unknown method.
+func (b *Bridge) handleTAG(f relay.Frame) {
+	status, body := b.tagAnswer(f)
+	raw, err := json.Marshal(body)
+	if err != nil {
+		status, raw = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
+	}
+	b.send(relay.Frame{Kind: relay.KindRPCResponse, ID: f.ID, Status: status, Body: raw})
+}
+
+func (b *Bridge) tagAnswer(f relay.Frame) (int, any) {
+	switch f.Method {
+	case "list":
+		return http.StatusOK, map[string]json.RawMessage{"tools": b.flattenTools(b.servers())}
+	case "call":
+	default:
+		return http.StatusBadRequest, tagError("unknown method " + f.Method)
+	}
+	b.mu.Lock()
+	route, ok := b.routes[f.Path]
+	b.mu.Unlock()
+	if !ok {
+		return http.StatusNotFound, tagError("unknown tool " + f.Path)
+	}
+	c := b.children[route.Server]
+	if c == nil || c.Status().Phase != mcpchild.PhaseReady {
+		return http.StatusBadGateway, tagError("mcp server " + route.Server + " is not running")
+	}
+	args := f.Body
+	if len(args) == 0 || string(args) == "null" {
+		args = json.RawMessage("{}")
+	}
+	params, err := json.Marshal(map[string]any{"name": route.Tool, "arguments": args})
+	if err != nil {
+		return http.StatusBadRequest, tagError("arguments are not JSON")
+	}
+	ctx, cancel := context.WithTimeout(b.runCtx, tagCallTimeout)
+	defer cancel()
+	res, err := c.Call(ctx, "tools/call", params)
+	if err != nil {
+		var rpcErr *mcpchild.RPCError
+		if errors.As(err, &rpcErr) {
+			return http.StatusInternalServerError, map[string]any{"error": rpcErr.Message, "code": rpcErr.Code}
+		}
+		return http.StatusBadGateway, tagError(err.Error())
+	}
+	return http.StatusOK, res
+}
+
+func tagError(msg string) map[string]string { return map[string]string{"error": msg} }
