@@ -359,13 +359,12 @@ func (c *Child) supervise(ctx context.Context) {
 				s.LastError = fmt.Sprintf("crashed %d times in %s; last: %s", len(crashes), c.opts.CrashLoopWindow, msg)
 			})
 		default:
-			delay := min(c.opts.RestartMin<<(len(crashes)-1), c.opts.RestartMax)
+			delay := restartDelay(c.opts.RestartMin, c.opts.RestartMax, len(crashes))
 			t := time.NewTimer(delay)
 			wait = t.C
 			c.setStatus(func(s *Status) {
 				s.Phase, s.Pid, s.NextRestart, s.LastError = PhaseBackoff, 0, now.Add(delay), msg
 			})
-			// drain a stale restart request made while running
 		}
 		select {
 		case <-ctx.Done():
@@ -380,6 +379,15 @@ func (c *Child) supervise(ctx context.Context) {
 }
 
 var errRestartRequested = errors.New("restart requested")
+
+// restartDelay doubles from lo per recent crash, capped at hi.
+func restartDelay(lo, hi time.Duration, crashes int) time.Duration {
+	d := lo
+	for i := 1; i < crashes && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}
 
 // runOnce spawns the process, does the handshake, serves until the process
 // ends, ctx ends or a restart is requested, and always leaves nothing running.

@@ -232,17 +232,7 @@ func (c *Child) oversized(e *errLineTooLong) {
 	c.log.Error("message over the size cap", "bytes", e.size, "cap", c.opts.MaxMessageBytes)
 	c.logLine(msg)
 	id := peekID(e.prefix)
-	if id == nil {
-		return
-	}
-	n, err := strconv.ParseInt(string(id), 10, 64)
-	if err != nil {
-		return
-	}
-	c.mu.Lock()
-	p := c.pending[n]
-	delete(c.pending, n)
-	c.mu.Unlock()
+	p := c.takePending(id)
 	switch {
 	case p == nil:
 	case p.internal != nil:
@@ -252,20 +242,24 @@ func (c *Child) oversized(e *errLineTooLong) {
 	}
 }
 
-func (c *Child) fromChildResponse(m *message) {
-	n, err := strconv.ParseInt(string(m.id), 10, 64)
+// takePending removes and returns the request a child-side id belongs to,
+// or nil (unknown id, or cancelled earlier: its caller is gone).
+func (c *Child) takePending(id []byte) *pending {
+	n, err := strconv.ParseInt(string(id), 10, 64)
 	if err != nil {
-		// A response to a server→client request is never sent by the child.
-		c.log.Warn("response with an id the bridge never used", "id", truncate(string(m.id), 40))
-		return
+		return nil
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	p := c.pending[n]
 	delete(c.pending, n)
-	c.mu.Unlock()
+	return p
+}
+
+func (c *Child) fromChildResponse(m *message) {
+	p := c.takePending(m.id)
 	switch {
 	case p == nil:
-		// Cancelled or timed out earlier: the caller is gone.
 	case p.internal != nil:
 		p.internal <- m.raw
 	case m.err == nil && needsInputTranslation(p, m.result):
