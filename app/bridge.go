@@ -101,7 +101,7 @@ func NewBridge(opts BridgeOptions) *Bridge {
 			b.onChildStatus(name, st)
 		}
 		if copts.Logger == nil {
-			copts.Logger = b.log.With("server", name)
+			copts.Logger = b.log // mcpchild adds the server name itself
 		}
 		b.children[name] = mcpchild.New(spec, copts)
 		b.names = append(b.names, name)

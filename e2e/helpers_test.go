@@ -1,0 +1,338 @@
+// Package e2e runs Tether end to end with real processes on loopback: the
+// tether-relay binary, the tetherd binary with real stdio MCP children, and
+// real MCP clients (the go-sdk and the MCP Inspector CLI).
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/testbin"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
+}
+
+// logBuf is a goroutine-safe capture of a process's output that tests can
+// wait on (a line containing a string) without sleeping.
+type logBuf struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newLogBuf() *logBuf { return &logBuf{changed: make(chan struct{})} }
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitFor blocks until the output contains s at or after byte offset from,
+// and returns the offset just past it.
+func (l *logBuf) waitFor(t *testing.T, from int, s string, timeout time.Duration) int {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		text := l.buf.String()
+		ch := l.changed
+		l.mu.Unlock()
+		if from <= len(text) {
+			if i := strings.Index(text[from:], s); i >= 0 {
+				return from + i + len(s)
+			}
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out after %v waiting for %q in output:\n%s", timeout, s, text)
+		}
+	}
+}
+
+func (l *logBuf) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Len()
+}
+
+// relayProc is one tether-relay serve process.
+type relayProc struct {
+	bin, secret, addr string
+	cmd               *exec.Cmd
+	out               *logBuf
+}
+
+// freeAddr picks a loopback port (the relay can then be restarted on it).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func startRelay(t *testing.T) *relayProc {
+	t.Helper()
+	r := &relayProc{
+		bin:    testbin.Build(t, "./cmd/relay"),
+		secret: filepath.Join(t.TempDir(), "secret"),
+		addr:   freeAddr(t),
+	}
+	r.start(t)
+	return r
+}
+
+// start runs serve on r.addr and returns once /healthz answers.
+func (r *relayProc) start(t *testing.T) {
+	t.Helper()
+	r.out = newLogBuf()
+	r.cmd = exec.Command(r.bin, "serve", "--listen", r.addr, "--secret-file", r.secret, "--call-timeout", "30s")
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := r.cmd
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r.out.waitFor(t, 0, "listening on http://", 15*time.Second)
+	resp, err := http.Get(r.url() + "/healthz")
+	if err != nil {
+		t.Fatalf("relay healthz: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func (r *relayProc) kill(t *testing.T) {
+	t.Helper()
+	r.cmd.Process.Kill()
+	r.cmd.Wait()
+}
+
+func (r *relayProc) url() string { return "http://" + r.addr }
+
+func (r *relayProc) mcpURL(dev, server string) string {
+	return r.url() + "/mcp/" + dev + "/" + server
+}
+
+// token issues a token with the relay's own CLI.
+func (r *relayProc) token(t *testing.T, dev, scope string) string {
+	t.Helper()
+	out, err := exec.Command(r.bin, "token", "--secret-file", r.secret, "--dev", dev, "--scope", scope, "--ttl", "1h").Output()
+	if err != nil {
+		t.Fatalf("issue token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+type bridgeStatus struct {
+	Connected bool      `json:"connected"`
+	Since     time.Time `json:"since"`
+	Servers   []struct {
+		Name      string `json:"name"`
+		State     string `json:"state"`
+		ToolCount int    `json:"toolCount"`
+		Error     string `json:"error"`
+	} `json:"servers"`
+}
+
+func (r *relayProc) status(dev, tok string) (bridgeStatus, error) {
+	var st bridgeStatus
+	req, _ := http.NewRequest(http.MethodGet, r.url()+"/v1/bridges/"+dev, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// waitServing polls the relay's status API (the only place that shows when
+// the relay took the bridge's slot) until server is ready there.
+func (r *relayProc) waitServing(t *testing.T, dev, tok, server string, timeout time.Duration) {
+	t.Helper()
+	r.waitServingSince(t, dev, tok, server, time.Time{}, timeout)
+}
+
+// waitServingSince is waitServing for a slot taken after since: a relay
+// that was frozen still shows the old, dead socket until it notices.
+func (r *relayProc) waitServingSince(t *testing.T, dev, tok, server string, since time.Time, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last bridgeStatus
+	var lastErr error
+	for time.Now().Before(deadline) {
+		last, lastErr = r.status(dev, tok)
+		if lastErr == nil && last.Connected && !last.Since.Before(since) {
+			for _, s := range last.Servers {
+				if s.Name == server && s.State == "ready" {
+					return
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval of a status API, not synchronisation by sleep
+	}
+	t.Fatalf("server %q not serving within %v: last status %+v err %v", server, timeout, last, lastErr)
+}
+
+// tetherd is one tetherd process with its stderr captured.
+type tetherd struct {
+	cmd    *exec.Cmd
+	log    *logBuf
+	stdout *logBuf
+	token  string
+}
+
+// startTetherd runs tetherd with args; env adds to the test's environment.
+// The bridge token goes in through $TETHER_TOKEN, never argv.
+func startTetherd(t *testing.T, token string, env []string, args ...string) *tetherd {
+	t.Helper()
+	bin := testbin.Build(t, "./cmd/svc")
+	d := &tetherd{log: newLogBuf(), stdout: newLogBuf(), token: token}
+	d.cmd = exec.Command(bin, args...)
+	d.cmd.Env = append(append(os.Environ(), "TETHER_HOME="+t.TempDir(), "TETHER_TOKEN="+token), env...)
+	d.cmd.Stderr, d.cmd.Stdout = d.log, d.stdout
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.stop(t)
+		// The token must never reach the log.
+		if token != "" && strings.Contains(d.log.String(), token) {
+			t.Errorf("the bridge token appears in tetherd's log")
+		}
+		if t.Failed() {
+			t.Logf("tetherd log:\n%s", d.log.String())
+		}
+	})
+	return d
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *tetherd) stop(t *testing.T) {
+	if d.cmd.ProcessState != nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("tetherd exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+		t.Errorf("tetherd did not stop within 20s of SIGTERM")
+	}
+}
+
+func writeConfig(t *testing.T, servers map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"mcpServers": servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "mcp.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// bearer adds an Authorization header to every request.
+type bearer struct {
+	tok  string
+	base http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.tok)
+	return b.base.RoundTrip(r)
+}
+
+// connect opens a go-sdk client session to url. version "" is the SDK's newest.
+func connect(t *testing.T, ctx context.Context, url, tok, version string, opts *mcp.ClientOptions) *mcp.ClientSession {
+	t.Helper()
+	if opts == nil {
+		opts = &mcp.ClientOptions{}
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, opts)
+	tr := &mcp.StreamableClientTransport{
+		Endpoint:   url,
+		HTTPClient: &http.Client{Transport: bearer{tok, http.DefaultTransport}},
+		MaxRetries: -1,
+	}
+	cs, err := c.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: version})
+	if err != nil {
+		t.Fatalf("connect %s (version %q): %v", url, version, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+func callText(ctx context.Context, cs *mcp.ClientSession, tool string, args map[string]any) (string, error) {
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		return "", err
+	}
+	if res.IsError {
+		return "", fmt.Errorf("tool error: %v", res.Content)
+	}
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String(), nil
+}
+
+// scanLines returns the lines of s.
+func scanLines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+var _ = io.Discard
