@@ -48,10 +48,10 @@ func TestStopThroughWrapperLeavesNoOrphans(t *testing.T) {
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left := liveGroupMembers(t, pgid); len(left) > 0 {
+	if left := settled(func() []string { return liveGroupMembers(t, pgid) }); len(left) > 0 {
 		t.Fatalf("processes left in group %d after stop: %v", pgid, left)
 	}
-	if alive(grandchild) {
+	if len(settled(func() []int { return aliveOf(grandchild) })) > 0 {
 		t.Fatalf("grandchild %d survived the stop", grandchild)
 	}
 }
@@ -79,7 +79,7 @@ func TestServerEverythingThroughNpx(t *testing.T) {
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left := liveGroupMembers(t, pgid); len(left) > 0 {
+	if left := settled(func() []string { return liveGroupMembers(t, pgid) }); len(left) > 0 {
 		t.Fatalf("npx left processes behind: %v", left)
 	}
 }
