@@ -31,41 +31,59 @@ func (k Keychain) entries() chunked {
 	return chunked{raw: rawKeychain{service: s}, max: entryMax}
 }
 
-func (k Keychain) Get(account string) (Token, error) { return k.entries().Get(account) }
-func (k Keychain) Set(account string, t Token) error { return k.entries().Set(account, t) }
-func (k Keychain) Delete(account string) error       { return k.entries().Delete(account) }
+func (k Keychain) Get(account string) (Token, error) {
+	t, err := k.entries().Get(account)
+	return t, withOp("read", err)
+}
+
+func (k Keychain) Set(account string, t Token) error {
+	return withOp("write", k.entries().Set(account, t))
+}
+
+func (k Keychain) Delete(account string) error {
+	return withOp("delete", k.entries().Delete(account))
+}
+
+// withOp names the user's operation, not the entry call that failed (a Set
+// starts by reading the old entry to clean up its parts).
+func withOp(op string, err error) error {
+	if err == nil || err == ErrNotFound {
+		return err
+	}
+	return fmt.Errorf("keychain %s: %w", op, err)
+}
 
 // rawKeychain is one go-keyring entry per account, with our errors.
 type rawKeychain struct{ service string }
 
 func (r rawKeychain) Get(account string) (Token, error) {
 	v, err := keyring.Get(r.service, account)
-	return Token(v), mapKeyringErr("read", err)
+	return Token(v), mapKeyringErr(err)
 }
 
 func (r rawKeychain) Set(account string, t Token) error {
-	return mapKeyringErr("write", keyring.Set(r.service, account, t.Reveal()))
+	return mapKeyringErr(keyring.Set(r.service, account, t.Reveal()))
 }
 
 func (r rawKeychain) Delete(account string) error {
-	return mapKeyringErr("delete", keyring.Delete(r.service, account))
+	return mapKeyringErr(keyring.Delete(r.service, account))
 }
 
 // mapKeyringErr turns go-keyring's errors into ours. The causes never hold
 // the secret: go-keyring's errors come from DBus, wincred or `security`.
-func mapKeyringErr(op string, err error) error {
+func mapKeyringErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, keyring.ErrNotFound):
 		return ErrNotFound
 	case errors.Is(err, keyring.ErrSetDataTooBig):
-		return fmt.Errorf("keychain %s: %w", op, ErrTooBig)
+		return ErrTooBig
 	}
 	if reason, ok := unreachable(err); ok {
-		return fmt.Errorf("keychain %s: %s (%w): %w", op, reason, err, ErrUnavailable)
+		return fmt.Errorf("%s (%w): %w", reason, err, ErrUnavailable)
 	}
-	return fmt.Errorf("keychain %s: %w", op, err)
+	return err
 }
 
 // unreachable says whether err means no keychain can be used at all, and why

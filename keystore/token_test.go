@@ -147,7 +147,8 @@ func TestTokenRedactedInCrash(t *testing.T) {
 		panic(Token(secret))
 	}
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestTokenRedactedInCrash$")
-	cmd.Env = append(os.Environ(), "KEYSTORE_TEST_CRASH=1", "GOTRACEBACK=all")
+	cmd.Env = append(os.Environ(), "KEYSTORE_TEST_CRASH=1", "GOTRACEBACK=all",
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	out, err := cmd.CombinedOutput()
 	var xe *exec.ExitError
 	if !errors.As(err, &xe) {
