@@ -5,6 +5,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,11 +66,12 @@ type Bridge struct {
 
 	catalogDirty chan struct{} // capacity 1: coalesces catalog updates
 
-	mu        sync.Mutex
-	sessions  map[sessionKey]*session
-	connected bool
-	routes    map[string]relay.TAGRoute // TAG mode: flattened name → server/tool
-	lastErr   map[string]string         // per server: the last error logged
+	mu         sync.Mutex
+	sessions   map[sessionKey]*session
+	connected  bool
+	routes     map[string]relay.TAGRoute // TAG mode: flattened name → server/tool
+	helloTools json.RawMessage           // TAG mode: the tool list the relay was last given
+	lastErr    map[string]string         // per server: the last error logged
 }
 
 type sessionKey struct{ server, session string }
@@ -200,6 +202,9 @@ func (b *Bridge) hello() relay.Frame {
 		return f
 	}
 	f.Tools = b.flattenTools(servers)
+	b.mu.Lock()
+	b.helloTools = f.Tools
+	b.mu.Unlock()
 	return f
 }
 
@@ -257,9 +262,17 @@ func (b *Bridge) catalogLoop(ctx context.Context) {
 		var f relay.Frame
 		if b.opts.TAG {
 			// A TAG relay has no catalog frame: its tool list comes only with
-			// the hello. Refresh the routes so calls see new tools; a changed
-			// list reaches the relay on the next connection.
-			b.flattenTools(b.servers())
+			// the hello. Refresh the routes so calls see new tools, and when
+			// the list the relay knows is stale, reconnect so it gets a
+			// fresh hello (a TAG relay holds the slot for the newest socket).
+			tools := b.flattenTools(b.servers())
+			b.mu.Lock()
+			stale := !bytes.Equal(tools, b.helloTools)
+			b.mu.Unlock()
+			if stale {
+				b.log.Info("tool list changed; reconnecting so the TAG relay sees it")
+				b.client.Kick()
+			}
 			continue
 		}
 		f = relay.Frame{Kind: relay.KindCatalog, Servers: b.servers()}
