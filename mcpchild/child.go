@@ -505,11 +505,11 @@ func (c *Child) teardown(inst *instance) {
 	c.failPending(inst.deathError())
 }
 
+// lookupEnv expands ${VAR} in mcp.json from the children's environment,
+// with HOME known even when that environment lacks it.
 func lookupEnv(env []string, key string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
-			return v, true
-		}
+	if v, ok := envLookup(env, key); ok {
+		return v, true
 	}
 	if key == "HOME" {
 		if h, err := os.UserHomeDir(); err == nil {

@@ -56,19 +56,12 @@ func (in *instance) deathError() error {
 	default:
 		return fmt.Errorf("mcp server %q closed its stdout", in.c.spec.Name)
 	}
-	how := describeExit(in.proc.ExitErr())
+	how := "exited: " + in.proc.ExitStatus()
 	tail := in.c.stderr.Tail(5)
 	if len(tail) == 0 {
 		return fmt.Errorf("mcp server %q %s", in.c.spec.Name, how)
 	}
 	return fmt.Errorf("mcp server %q %s; stderr: %s", in.c.spec.Name, how, strings.Join(tail, " | "))
-}
-
-func describeExit(err error) string {
-	if err == nil {
-		return "exited with status 0"
-	}
-	return "exited: " + err.Error()
 }
 
 // pending is a request the bridge sent to the child and awaits an answer for.

@@ -172,13 +172,19 @@ func execExts(env []string) []string {
 // envValue returns the value of key in a KEY=VALUE list; the last entry
 // wins, as with exec.Cmd. Keys are case-insensitive on Windows ("Path").
 func envValue(env []string, key string) string {
+	v, _ := envLookup(env, key)
+	return v
+}
+
+// envLookup is envValue that also says whether key is set at all.
+func envLookup(env []string, key string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
 		k, v, ok := strings.Cut(env[i], "=")
 		if ok && envKeyEqual(k, key) {
-			return v
+			return v, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 func envKeyEqual(a, b string) bool {
