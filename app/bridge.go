@@ -1,7 +1,6 @@
 // Package app is Tether's engine: the fleet of MCP children and the one relay
-// connection that serves them. This file is the minimal engine behind
-// `tetherd run`; hot reload, the keychain, the control API and the observable
-// State come later.
+// connection that serves them (Bridge, this file), the configuration and its
+// watcher, the token, the observable State (Engine) and the control API.
 package app
 
 import (
@@ -9,8 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -19,8 +19,8 @@ import (
 	"github.com/tether-dev/tether/relay"
 )
 
-// stopTimeout bounds stopping all children when Run returns. Each child's own
-// stop stages (stdin, SIGTERM, SIGKILL) fit well inside it.
+// stopTimeout bounds stopping all children when the bridge shuts down. Each
+// child's own stop stages (stdin, SIGTERM, SIGKILL) fit well inside it.
 const stopTimeout = 15 * time.Second
 
 // BridgeOptions configure a Bridge.
@@ -33,10 +33,12 @@ type BridgeOptions struct {
 	TAG bool
 	// DevID is the dev slot: required in TAG mode, optional otherwise.
 	DevID string
-	// Servers are the MCP servers to run, by name.
+	// Servers are the MCP servers Run starts, by name. The engine leaves it
+	// empty and calls Apply instead.
 	Servers map[string]mcpchild.Spec
 	// ServerOptions returns the options of one child (nil: zero options).
-	// OnStatus set there is still called; the bridge chains its own after it.
+	// OnStatus and OnCall set there are still called; the bridge chains its
+	// own after them.
 	ServerOptions func(name string) mcpchild.Options
 	// Logger receives the bridge's logs; nil discards them.
 	Logger *slog.Logger
@@ -45,6 +47,12 @@ type BridgeOptions struct {
 	// OnConnState, if set, receives every relay connection state change. It
 	// must not block.
 	OnConnState func(relay.ConnState)
+	// OnCall, if set, receives every finished remote tools/call (MCP and
+	// TAG). It must be cheap: it runs on the path of the response.
+	OnCall func(CallRecord)
+	// OnChange, if set, is called after the fleet or a child's status
+	// changed (the engine rebuilds its State). It must not block.
+	OnChange func()
 
 	// Relay client tuning; zero means the protocol defaults.
 	PingInterval time.Duration
@@ -53,132 +61,363 @@ type BridgeOptions struct {
 	BackoffCap   time.Duration
 }
 
-// Bridge owns the children and one relay.Client, and routes frames between
-// them. Create it with NewBridge and run it with Run.
-type Bridge struct {
-	opts     BridgeOptions
-	log      *slog.Logger
-	client   *relay.Client
-	names    []string // server names, sorted: the order of hello and catalog
-	children map[string]*mcpchild.Child
+// ServerDef is one server the bridge should run: its spec, pinned era and
+// tool filter. Apply compares Key to decide whether a server changed.
+type ServerDef struct {
+	Spec mcpchild.Spec
+	Era  mcpchild.Era
+	// Allow filters the tools seen and callable through the relay; nil
+	// allows every tool. Changing it never restarts the child.
+	Allow func(tool string) bool
+	// Key identifies the spec and era (not the filter): a different key
+	// restarts the child, the same key leaves it and its sessions alone.
+	Key string
+}
 
-	runCtx context.Context // set by Run before anything can use it
+// Bridge owns the children and one relay link, and routes frames between
+// them. The fleet changes with Apply; the link starts with Connect, stops
+// with Disconnect and moves with SetRelay, while the children stay warm.
+type Bridge struct {
+	opts BridgeOptions
+	log  *slog.Logger
+
+	runCtx context.Context // set by Start before anything can use it
 
 	catalogDirty chan struct{} // capacity 1: coalesces catalog updates
 
 	mu         sync.Mutex
+	names      []string // server names, sorted: the order of hello and catalog
+	children   map[string]*mcpchild.Child
+	keys       map[string]string // per server: the ServerDef.Key it runs
+	link       *link             // the relay connection, nil when disconnected
+	relayURL   string
 	sessions   map[sessionKey]*session
 	connected  bool
 	routes     map[string]relay.TAGRoute // TAG mode: flattened name → server/tool
 	helloTools json.RawMessage           // TAG mode: the tool list the relay was last given
 	lastErr    map[string]string         // per server: the last error logged
+	stopping   sync.WaitGroup            // children being stopped after a removal
+}
+
+// link is one relay.Client and the goroutine running it.
+type link struct {
+	client *relay.Client
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned
+	err    error         // Run's result, readable after done
 }
 
 type sessionKey struct{ server, session string }
 
-// NewBridge builds the children (nothing starts until Run).
+// NewBridge prepares a bridge; nothing starts until Start (or Run).
 func NewBridge(opts BridgeOptions) *Bridge {
 	b := &Bridge{
 		opts:         opts,
 		log:          opts.Logger,
 		children:     map[string]*mcpchild.Child{},
+		keys:         map[string]string{},
+		relayURL:     opts.RelayURL,
 		catalogDirty: make(chan struct{}, 1),
 		sessions:     map[sessionKey]*session{},
 		lastErr:      map[string]string{},
 	}
 	if b.log == nil {
-		b.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		b.log = slog.New(slog.DiscardHandler)
 	}
-	for name, spec := range opts.Servers {
-		spec.Name = name
-		var copts mcpchild.Options
-		if opts.ServerOptions != nil {
-			copts = opts.ServerOptions(name)
-		}
-		userHook := copts.OnStatus
-		copts.OnStatus = func(st mcpchild.Status) {
-			if userHook != nil {
-				userHook(st)
-			}
-			b.onChildStatus(name, st)
-		}
-		if copts.Logger == nil {
-			copts.Logger = b.log // mcpchild adds the server name itself
-		}
-		b.children[name] = mcpchild.New(spec, copts)
-		b.names = append(b.names, name)
-	}
-	sort.Strings(b.names)
-
-	b.client = relay.NewClient(relay.ClientOptions{
-		URL:          opts.RelayURL,
-		Token:        opts.Token,
-		TAG:          opts.TAG,
-		DevID:        opts.DevID,
-		Hello:        b.hello,
-		OnFrame:      b.onFrame,
-		OnState:      b.onConnState,
-		Logger:       b.log,
-		PingInterval: opts.PingInterval,
-		PongWait:     opts.PongWait,
-		BackoffBase:  opts.BackoffBase,
-		BackoffCap:   opts.BackoffCap,
-	})
 	return b
 }
 
-// Child returns the named child, or nil.
-func (b *Bridge) Child(name string) *mcpchild.Child { return b.children[name] }
+// newChild builds one child with the bridge's hooks chained after the
+// caller's.
+func (b *Bridge) newChild(name string, def ServerDef) *mcpchild.Child {
+	spec := def.Spec
+	spec.Name = name
+	var copts mcpchild.Options
+	if b.opts.ServerOptions != nil {
+		copts = b.opts.ServerOptions(name)
+	}
+	if def.Era != "" {
+		copts.Era = def.Era
+	}
+	userStatus := copts.OnStatus
+	copts.OnStatus = func(st mcpchild.Status) {
+		if userStatus != nil {
+			userStatus(st)
+		}
+		b.onChildStatus(name, st)
+	}
+	b.chainOnCall(name, &copts)
+	if copts.Logger == nil {
+		copts.Logger = b.log // mcpchild adds the server name itself
+	}
+	c := mcpchild.New(spec, copts)
+	setToolFilter(c, def.Allow)
+	return c
+}
 
-// ConnState is the relay connection's current state.
-func (b *Bridge) ConnState() relay.ConnState { return b.client.State() }
+// Child returns the named child, or nil.
+func (b *Bridge) Child(name string) *mcpchild.Child {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.children[name]
+}
+
+// ConnState is the relay connection's current state (offline when no link).
+func (b *Bridge) ConnState() relay.ConnState {
+	b.mu.Lock()
+	l := b.link
+	b.mu.Unlock()
+	if l == nil {
+		return relay.ConnState{Phase: relay.PhaseOffline}
+	}
+	return l.client.State()
+}
 
 // Kick drops the relay socket and dials again at once (wake, network change).
-func (b *Bridge) Kick() { b.client.Kick() }
+func (b *Bridge) Kick() {
+	b.mu.Lock()
+	l := b.link
+	b.mu.Unlock()
+	if l != nil {
+		l.client.Kick()
+	}
+}
 
-// Run starts the children, keeps the relay connection up until ctx ends or
-// the relay rejects the bridge for good, and then stops everything: the
-// children are stopped in parallel. It returns nil when ctx ended.
-func (b *Bridge) Run(ctx context.Context) error {
+// Start begins the bridge's life: children started later by Apply live
+// until ctx ends or Shutdown. It must be called once, before Apply/Connect.
+func (b *Bridge) Start(ctx context.Context) {
 	b.runCtx = ctx
-	for _, name := range b.names {
-		b.children[name].Start(ctx)
-	}
-	catCtx, stopCatalog := context.WithCancel(ctx)
-	catalogDone := make(chan struct{})
-	go func() {
-		defer close(catalogDone)
-		b.catalogLoop(catCtx)
-	}()
+	go b.catalogLoop(ctx)
+}
 
-	err := b.client.Run(ctx)
-	stopCatalog()
-	<-catalogDone
-
-	b.closeAllSessions()
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, name := range b.names {
-		c := b.children[name]
-		wg.Go(func() {
-			if serr := c.Stop(stopCtx); serr != nil {
-				b.log.Warn("stopping server", "server", name, "err", serr)
-			}
-		})
+// Run is the simple life of a fixed bridge (quick mode, tests): start the
+// children of opts.Servers, keep the relay connection up until ctx ends or
+// the relay rejects the bridge for good, then stop everything. It returns
+// nil when ctx ended.
+func (b *Bridge) Run(ctx context.Context) error {
+	b.Start(ctx)
+	defs := map[string]ServerDef{}
+	for name, spec := range b.opts.Servers {
+		defs[name] = ServerDef{Spec: spec, Key: spec.Hash()}
 	}
-	wg.Wait()
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return nil
+	b.Apply(defs)
+	done := b.Connect()
+	var err error
+	select {
+	case <-ctx.Done():
+	case <-done:
+		err = b.linkErr()
+	}
+	b.Shutdown(context.WithoutCancel(ctx))
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil
 	}
 	return err
 }
 
+// Apply makes the fleet match defs: servers that are new are started, gone
+// ones stopped, ones whose Key changed restarted, and the rest left alone
+// with their sessions and in-flight calls (only their tool filter is
+// updated). It returns at once; stopping happens in the background.
+func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []string) {
+	b.mu.Lock()
+	var toStop []*mcpchild.Child
+	var toStart []*mcpchild.Child
+	for name, c := range b.children {
+		def, keep := defs[name]
+		if keep && def.Key == b.keys[name] {
+			setToolFilter(c, def.Allow)
+			continue
+		}
+		toStop = append(toStop, c)
+		b.closeSessionsLocked(name)
+		delete(b.children, name)
+		delete(b.keys, name)
+		if keep {
+			restarted = append(restarted, name)
+		} else {
+			removed = append(removed, name)
+		}
+	}
+	for name, def := range defs {
+		if _, ok := b.children[name]; ok {
+			continue
+		}
+		c := b.newChild(name, def)
+		b.children[name] = c
+		b.keys[name] = def.Key
+		toStart = append(toStart, c)
+		if !slices.Contains(restarted, name) {
+			added = append(added, name)
+		}
+	}
+	b.names = b.names[:0]
+	for name := range b.children {
+		b.names = append(b.names, name)
+	}
+	sort.Strings(b.names)
+	b.stopping.Add(len(toStop))
+	b.mu.Unlock()
+
+	for _, c := range toStop {
+		go func() {
+			defer b.stopping.Done()
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(b.runCtx), stopTimeout)
+			defer cancel()
+			if err := c.Stop(ctx); err != nil {
+				b.log.Warn("stopping server", "server", c.Status().Name, "err", err)
+			}
+		}()
+	}
+	for _, c := range toStart {
+		c.Start(b.runCtx)
+	}
+	sort.Strings(added)
+	sort.Strings(removed)
+	sort.Strings(restarted)
+	b.markCatalogDirty()
+	b.changed()
+	return added, removed, restarted
+}
+
+// Connect starts the relay link if it is not running (a rejected link is
+// started again). The returned channel closes when that link's Run returns.
+func (b *Bridge) Connect() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.link != nil {
+		select {
+		case <-b.link.done: // ended (rejected): start a fresh one below
+		default:
+			return b.link.done
+		}
+	}
+	ctx, cancel := context.WithCancel(b.runCtx)
+	l := &link{cancel: cancel, done: make(chan struct{})}
+	l.client = relay.NewClient(relay.ClientOptions{
+		URL:          b.relayURL,
+		Token:        b.opts.Token,
+		TAG:          b.opts.TAG,
+		DevID:        b.opts.DevID,
+		Hello:        b.hello,
+		OnFrame:      b.onFrame,
+		OnState:      b.onConnState,
+		Logger:       b.log,
+		PingInterval: b.opts.PingInterval,
+		PongWait:     b.opts.PongWait,
+		BackoffBase:  b.opts.BackoffBase,
+		BackoffCap:   b.opts.BackoffCap,
+	})
+	b.link = l
+	go func() {
+		l.err = l.client.Run(ctx)
+		close(l.done)
+		b.changed()
+	}()
+	return l.done
+}
+
+// Disconnect stops the relay link and waits until it is down; the children
+// stay up.
+func (b *Bridge) Disconnect() {
+	b.mu.Lock()
+	l := b.link
+	b.link = nil
+	b.mu.Unlock()
+	if l == nil {
+		return
+	}
+	l.cancel()
+	<-l.done
+	b.closeAllSessions()
+	b.changed()
+}
+
+// SetRelay points the link at another relay (or the same relay in another
+// mode). A running link is restarted; a stopped one stays stopped.
+func (b *Bridge) SetRelay(url string, tag bool, devID string) {
+	b.mu.Lock()
+	same := b.relayURL == url && b.opts.TAG == tag && b.opts.DevID == devID
+	running := b.link != nil
+	b.mu.Unlock()
+	if same {
+		return
+	}
+	b.Disconnect()
+	b.mu.Lock()
+	b.relayURL, b.opts.TAG, b.opts.DevID = url, tag, devID
+	b.mu.Unlock()
+	if running {
+		b.Connect()
+	}
+}
+
+// RelayURL is the relay the link dials.
+func (b *Bridge) RelayURL() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.relayURL
+}
+
+// linkErr is the error the current link's Run returned (nil while running).
+func (b *Bridge) linkErr() error {
+	b.mu.Lock()
+	l := b.link
+	b.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	select {
+	case <-l.done:
+		return l.err
+	default:
+		return nil
+	}
+}
+
+// Shutdown drops the relay link and stops every child in parallel.
+func (b *Bridge) Shutdown(ctx context.Context) {
+	b.Disconnect()
+	b.closeAllSessions()
+	b.mu.Lock()
+	all := make([]*mcpchild.Child, 0, len(b.children))
+	for _, c := range b.children {
+		all = append(all, c)
+	}
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range all {
+		wg.Go(func() {
+			if err := c.Stop(ctx); err != nil {
+				b.log.Warn("stopping server", "server", c.Status().Name, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	b.stopping.Wait()
+}
+
+// Children returns the running children by name, in name order.
+func (b *Bridge) Children() ([]string, map[string]*mcpchild.Child) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.names), maps.Clone(b.children)
+}
+
+func (b *Bridge) changed() {
+	if b.opts.OnChange != nil {
+		b.opts.OnChange()
+	}
+}
+
 // servers is the current catalog, in name order.
 func (b *Bridge) servers() []relay.ServerInfo {
-	out := make([]relay.ServerInfo, 0, len(b.names))
-	for _, name := range b.names {
-		c := b.children[name]
+	names, children := b.Children()
+	out := make([]relay.ServerInfo, 0, len(names))
+	for _, name := range names {
+		c := children[name]
 		st := c.Status()
 		si := relay.ServerInfo{
 			Name: name, State: string(st.Phase), Era: string(st.Era),
@@ -234,6 +473,7 @@ func (b *Bridge) onChildStatus(name string, st mcpchild.Status) {
 		b.log.Warn("mcp server warning", "server", name, "warning", st.Warning)
 	}
 	b.markCatalogDirty()
+	b.changed()
 }
 
 func (b *Bridge) markCatalogDirty() {
@@ -271,12 +511,12 @@ func (b *Bridge) catalogLoop(ctx context.Context) {
 			b.mu.Unlock()
 			if stale {
 				b.log.Info("tool list changed; reconnecting so the TAG relay sees it")
-				b.client.Kick()
+				b.Kick()
 			}
 			continue
 		}
 		f = relay.Frame{Kind: relay.KindCatalog, Servers: b.servers()}
-		if err := b.client.Send(ctx, f); err != nil && !errors.Is(err, relay.ErrNotConnected) && ctx.Err() == nil {
+		if err := b.sendCtx(ctx, f); err != nil && !errors.Is(err, relay.ErrNotConnected) && ctx.Err() == nil {
 			b.log.Warn("sending catalog", "err", err)
 		}
 	}
@@ -335,13 +575,14 @@ func (b *Bridge) onFrame(f relay.Frame) {
 }
 
 func (b *Bridge) onMCP(f relay.Frame) {
+	key := sessionKey{f.Server, f.Session}
+	b.mu.Lock()
 	c := b.children[f.Server]
 	if c == nil {
+		b.mu.Unlock()
 		b.answerUnknownServer(f)
 		return
 	}
-	key := sessionKey{f.Server, f.Session}
-	b.mu.Lock()
 	s := b.sessions[key]
 	if s == nil {
 		s = b.newSession(c, key)
@@ -377,8 +618,30 @@ func (b *Bridge) sendError(f relay.Frame, code, msg string) {
 // send queues a frame; a frame for a dropped socket is dropped with it.
 func (b *Bridge) send(f relay.Frame) {
 	ctx := b.runCtx
-	if err := b.client.Send(ctx, f); err != nil && !errors.Is(err, relay.ErrNotConnected) && ctx.Err() == nil {
+	if err := b.sendCtx(ctx, f); err != nil && !errors.Is(err, relay.ErrNotConnected) && ctx.Err() == nil {
 		b.log.Warn("sending to the relay", "kind", f.Kind, "err", err)
+	}
+}
+
+// sendCtx queues a frame on the current link.
+func (b *Bridge) sendCtx(ctx context.Context, f relay.Frame) error {
+	b.mu.Lock()
+	l := b.link
+	b.mu.Unlock()
+	if l == nil {
+		return relay.ErrNotConnected
+	}
+	return l.client.Send(ctx, f)
+}
+
+// closeSessionsLocked closes the sessions of one server (it is being
+// stopped or replaced). The caller holds b.mu.
+func (b *Bridge) closeSessionsLocked(server string) {
+	for k, s := range b.sessions {
+		if k.server == server {
+			delete(b.sessions, k)
+			s.close()
+		}
 	}
 }
 

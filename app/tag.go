@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,7 +22,11 @@ const tagCallTimeout = 10 * time.Minute
 // 200 with the MCP result, 500 when the child answered with a JSON-RPC error,
 // 502 when the child is not running, 400 for an unknown method.
 func (b *Bridge) handleTAG(f relay.Frame) {
+	start := time.Now()
 	status, body := b.tagAnswer(f)
+	if f.Method == "call" && b.opts.OnCall != nil {
+		b.recordTAGCall(f.Path, start, status, body)
+	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		status, raw = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
@@ -43,7 +48,7 @@ func (b *Bridge) tagAnswer(f relay.Frame) (int, any) {
 	if !ok {
 		return http.StatusNotFound, tagError("unknown tool " + f.Path)
 	}
-	c := b.children[route.Server]
+	c := b.Child(route.Server)
 	if c == nil || c.Status().Phase != mcpchild.PhaseReady {
 		return http.StatusBadGateway, tagError("mcp server " + route.Server + " is not running")
 	}
@@ -69,3 +74,25 @@ func (b *Bridge) tagAnswer(f relay.Frame) (int, any) {
 }
 
 func tagError(msg string) map[string]string { return map[string]string{"error": msg} }
+
+// recordTAGCall reports a finished TAG call like an MCP one.
+func (b *Bridge) recordTAGCall(path string, start time.Time, status int, body any) {
+	b.mu.Lock()
+	route, ok := b.routes[path]
+	b.mu.Unlock()
+	rec := CallRecord{At: start, Server: route.Server, Tool: route.Tool, Duration: time.Since(start), Outcome: "ok"}
+	if !ok {
+		rec.Tool = path
+	}
+	if status != http.StatusOK {
+		rec.Outcome = "error"
+		if m, ok := body.(map[string]string); ok {
+			rec.Error = m["error"]
+		} else if m, ok := body.(map[string]any); ok {
+			rec.Error, _ = m["error"].(string)
+		}
+	} else if raw, ok := body.(json.RawMessage); ok && bytes.Contains(raw, []byte(`"isError":true`)) {
+		rec.Outcome = "tool_error"
+	}
+	b.opts.OnCall(rec)
+}

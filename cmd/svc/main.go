@@ -1,6 +1,6 @@
 // Command tetherd is Tether's headless bridge: it runs the MCP servers from
-// mcp.json and serves them through a relay. This is the minimal command set
-// (run, demo, version); service install, token and status commands come later.
+// mcp.json, serves them through a relay, and manages itself as a user-level
+// OS service. See `tetherd help`.
 package main
 
 import (
@@ -17,52 +17,77 @@ import (
 // version is set at release time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `tetherd — the Tether bridge
+const usage = `tetherd — the Tether bridge: your local MCP servers, reachable by hosted agents
 
 Usage:
-  tetherd run [--config FILE] [--relay URL] [--token-file FILE] [--tag] [--dev-id ID]
+  tetherd demo                         try it: a loopback relay, a sample server, a URL to use
+  tetherd run [--config FILE] [--relay URL] [--token-file FILE] [--tag --dev-id ID]
   tetherd run --relay URL --mcp-cmd "python -m x" [--mcp-env K=V]... [--name NAME] [-- ARGS]
-  tetherd demo
+  tetherd status [--json]              what the running engine is doing
+  tetherd token set|show|clear [--relay URL]
+  tetherd config import [--dry-run] [--from claude|cursor|vscode]
+  tetherd install | uninstall | start | stop | restart
   tetherd version
 
 run
-  Runs the MCP servers from mcp.json (default $TETHER_HOME/mcp.json, or
-  <user config dir>/tether/mcp.json) and serves them through the relay.
-  The bridge token comes from --token-file, $TETHER_TOKEN_FILE or
-  $TETHER_TOKEN, never from the command line.
-    --relay URL        relay base URL (or $TETHER_RELAY)
+  Runs the MCP servers from mcp.json and serves them through the relay, until
+  Ctrl-C. Files live in $TETHER_HOME, or <user config dir>/tether: mcp.json
+  (Claude Desktop format; created with examples on first run), settings.json
+  ({"relay": "https://relay.example.com"}), .env, logs/. Edits to mcp.json
+  apply at once; SIGHUP reloads too. If an engine already runs for this
+  user, run follows it instead of starting a second one.
+  The bridge token comes from --token-file, $TETHER_TOKEN_FILE, $TETHER_TOKEN,
+  $CREDENTIALS_DIRECTORY/tether-token, or the OS keychain (tetherd token set) —
+  never from the command line.
+    --relay URL        relay base URL (or $TETHER_RELAY; default: settings.json)
     --tag              speak the TAG relay protocol (needs --dev-id)
     --dev-id ID        dev slot (required with --tag)
     --mcp-cmd CMD      quick mode: serve this one command instead of mcp.json
     --mcp-env K=V      quick mode: environment for the command (repeatable)
     --name NAME        quick mode: the server's name (default "default")
 
-demo
-  Starts a relay on loopback, a sample MCP server and a bridge, and prints
-  an MCP URL and a token to try with any MCP client. Runs until Ctrl-C.
+token set          reads the token from stdin and stores it in the OS keychain
+                   for the relay; a running engine connects with it at once
+token show         where the token comes from, its dev id and expiry (never the token)
+token clear        removes it from the keychain
+
+install            runs tetherd in the background as a user-level service
+                   (systemd user unit, macOS LaunchAgent, Windows service)
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		var q *quietError
+		switch {
+		case errors.As(err, &q):
+			os.Exit(q.code)
+		case !errors.Is(err, flag.ErrHelp):
 			fmt.Fprintln(os.Stderr, "tetherd:", err)
 		}
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("missing command")
 	}
 	switch args[0] {
 	case "run":
-		return runCmd(ctx, args[1:], stderr)
+		return runCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(ctx, stdout, stderr)
+	case "status":
+		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "config":
+		return configCmd(ctx, args[1:], stdout, stderr)
+	case "install", "uninstall", "start", "stop", "restart":
+		return serviceCmd(ctx, args[0], args[1:], stdout, stderr)
 	case "sample-server": // hidden: the demo's built-in MCP server
 		return sampleServer(ctx)
 	case "version", "--version":

@@ -8,7 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"os/signal"
 	"strings"
 	"time"
 
@@ -22,7 +22,7 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tetherd run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -33,139 +33,131 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	devID := fs.String("dev-id", "", "dev slot")
 	mcpCmd := fs.String("mcp-cmd", "", "quick mode: one MCP server command")
 	name := fs.String("name", "default", "quick mode: server name")
+	asService := fs.Bool("service", false, "running under the OS service manager")
 	var mcpEnv listFlag
 	fs.Var(&mcpEnv, "mcp-env", "quick mode: K=V for the command (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-
-	if *relayURL == "" {
-		return errors.New("no relay URL: pass --relay https://relay.example.com (or set TETHER_RELAY)")
-	}
 	if *tag && *devID == "" {
 		return errors.New("--tag needs --dev-id (the dev slot in the relay's /dev/{id}/connect path)")
 	}
-	tokenFn, err := tokenSource(*tokenFile)
+
+	paths, err := app.DefaultPaths()
 	if err != nil {
 		return err
 	}
+	if err := paths.Ensure(); err != nil {
+		return err
+	}
+	logger, closeLog, err := openLogger(paths, stderr, *asService)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 
-	var servers map[string]mcpchild.Spec
-	eras := map[string]mcpchild.Era{}
+	opts := app.EngineOptions{
+		Paths:      paths,
+		ConfigFile: *configPath,
+		Relay:      *relayURL,
+		TAG:        *tag,
+		DevID:      *devID,
+		TokenFile:  *tokenFile,
+		Logger:     logger,
+		Version:    version,
+		Service:    *asService,
+		ServerLog:  func(name string) (io.WriteCloser, error) { return serverLog(paths, name) },
+		// The control socket makes this the user's one engine. Quick mode is
+		// a self-contained one-off (like the TAG CLI it replaces), so it
+		// neither takes nor needs that slot.
+		Control: *mcpCmd == "",
+	}
 	if *mcpCmd != "" {
+		if *relayURL == "" {
+			return errors.New("quick mode needs a relay: pass --relay https://relay.example.com (or set TETHER_RELAY)")
+		}
 		spec, err := quickSpec(*name, *mcpCmd, mcpEnv, fs.Args())
 		if err != nil {
 			return err
 		}
-		servers = map[string]mcpchild.Spec{*name: spec}
-	} else {
-		if fs.NArg() > 0 {
-			return fmt.Errorf("unexpected arguments %q (extra args are for --mcp-cmd)", fs.Args())
-		}
-		path, err := configFile(*configPath)
-		if err != nil {
-			return err
-		}
-		cfg, err := app.LoadConfig(path)
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("no mcp.json at %s: create it (Claude Desktop format: {\"mcpServers\": {...}}), pass --config FILE, or use --mcp-cmd", path)
-		}
-		if err != nil {
-			return err
-		}
-		for _, m := range cfg.Missing {
-			logger.Warn("variable in mcp.json is not set", "var", m)
-		}
-		for _, d := range cfg.Disabled {
-			logger.Info("server disabled in mcp.json", "server", d)
-		}
-		if len(cfg.Servers) == 0 {
-			return fmt.Errorf("%s defines no enabled servers", path)
-		}
-		servers, eras = cfg.Servers, cfg.Eras
-		logger.Info("loaded config", "path", path, "servers", len(servers))
+		opts.Servers = map[string]mcpchild.Spec{*name: spec}
+		opts.Paths.Settings = "" // quick mode: the flags are the settings
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (extra args are for --mcp-cmd)", fs.Args())
 	}
-
-	pingInterval, err := envDuration("TETHER_PING_INTERVAL")
-	if err != nil {
+	if *tokenFile != "" {
+		if _, err := os.Stat(*tokenFile); err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+	}
+	if opts.PingInterval, err = envDuration("TETHER_PING_INTERVAL"); err != nil {
 		return err
 	}
-	pongWait, err := envDuration("TETHER_PONG_WAIT")
-	if err != nil {
+	if opts.PongWait, err = envDuration("TETHER_PONG_WAIT"); err != nil {
 		return err
 	}
 
-	b := app.NewBridge(app.BridgeOptions{
-		RelayURL: *relayURL,
-		Token:    tokenFn,
-		TAG:      *tag,
-		DevID:    *devID,
-		Servers:  servers,
-		ServerOptions: func(name string) mcpchild.Options {
-			return mcpchild.Options{
-				Logger:        logger,
-				Era:           eras[name],
-				ClientName:    "tetherd",
-				ClientVersion: version,
-			}
-		},
-		Logger:       logger,
-		Version:      version,
-		PingInterval: pingInterval,
-		PongWait:     pongWait,
-	})
-	logger.Info("tetherd starting", "version", version, "relay", *relayURL, "tag", *tag)
-	err = b.Run(ctx)
+	eng := app.NewEngine(opts)
+	go forwardSignals(ctx, eng)
+	logger.Info("tetherd starting", "version", version, "home", paths.Dir, "pid", os.Getpid())
+	err = eng.Run(ctx)
+	var running *app.EngineRunningError
+	if errors.As(err, &running) {
+		return attach(ctx, paths, stdout, running)
+	}
 	logger.Info("tetherd stopped")
 	return err
 }
 
-// tokenSource finds the bridge token: --token-file, $TETHER_TOKEN_FILE, then
-// $TETHER_TOKEN. A file is read again on every dial, so a rotated token is
-// picked up without a restart. The token itself is never logged or printed.
-func tokenSource(flagFile string) (func(context.Context) (string, error), error) {
-	file := flagFile
-	if file == "" {
-		file = os.Getenv("TETHER_TOKEN_FILE")
-	}
-	if file != "" {
-		read := func(context.Context) (string, error) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				return "", fmt.Errorf("read token file: %w", err)
+// forwardSignals turns SIGHUP into a reload and SIGUSR1 into a wake (what a
+// sleep/wake hook or the benchmark harness sends).
+func forwardSignals(ctx context.Context, eng *app.Engine) {
+	ch := make(chan os.Signal, 4)
+	notifyReloadWake(ch)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-ch:
+			if isWakeSignal(s) {
+				eng.Wake()
+			} else {
+				eng.Reload(ctx)
 			}
-			tok := strings.TrimSpace(string(b))
-			if tok == "" {
-				return "", fmt.Errorf("token file %s is empty", file)
-			}
-			return tok, nil
 		}
-		if _, err := read(context.Background()); err != nil {
-			return nil, err
-		}
-		return read, nil
 	}
-	if tok := strings.TrimSpace(os.Getenv("TETHER_TOKEN")); tok != "" {
-		return func(context.Context) (string, error) { return tok, nil }, nil
-	}
-	return nil, errors.New("no bridge token found: set TETHER_TOKEN or use --token-file FILE (or TETHER_TOKEN_FILE)")
 }
 
-// configFile picks the mcp.json path: the flag, $TETHER_HOME/mcp.json, or
-// <user config dir>/tether/mcp.json.
-func configFile(flagPath string) (string, error) {
-	if flagPath != "" {
-		return flagPath, nil
-	}
-	if home := os.Getenv("TETHER_HOME"); home != "" {
-		return filepath.Join(home, "mcp.json"), nil
-	}
-	dir, err := os.UserConfigDir()
+// attach follows the engine that already runs for this user instead of
+// starting a second one that would fight it for the relay slot.
+func attach(ctx context.Context, paths app.Paths, stdout io.Writer, running *app.EngineRunningError) error {
+	fmt.Fprintf(stdout, "tetherd is already running for this user (pid %d); following its state instead of starting a second engine. Ctrl-C stops following; `tetherd status` shows it once.\n", running.PID)
+	c, err := app.DialControl(ctx, paths.Socket)
 	if err != nil {
-		return "", fmt.Errorf("no config directory (set TETHER_HOME or pass --config): %w", err)
+		return err
 	}
-	return filepath.Join(dir, "tether", "mcp.json"), nil
+	states, err := c.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	last := ""
+	for st := range states {
+		if line := summaryLine(st); line != last {
+			fmt.Fprintf(stdout, "%s  %s\n", time.Now().Format(time.TimeOnly), line)
+			last = line
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("the running engine went away")
+}
+
+// openLogger logs to logs/tetherd.log (rotated) and, unless running as a
+// service, to stderr as well.
+func openLogger(paths app.Paths, stderr io.Writer, asService bool) (*slog.Logger, func(), error) {
+	return newLogger(paths, stderr, asService)
 }
 
 // quickSpec builds the one server of quick mode, as the TAG CLI does.
@@ -203,3 +195,4 @@ func envDuration(key string) (time.Duration, error) {
 	}
 	return d, nil
 }
+

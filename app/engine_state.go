@@ -1,0 +1,227 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/tether-dev/tether/mcpchild"
+	"github.com/tether-dev/tether/relay"
+)
+
+// publishEvery bounds how often State is rebuilt. A busy bridge changes
+// state on every call (recent calls); subscribers only need the latest, and
+// ten snapshots a second is more than a person can read.
+const publishEvery = 100 * time.Millisecond
+
+// refreshEvery republishes State even when nothing changed, so time-based
+// fields (token expiring soon, expired) turn over without an event.
+const refreshEvery = time.Minute
+
+func (e *Engine) markDirty() {
+	select {
+	case e.dirty <- struct{}{}:
+	default: // a rebuild is already pending; it will read the latest state
+	}
+}
+
+// publishLoop rebuilds State after changes, at most once per publishEvery,
+// and hands it to every subscriber (latest wins).
+func (e *Engine) publishLoop(ctx context.Context) {
+	refresh := time.NewTicker(refreshEvery)
+	defer refresh.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			// Publish the final state (children stopped, offline) before the
+			// subscribers' channels close: Run marks dirty on its way out.
+			e.publish()
+			e.closeSubscribers()
+			return
+		case <-e.dirty:
+		case <-refresh.C:
+		}
+		if wait := publishEvery - time.Since(last); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				continue
+			}
+		}
+		last = time.Now()
+		e.publish()
+	}
+}
+
+func (e *Engine) publish() {
+	st := e.buildState()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq++
+	st.Seq = e.seq
+	e.state = st
+	for ch := range e.subs {
+		offerLatest(ch, st)
+	}
+}
+
+// offerLatest puts s in a capacity-1 channel, replacing an unread value.
+// Only the publisher sends, so after the drain the send cannot block.
+func offerLatest(ch chan State, s State) {
+	select {
+	case ch <- s:
+		return
+	default:
+	}
+	select {
+	case <-ch:
+	default:
+	}
+	select {
+	case ch <- s:
+	default:
+	}
+}
+
+func (e *Engine) closeSubscribers() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for ch := range e.subs {
+		delete(e.subs, ch)
+		close(ch)
+	}
+}
+
+// State returns the latest published snapshot.
+func (e *Engine) State(context.Context) (State, error) {
+	e.mu.Lock()
+	st := e.state
+	e.mu.Unlock()
+	if st.Seq == 0 {
+		return e.buildState(), nil // before the first publish
+	}
+	return st, nil
+}
+
+// Subscribe delivers the current snapshot and then every published one.
+func (e *Engine) Subscribe(ctx context.Context) (<-chan State, error) {
+	cur, _ := e.State(ctx)
+	ch := make(chan State, 1)
+	ch <- cur
+	e.mu.Lock()
+	e.subs[ch] = struct{}{}
+	e.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if _, ok := e.subs[ch]; ok {
+			delete(e.subs, ch)
+			close(ch)
+		}
+	}()
+	return ch, nil
+}
+
+// buildState assembles one snapshot from the engine's fields, the bridge's
+// children and the relay connection.
+func (e *Engine) buildState() State {
+	now := time.Now()
+	url, _, _ := e.relayTarget()
+	conn := e.bridge.ConnState()
+	linkErr := e.bridge.linkErr()
+
+	e.mu.Lock()
+	st := State{
+		Version: e.opts.Version,
+		At:      now,
+		Engine: EngineInfo{
+			PID: os.Getpid(), Home: e.opts.Paths.Dir, Started: e.started, Service: e.opts.Service,
+		},
+		Relay: RelayState{
+			URL: url, Wanted: e.wanted, Phase: string(conn.Phase), Reason: conn.Reason,
+			LastError: conn.LastError, Since: conn.Since, NextRetry: conn.NextRetry, Attempt: conn.Attempt,
+			Replaced:     errors.Is(linkErr, relay.ErrReplaced),
+			Unauthorized: errors.Is(linkErr, relay.ErrUnauthorized),
+		},
+		Config: ConfigState{Path: e.opts.ConfigFile, Error: e.cfgErr, LoadedAt: e.cfgAt},
+		Calls:  slices.Clone(e.calls),
+	}
+	if e.opts.Servers != nil {
+		st.Config.Path = "" // quick mode: no mcp.json
+	}
+	tok := e.tok
+	cfg := e.cfg
+	e.mu.Unlock()
+
+	st.Token = TokenState{Present: tok.token != "", Source: string(tok.source), Error: tok.err}
+	if tok.token != "" {
+		if r := tok.token.Reveal(); len(r) > 4 {
+			st.Token.Last4 = r[len(r)-4:]
+		}
+		c := tok.claims
+		st.Token.DevID, st.Token.Scope, st.Token.Expires = c.Dev, c.Scopes, c.Expiry
+		if c.Dev != "" {
+			st.Token.Subject = "dev:" + c.Dev
+		}
+		st.Token.Expired = c.Expired(now)
+		st.Token.ExpiringSoon = !st.Token.Expired && c.ExpiresWithin(expiryWarning, now)
+	}
+	if st.Relay.Phase == "" {
+		st.Relay.Phase = string(relay.PhaseOffline)
+	}
+	if st.Relay.Phase == string(relay.PhaseOffline) && st.Relay.Reason == "" {
+		st.Relay.Reason = e.offlineReason(st)
+	}
+
+	_, children := e.bridge.Children()
+	if cfg != nil {
+		st.Config.Missing = cfg.Missing
+		for _, en := range cfg.Entries {
+			v := ServerView{Name: en.Name, Enabled: !en.Disabled, Kind: en.Kind, Phase: "disabled"}
+			if v.Kind == "" {
+				v.Kind = kindOf(en.Spec)
+			}
+			if c := children[en.Name]; c != nil && !en.Disabled {
+				fillServerView(&v, c)
+			}
+			st.Servers = append(st.Servers, v)
+		}
+	}
+	return st
+}
+
+func fillServerView(v *ServerView, c *mcpchild.Child) {
+	s := c.Status()
+	v.Phase, v.Era, v.PID = string(s.Phase), string(s.Era), s.Pid
+	v.ToolCount, v.Restarts = s.ToolCount, s.Restarts
+	v.LastError, v.Warning, v.StderrTail = s.LastError, s.Warning, s.StderrTail
+	v.Since, v.NextRestart = s.Since, s.NextRestart
+	v.Hidden = hiddenTools(s)
+	for _, raw := range c.Tools() {
+		var t struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(raw, &t) == nil && t.Name != "" {
+			v.Tools = append(v.Tools, t.Name)
+		}
+	}
+	slices.Sort(v.Tools)
+}
+
+// offlineReason says in plain words why the engine is not connecting.
+func (e *Engine) offlineReason(st State) string {
+	switch {
+	case st.Relay.URL == "":
+		return "no relay configured: set \"relay\" in settings.json or pass --relay URL"
+	case !st.Token.Present:
+		return "no bridge token: run `tetherd token set` (or paste one in the tray)"
+	case !st.Relay.Wanted:
+		return "disconnected"
+	}
+	return ""
+}

@@ -1,0 +1,122 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func TestDefaultPaths(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("TETHER_HOME", home)
+	p, err := DefaultPaths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Paths{
+		Dir:      home,
+		MCPJSON:  filepath.Join(home, "mcp.json"),
+		Settings: filepath.Join(home, "settings.json"),
+		EnvFile:  filepath.Join(home, ".env"),
+		Logs:     filepath.Join(home, "logs"),
+		Socket:   filepath.Join(home, "tether.sock"),
+	}
+	if p != want {
+		t.Errorf("paths = %+v\nwant %+v", p, want)
+	}
+
+	t.Setenv("TETHER_HOME", "")
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	cfgDir, err := os.UserConfigDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = DefaultPaths()
+	if err != nil || p.Dir != filepath.Join(cfgDir, "tether") {
+		t.Errorf("default dir = %q, %v", p.Dir, err)
+	}
+}
+
+func TestPathsEnsure(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "tether")
+	p := PathsIn(dir)
+	if err := p.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{p.Dir, p.Logs} {
+		fi, err := os.Stat(d)
+		if err != nil || !fi.IsDir() {
+			t.Fatalf("%s: %v", d, err)
+		}
+		if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s mode = %v, want 0700", d, fi.Mode().Perm())
+		}
+	}
+	if runtime.GOOS == "windows" {
+		return
+	}
+	// An existing folder that others can enter is tightened.
+	if err := os.Chmod(p.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p.Dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("mode after Ensure = %v, want 0700", fi.Mode().Perm())
+	}
+	// A file where the folder should be is an error.
+	f := filepath.Join(t.TempDir(), "file")
+	write(t, f, "x")
+	if err := PathsIn(f).Ensure(); err == nil {
+		t.Error("Ensure on a file: no error")
+	}
+}
+
+func TestServerLog(t *testing.T) {
+	p := PathsIn("/x/tether")
+	cases := map[string]string{
+		"github":    "github.log",
+		"my.server": "my.server.log",
+		"../../etc": ".._.._etc.log",
+		"a/b\\c d":  "a_b_c_d.log",
+		"":          "_.log",
+		"..":        "_...log",
+		"ünïcode":   "_n_code.log",
+	}
+	for name, want := range cases {
+		got := p.ServerLog(name)
+		if got != filepath.Join(p.Logs, want) {
+			t.Errorf("ServerLog(%q) = %q, want %q", name, got, want)
+		}
+		if filepath.Dir(got) != p.Logs || strings.Contains(filepath.Base(got), "/") {
+			t.Errorf("ServerLog(%q) escapes the log folder: %q", name, got)
+		}
+	}
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.json")
+	write(t, path, "old")
+	if err := writeFileAtomic(path, []byte("new"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, path); got != "new" {
+		t.Errorf("content = %q", got)
+	}
+	if fi, _ := os.Stat(path); runtime.GOOS != "windows" && fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode = %v", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temp files left behind: %v", entries)
+	}
+	// A folder that does not exist: an error, and nothing left behind.
+	if err := writeFileAtomic(filepath.Join(dir, "nope", "f"), []byte("x"), 0o600); err == nil {
+		t.Error("no error for a missing folder")
+	}
+}

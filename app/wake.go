@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"time"
+)
+
+// Sleep detection. Go's monotonic clock (CLOCK_MONOTONIC on Linux, the
+// equivalent on macOS) stops while the machine is suspended, but the wall
+// clock keeps going. So on each tick the wall clock advanced by about as much
+// as the monotonic clock did — unless the machine slept in between, when the
+// wall clock jumped ahead. That jump is the wake: the relay socket is almost
+// certainly dead (NATs and load balancers forgot it), so the engine drops it
+// at once instead of waiting for the keepalive to time out.
+
+const (
+	// wakeInterval is how often the clocks are compared. One tick per
+	// interval is the whole cost of wake detection when idle.
+	wakeInterval = 5 * time.Second
+	// wakeSlack is how far the wall clock may run ahead of the monotonic one
+	// within a tick before it counts as a sleep: above NTP steps and a busy
+	// scheduler, below any sleep worth reconnecting for.
+	wakeSlack = 3 * time.Second
+)
+
+// wakeClock is the time source of the detector. wall must not carry a
+// monotonic reading (time.Now().Round(0)); mono must stop during suspend.
+type wakeClock interface {
+	wall() time.Time
+	mono() time.Duration
+}
+
+type realWakeClock struct{ start time.Time }
+
+func (realWakeClock) wall() time.Time { return time.Now().Round(0) }
+
+// mono is monotonic time since start: time.Since uses the monotonic reading.
+func (c realWakeClock) mono() time.Duration { return time.Since(c.start) }
+
+// watchWake calls onWake after every tick on which the wall clock ran ahead
+// of the monotonic clock by more than slack, until ctx ends. ticks drives
+// the checks (a time.Ticker's channel in production).
+func watchWake(ctx context.Context, clk wakeClock, ticks <-chan time.Time, slack time.Duration, onWake func(slept time.Duration)) {
+	lastWall, lastMono := clk.wall(), clk.mono()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+		}
+		wall, mono := clk.wall(), clk.mono()
+		if slept := wall.Sub(lastWall) - (mono - lastMono); slept > slack {
+			onWake(slept)
+		}
+		lastWall, lastMono = wall, mono
+	}
+}
