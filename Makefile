@@ -30,3 +30,15 @@ demo:
 ## bench-mux: the multiplexer's overhead against a plain stdio client.
 bench-mux:
 	$(GO) test -run '^$$' -bench . -benchmem ./mcpchild/
+
+.PHONY: bench bench-smoke
+
+## bench: every performance figure side by side with the npm peers, in one
+## run (a few minutes); the table goes to stdout, the figures to JSON.
+bench: peers
+	$(GO) run ./bench -json bench/results/latest.json
+
+## bench-smoke: the same harness in about 20 s (few calls, 50 bridges), so
+## it cannot rot; CI runs it but does not judge its figures.
+bench-smoke: peers
+	$(GO) run ./bench -quick

@@ -146,12 +146,20 @@ func (b *Bridge) newChild(name string, def ServerDef) *mcpchild.Child {
 		}
 		b.onChildStatus(name, st)
 	}
-	b.chainOnCall(name, &copts)
+	userCall := copts.OnCall
+	copts.OnCall = func(ci mcpchild.CallInfo) {
+		if userCall != nil {
+			userCall(ci)
+		}
+		if b.opts.OnCall != nil {
+			b.opts.OnCall(CallRecord{At: ci.Start, Server: name, Tool: ci.Tool, Duration: ci.Duration, Outcome: ci.Outcome, Error: ci.Error})
+		}
+	}
 	if copts.Logger == nil {
 		copts.Logger = b.log // mcpchild adds the server name itself
 	}
 	c := mcpchild.New(spec, copts)
-	setToolFilter(c, def.Allow)
+	c.SetToolFilter(def.Allow)
 	return c
 }
 
@@ -226,7 +234,7 @@ func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 	for name, c := range b.children {
 		def, keep := defs[name]
 		if keep && def.Key == b.keys[name] {
-			setToolFilter(c, def.Allow)
+			c.SetToolFilter(def.Allow)
 			continue
 		}
 		toStop = append(toStop, c)

@@ -201,7 +201,7 @@ func fillServerView(v *ServerView, c *mcpchild.Child) {
 	v.ToolCount, v.Restarts = s.ToolCount, s.Restarts
 	v.LastError, v.Warning, v.StderrTail = s.LastError, s.Warning, s.StderrTail
 	v.Since, v.NextRestart = s.Since, s.NextRestart
-	v.Hidden = hiddenTools(s)
+	v.Hidden = s.Hidden
 	for _, raw := range c.Tools() {
 		var t struct {
 			Name string `json:"name"`

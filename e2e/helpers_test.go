@@ -216,6 +216,7 @@ type tetherd struct {
 	log    *logBuf
 	stdout *logBuf
 	token  string
+	home   string // its TETHER_HOME
 }
 
 // startTetherd runs tetherd with args; env adds to the test's environment.
@@ -223,9 +224,14 @@ type tetherd struct {
 func startTetherd(t *testing.T, token string, env []string, args ...string) *tetherd {
 	t.Helper()
 	bin := testbin.Build(t, "./cmd/svc")
-	d := &tetherd{log: newLogBuf(), stdout: newLogBuf(), token: token}
+	d := &tetherd{log: newLogBuf(), stdout: newLogBuf(), token: token, home: t.TempDir()}
+	for _, kv := range env {
+		if h, ok := strings.CutPrefix(kv, "TETHER_HOME="); ok {
+			d.home = h
+		}
+	}
 	d.cmd = exec.Command(bin, args...)
-	d.cmd.Env = append(append(os.Environ(), "TETHER_HOME="+t.TempDir(), "TETHER_TOKEN="+token), env...)
+	d.cmd.Env = append(append(os.Environ(), "TETHER_HOME="+d.home, "TETHER_TOKEN="+token), env...)
 	d.cmd.Stderr, d.cmd.Stdout = d.log, d.stdout
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -89,3 +89,24 @@ func BenchmarkMuxParallelSessions(b *testing.B) {
 	})
 	_ = context.Background
 }
+
+// BenchmarkMuxSessionOnCall is BenchmarkMuxSession with a (trivial) call
+// observer: the cost of Options.OnCall per call.
+func BenchmarkMuxSessionOnCall(b *testing.B) {
+	var n atomic.Int64
+	opts := Options{StopGrace: time.Second, OnCall: func(CallInfo) { n.Add(1) }}
+	c := startChild(b, Spec{Name: "rawecho", Command: testbin.Build(b, rawEchoPkg)}, opts)
+	done := make(chan struct{}, 1)
+	s := c.NewSession("bench", func(msg, related []byte) { done <- struct{}{} })
+	defer s.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s.Handle(echoRequest(strconv.AppendInt(nil, int64(i), 10)))
+		<-done
+	}
+	b.StopTimer()
+	if n.Load() != int64(b.N) {
+		b.Fatalf("OnCall called %d times for %d calls", n.Load(), b.N)
+	}
+}

@@ -1,5 +1,6 @@
 // Package mcpchild runs one MCP server as the bridge sees it: a supervised
-// stdio child process (in its own process group), the MCP handshake in either
+// stdio child process (in its own process group) or a connection to a remote
+// Streamable HTTP server (httplink.go), the MCP handshake in either
 // protocol era, a cached tool list, and a multiplexer that lets many virtual
 // client sessions share the one warm child.
 //
@@ -42,14 +43,22 @@ const (
 	Era2026    Era = "2026" // 2026-07-28: stateless, server/discover, per-request _meta
 )
 
+// Kinds of server, as in Status.Kind.
+const (
+	KindStdio = "stdio" // a child process on stdin/stdout
+	KindHTTP  = "http"  // a remote Streamable HTTP server (Spec.URL)
+)
+
 // Status is a snapshot of a child, a value the caller may keep.
 type Status struct {
 	Name        string    `json:"name"`
+	Kind        string    `json:"kind"` // "stdio" or "http"
 	Phase       Phase     `json:"phase"`
 	Era         Era       `json:"era,omitempty"`
 	Pid         int       `json:"pid,omitempty"`
 	Restarts    int       `json:"restarts"`
-	ToolCount   int       `json:"toolCount"`
+	ToolCount   int       `json:"toolCount"`        // tools the filter allows
+	Hidden      int       `json:"hidden,omitempty"` // tools the filter hides
 	LastError   string    `json:"lastError,omitempty"`
 	Warning     string    `json:"warning,omitempty"`
 	StderrTail  []string  `json:"stderrTail,omitempty"`
@@ -90,6 +99,12 @@ type Options struct {
 	// OnStatus is called (never concurrently, never with locks held) after
 	// every change; it receives the latest status and may skip intermediate ones.
 	OnStatus func(Status)
+	// OnCall is called once for every finished tools/call from a session
+	// (see CallInfo). It runs on the goroutine that handles the answer — for
+	// most calls the child's read loop — so it must be cheap and must not
+	// block: hand the value to a channel or a ring buffer and return. With
+	// OnCall nil the bridge does no per-call bookkeeping at all.
+	OnCall func(CallInfo)
 	// ClientName and ClientVersion are what the bridge calls itself in its handshake.
 	ClientName, ClientVersion string
 }
@@ -140,8 +155,9 @@ type Child struct {
 	log    *slog.Logger
 	stderr *Ring
 
-	nextID       atomic.Int64 // ids the child sees for every request the bridge sends it
-	bridgeListen atomic.Int64 // id of the bridge's own subscriptions/listen (2026 child)
+	nextID       atomic.Int64                      // ids the child sees for every request the bridge sends it
+	bridgeListen atomic.Int64                      // id of the bridge's own subscriptions/listen (2026 child)
+	filter       atomic.Pointer[func(string) bool] // SetToolFilter; nil allows every tool
 
 	mu       sync.Mutex
 	st       Status
@@ -180,7 +196,10 @@ func New(spec Spec, opts Options) *Child {
 		statusKick: make(chan struct{}, 1),
 		relistKick: make(chan struct{}, 1),
 	}
-	c.st = Status{Name: spec.Name, Phase: PhaseStopped, Since: time.Now()}
+	c.st = Status{Name: spec.Name, Kind: KindStdio, Phase: PhaseStopped, Since: time.Now()}
+	if spec.URL != "" {
+		c.st.Kind = KindHTTP
+	}
 	return c
 }
 
@@ -199,17 +218,19 @@ func (c *Child) Status() Status {
 
 func (c *Child) statusLocked() Status {
 	st := c.st
-	st.ToolCount = len(c.tools)
+	visible, hidden := c.visibleToolsLocked()
+	st.ToolCount, st.Hidden = len(visible), hidden
 	st.StderrTail = c.stderr.Tail(10)
 	return st
 }
 
 // Tools returns the child's tool list as the child sent it (each entry is
-// one tool object, byte for byte).
+// one tool object, byte for byte), without the tools the filter hides.
 func (c *Child) Tools() []json.RawMessage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]json.RawMessage(nil), c.tools...)
+	visible, _ := c.visibleToolsLocked()
+	return append([]json.RawMessage(nil), visible...)
 }
 
 // StderrLines returns the recent stderr lines, oldest first.
@@ -406,7 +427,7 @@ func (c *Child) runOnce(ctx context.Context) error {
 		// A write to a child that just exited fails with "broken pipe"
 		// before the exit is seen; the exit status is the useful error.
 		select {
-		case <-inst.proc.Done():
+		case <-inst.link.gone():
 			return inst.deathError()
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -432,7 +453,7 @@ func (c *Child) runOnce(ctx context.Context) error {
 	c.tools = tools
 	c.mu.Unlock()
 	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError = PhaseReady, hs.era, "" })
-	c.log.Info("mcp server ready", "era", hs.era, "tools", len(tools), "pid", inst.proc.Pid)
+	c.log.Info("mcp server ready", "era", hs.era, "tools", len(tools), "pid", inst.link.pid())
 
 	select {
 	case <-inst.dead:
@@ -450,11 +471,8 @@ func (c *Child) logLine(s string) {
 	}
 }
 
-// spawn resolves the command and starts the process and its read loop.
+// spawn starts the process (or connects to the URL) and its read loop.
 func (c *Child) spawn(ctx context.Context) (*instance, error) {
-	if c.spec.URL != "" {
-		return nil, fmt.Errorf("mcp server %q: HTTP servers (url) are not supported yet", c.spec.Name)
-	}
 	env := c.opts.Env
 	if env == nil {
 		env = BaseEnv(ctx)
@@ -462,6 +480,9 @@ func (c *Child) spawn(ctx context.Context) (*instance, error) {
 	spec, missing := c.spec.Expand(func(k string) (string, bool) { return lookupEnv(env, k) })
 	if len(missing) > 0 {
 		c.log.Warn("mcp.json refers to unset variables; they expand to empty", "vars", strings.Join(missing, ","))
+	}
+	if spec.URL != "" {
+		return c.connectHTTP(spec)
 	}
 	env = MergeEnv(env, spec.Env)
 	path, warning, err := Resolve(spec, env)
@@ -482,7 +503,7 @@ func (c *Child) spawn(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("start mcp server %q (%s): %w", c.spec.Name, path, err)
 	}
 	c.logLine(fmt.Sprintf("started %s (pid %d)", path, proc.Pid))
-	inst := newInstance(c, proc)
+	inst := newInstance(c, newStdioLink(c, proc))
 	c.mu.Lock()
 	c.inst = inst
 	c.mu.Unlock()
@@ -498,7 +519,7 @@ func (c *Child) teardown(inst *instance) {
 		c.inst = nil
 	}
 	c.mu.Unlock()
-	if err := inst.proc.stop(c.opts.StopGrace); err != nil {
+	if err := inst.link.stop(c.opts.StopGrace); err != nil {
 		c.log.Warn("stopping mcp server", "err", err)
 	}
 	<-inst.readDone

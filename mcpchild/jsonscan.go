@@ -216,3 +216,36 @@ func deleteFields(obj []byte, drop func(key []byte) bool) ([]byte, bool) {
 	}
 	return append(out, '}'), true
 }
+
+// eachElement calls fn with the span of every element of the JSON array in
+// b. fn returns false to stop early.
+func eachElement(b []byte, fn func(start, end int) bool) error {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return errScan
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return nil
+	}
+	for {
+		end, err := skipValue(b, i)
+		if err != nil {
+			return err
+		}
+		if !fn(i, end) {
+			return nil
+		}
+		i = skipWS(b, end)
+		if i >= len(b) {
+			return errScan
+		}
+		if b[i] == ']' {
+			return nil
+		}
+		if b[i] != ',' {
+			return errScan
+		}
+		i = skipWS(b, i+1)
+	}
+}

@@ -31,6 +31,7 @@ type inputRound struct {
 	keys      map[string]string          // our request id → input key
 	responses map[string]json.RawMessage // input key → the client's result
 	rounds    int
+	call      callStart // an observed tools/call, else zero
 }
 
 // needsInputTranslation reports whether a result must be turned into
@@ -52,18 +53,20 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 		Params json.RawMessage `json:"params"`
 	}
 	if err := json.Unmarshal(orEmpty(field(result, "inputRequests")), &reqs); err != nil || len(reqs) == 0 {
-		s.finish(p.origID, errorResponse(p.origID, codeInternal,
-			fmt.Sprintf("mcp server %q asked for input with no usable inputRequests", c.spec.Name)))
+		msg := fmt.Sprintf("mcp server %q asked for input with no usable inputRequests", c.spec.Name)
+		s.finish(p.origID, errorResponse(p.origID, codeInternal, msg))
+		c.reportCall(s, p.call, OutcomeError, msg)
 		return
 	}
 	round := &inputRound{
 		sess: s, origID: p.origID, method: p.method, params: p.params,
 		state: clone(field(result, "requestState")), keys: map[string]string{},
-		responses: map[string]json.RawMessage{}, rounds: p.rounds + 1,
+		responses: map[string]json.RawMessage{}, rounds: p.rounds + 1, call: p.call,
 	}
 	if round.rounds > maxInputRounds {
-		s.finish(p.origID, errorResponse(p.origID, codeInternal,
-			fmt.Sprintf("mcp server %q asked for input more than %d times for one call", c.spec.Name, maxInputRounds)))
+		msg := fmt.Sprintf("mcp server %q asked for input more than %d times for one call", c.spec.Name, maxInputRounds)
+		s.finish(p.origID, errorResponse(p.origID, codeInternal, msg))
+		c.reportCall(s, p.call, OutcomeError, msg)
 		return
 	}
 	keys := make([]string, 0, len(reqs))
@@ -73,8 +76,9 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if why := s.refuses(reqs[k].Method); why != "" {
-			s.finish(p.origID, errorResponse(p.origID, codeMethodNotFound,
-				fmt.Sprintf("mcp server %q needs %s from the client, but %s", c.spec.Name, reqs[k].Method, why)))
+			msg := fmt.Sprintf("mcp server %q needs %s from the client, but %s", c.spec.Name, reqs[k].Method, why)
+			s.finish(p.origID, errorResponse(p.origID, codeMethodNotFound, msg))
+			c.reportCall(s, p.call, OutcomeError, msg)
 			return
 		}
 	}
@@ -116,6 +120,7 @@ func (s *Session) inputAnswer(m *message) bool {
 		}
 		c.mu.Unlock()
 		s.finish(round.origID, buildResponse(round.origID, nil, m.err))
+		c.reportCall(s, round.call, OutcomeError, unquote(field(m.err, "message")))
 		return true
 	}
 	round.responses[inKey] = clone(m.result)
@@ -134,10 +139,29 @@ func (s *Session) inputAnswer(m *message) bool {
 	delete(s.inflight, idKey(round.origID))
 	s.mu.Unlock()
 	if in == nil {
-		s.finish(round.origID, errorResponse(round.origID, codeUnavailable, fmt.Sprintf("mcp server %q is not running", c.spec.Name)))
+		msg := fmt.Sprintf("mcp server %q is not running", c.spec.Name)
+		s.finish(round.origID, errorResponse(round.origID, codeUnavailable, msg))
+		c.reportCall(s, round.call, OutcomeFailed, msg)
 		return true
 	}
 	retry := message{id: round.origID, method: round.method, params: params}
-	s.forwardRound(in, hs, &retry, false, round.rounds)
+	s.forwardRound(in, hs, &retry, false, round.rounds, round.call.start)
 	return true
+}
+
+// cancelInputRound forgets a call that waits on the session's input answers
+// when the session cancels it (or closes).
+func (c *Child) cancelInputRound(s *Session, origKey string) {
+	var round *inputRound
+	c.mu.Lock()
+	for k, r := range c.inputs {
+		if r.sess == s && idKey(r.origID) == origKey {
+			round = r
+			delete(c.inputs, k)
+		}
+	}
+	c.mu.Unlock()
+	if round != nil {
+		c.reportCall(s, round.call, OutcomeCancelled, "")
+	}
 }

@@ -1,68 +1,37 @@
 package mcpchild
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-	"sync"
 )
 
-// instance is one run of the child process: its pipes and read loop.
+// instance is one run of the server: its link and read loop.
 type instance struct {
 	c    *Child
-	proc *process
+	link link
 
-	wmu sync.Mutex
-	w   *bufio.Writer
-
-	dead     chan struct{} // closed when stdout ended (the process is gone or going)
+	dead     chan struct{} // closed when the message stream ended (the server is gone or going)
 	readDone chan struct{}
-	stopOnce sync.Once
 }
 
-func newInstance(c *Child, p *process) *instance {
+func newInstance(c *Child, l link) *instance {
 	return &instance{
 		c:        c,
-		proc:     p,
-		w:        bufio.NewWriterSize(p.Stdin, 64<<10),
+		link:     l,
 		dead:     make(chan struct{}),
 		readDone: make(chan struct{}),
 	}
 }
 
-// write sends one message line to the child.
-func (in *instance) write(msg []byte) error {
-	in.wmu.Lock()
-	defer in.wmu.Unlock()
-	if _, err := in.w.Write(msg); err != nil {
-		return err
-	}
-	if err := in.w.WriteByte('\n'); err != nil {
-		return err
-	}
-	return in.w.Flush()
-}
+// write sends one message to the server.
+func (in *instance) write(msg []byte) error { return in.link.write(msg) }
 
-// deathError describes why this instance is gone, naming the server, how it
-// exited and the last lines of its stderr.
-func (in *instance) deathError() error {
-	select {
-	case <-in.proc.Done():
-	default:
-		return fmt.Errorf("mcp server %q closed its stdout", in.c.spec.Name)
-	}
-	how := "exited: " + in.proc.ExitStatus()
-	tail := in.c.stderr.Tail(5)
-	if len(tail) == 0 {
-		return fmt.Errorf("mcp server %q %s", in.c.spec.Name, how)
-	}
-	return fmt.Errorf("mcp server %q %s; stderr: %s", in.c.spec.Name, how, strings.Join(tail, " | "))
-}
+// deathError describes why this instance is gone, in plain words.
+func (in *instance) deathError() error { return in.link.deathError() }
 
 // pending is a request the bridge sent to the child and awaits an answer for.
 type pending struct {
@@ -73,6 +42,7 @@ type pending struct {
 	internal chan []byte // the response, for the bridge's own requests
 	params   []byte      // the client's params, kept when input requests may need translating
 	rounds   int         // multi-round-trip rounds so far
+	call     callStart   // an observed tools/call (Options.OnCall), else zero
 }
 
 // send forwards one request to the child under a fresh child-side id.
@@ -157,15 +127,17 @@ func (c *Child) failPending(err error) {
 	}
 	c.inputs = map[string]*inputRound{}
 	c.mu.Unlock()
-	for r := range rounds {
-		r.sess.finish(r.origID, errorResponse(r.origID, codeUnavailable, err.Error()))
-	}
 	msg := err.Error()
+	for r := range rounds {
+		r.sess.finish(r.origID, errorResponse(r.origID, codeUnavailable, msg))
+		c.reportCall(r.sess, r.call, OutcomeFailed, msg)
+	}
 	for _, p := range all {
 		if p.internal != nil {
 			continue // its caller watches inst.dead
 		}
 		p.sess.finish(p.origID, errorResponse(p.origID, codeUnavailable, msg))
+		c.reportCall(p.sess, p.call, OutcomeFailed, msg)
 	}
 	for key, s := range srv {
 		// The child that asked is gone: tell the session to stop waiting.
@@ -179,7 +151,7 @@ func (in *instance) readLoop() {
 	c := in.c
 	defer close(in.readDone)
 	defer close(in.dead)
-	lr := newLineReader(in.proc.Stdout, c.opts.MaxMessageBytes)
+	lr := newLineReader(in.link.messages(), c.opts.MaxMessageBytes)
 	for {
 		line, err := lr.next()
 		var tooLong *errLineTooLong
@@ -232,6 +204,7 @@ func (c *Child) oversized(e *errLineTooLong) {
 		p.internal <- errorResponse(id, codeTooLarge, msg)
 	default:
 		p.sess.finish(p.origID, errorResponse(p.origID, codeTooLarge, msg))
+		c.reportCall(p.sess, p.call, OutcomeError, msg)
 	}
 }
 
@@ -258,7 +231,17 @@ func (c *Child) fromChildResponse(m *message) {
 	case m.err == nil && needsInputTranslation(p, m.result):
 		c.startInputRound(p, m.result)
 	default:
-		p.sess.finish(p.origID, buildResponse(p.origID, m.result, m.err))
+		result := m.result
+		if p.method == "tools/list" && m.err == nil {
+			if allow := c.toolFilter(); allow != nil {
+				result = filterToolsResult(result, allow)
+			}
+		}
+		p.sess.finish(p.origID, buildResponse(p.origID, result, m.err))
+		if !p.call.start.IsZero() {
+			outcome, msg := responseOutcome(m.result, m.err)
+			c.reportCall(p.sess, p.call, outcome, msg)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Session is one virtual MCP client of a Child, with its own JSON-RPC id
@@ -86,6 +87,16 @@ func (s *Session) handleRequest(m *message) {
 	s.mu.Unlock()
 
 	c := s.c
+	if m.method == "tools/call" {
+		if allow := c.toolFilter(); allow != nil {
+			if name := toolName(m.params); !allow(name) {
+				msg := deniedMessage(name)
+				s.deliver(errorResponse(m.id, codeInvalidParams, msg), nil)
+				c.reportCall(s, c.observeCall(m.method, m.params, time.Time{}), OutcomeDenied, msg)
+				return
+			}
+		}
+	}
 	c.mu.Lock()
 	hs, in, phase := c.init, c.inst, c.st.Phase
 	ready := phase == PhaseReady && in != nil
@@ -97,6 +108,7 @@ func (s *Session) handleRequest(m *message) {
 			msg += ": " + st.LastError
 		}
 		s.deliver(errorResponse(m.id, codeUnavailable, msg), nil)
+		c.reportCall(s, c.observeCall(m.method, m.params, time.Time{}), OutcomeFailed, msg)
 		return
 	}
 
@@ -153,11 +165,12 @@ func (s *Session) handleRequest(m *message) {
 // forward sends a request to the child under a fresh id, rewriting the
 // progress token and translating the per-request _meta between eras.
 func (s *Session) forward(in *instance, hs handshake, m *message, modern bool) {
-	s.forwardRound(in, hs, m, modern, 0)
+	s.forwardRound(in, hs, m, modern, 0, time.Time{})
 }
 
-// forwardRound is forward for the given multi-round-trip round (0: first).
-func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bool, rounds int) {
+// forwardRound is forward for the given multi-round-trip round (0: first);
+// start is when round 0 began (zero: now).
+func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bool, rounds int, start time.Time) {
 	params := m.params
 	switch {
 	case hs.era == Era2025 && modern:
@@ -173,7 +186,7 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 			params = setField(params, "_meta", meta)
 		}
 	}
-	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds}
+	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds, call: s.c.observeCall(m.method, m.params, start)}
 	if hs.era == Era2026 && !modern {
 		p.params = m.params // kept to retry the call after input requests
 	}
@@ -209,7 +222,9 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		s.mu.Lock()
 		delete(s.inflight, key)
 		s.mu.Unlock()
-		s.deliver(errorResponse(m.id, codeUnavailable, fmt.Sprintf("mcp server %q: %v", s.c.spec.Name, err)), nil)
+		msg := fmt.Sprintf("mcp server %q: %v", s.c.spec.Name, err)
+		s.deliver(errorResponse(m.id, codeUnavailable, msg), nil)
+		s.c.reportCall(s, p.call, OutcomeFailed, msg)
 	}
 }
 
@@ -240,14 +255,22 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 		delete(s.listens, key)
 	}
 	s.mu.Unlock()
-	if !ok || childID == 0 { // 0: waiting on the client's own input answers
+	if !ok {
 		return
 	}
 	c := s.c
+	if childID == 0 { // waiting on the client's own input answers
+		c.cancelInputRound(s, key)
+		return
+	}
 	c.mu.Lock()
+	p := c.pending[childID]
 	delete(c.pending, childID)
 	in := c.inst
 	c.mu.Unlock()
+	if p != nil {
+		c.reportCall(s, p.call, OutcomeCancelled, "")
+	}
 	if in == nil {
 		return
 	}
@@ -399,8 +422,15 @@ func (s *Session) refuses(method string) string {
 
 // Call sends one request of the bridge's own to the child (not through a
 // session) and returns its result; it is how non-MCP front ends such as the
-// TAG protocol call tools. Per-request _meta is added for a 2026 child.
+// TAG protocol call tools. Per-request _meta is added for a 2026 child. The
+// tool filter applies as for sessions.
 func (c *Child) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	allow := c.toolFilter()
+	if allow != nil && method == "tools/call" {
+		if name := toolName(params); !allow(name) {
+			return nil, &RPCError{Code: codeInvalidParams, Message: deniedMessage(name)}
+		}
+	}
 	c.mu.Lock()
 	in, hs, phase := c.inst, c.init, c.st.Phase
 	c.mu.Unlock()
@@ -410,7 +440,11 @@ func (c *Child) Call(ctx context.Context, method string, params json.RawMessage)
 	if hs.era == Era2026 {
 		params = addProtocolMeta(params, c.clientInfo(), []byte(bridgeCapabilities))
 	}
-	return c.request(ctx, in, method, params)
+	res, err := c.request(ctx, in, method, params)
+	if err == nil && allow != nil && method == "tools/list" {
+		res = filterToolsResult(res, allow)
+	}
+	return res, err
 }
 
 func clone(b []byte) []byte {

@@ -18,8 +18,8 @@ type Spec struct {
 	Args    []string          `json:"args,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 	Cwd     string            `json:"cwd,omitempty"`
-	URL     string            `json:"url,omitempty"` // HTTP MCP server (later issue)
-	Headers map[string]string `json:"headers,omitempty"`
+	URL     string            `json:"url,omitempty"`     // Streamable HTTP MCP server
+	Headers map[string]string `json:"headers,omitempty"` // sent with every HTTP request; never logged
 }
 
 // Hash is a stable sha256 hex digest of everything that decides how the

@@ -50,6 +50,15 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := paths.Ensure(); err != nil {
 		return err
 	}
+	if *relayURL == "" && !*asService {
+		// A foreground run with no relay anywhere is a mistake to report
+		// now; the service instead waits for settings.json to name one.
+		if s, err := app.LoadSettings(paths.Settings); err != nil {
+			return err
+		} else if s.Relay == "" {
+			return fmt.Errorf("no relay URL: pass --relay https://relay.example.com, set TETHER_RELAY, or put {\"relay\": \"https://relay.example.com\"} in %s", paths.Settings)
+		}
+	}
 	logger, closeLog, err := openLogger(paths, stderr, *asService)
 	if err != nil {
 		return err
@@ -100,7 +109,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	eng := app.NewEngine(opts)
 	go forwardSignals(ctx, eng)
 	logger.Info("tetherd starting", "version", version, "home", paths.Dir, "pid", os.Getpid())
-	err = eng.Run(ctx)
+	if *asService {
+		// Under the service manager (Windows SCM needs its start/stop
+		// protocol answered; elsewhere this just runs the engine).
+		err = serviceRun(ctx, eng.Run)
+	} else {
+		err = eng.Run(ctx)
+	}
 	var running *app.EngineRunningError
 	if errors.As(err, &running) {
 		return attach(ctx, paths, stdout, running)

@@ -11,6 +11,11 @@
 //	-page-size K             the SDK's list page size (0 = SDK default)
 //	-stderr-lines N          write N lines to stderr at start
 //	-spawn-grandchild        start `sleep 600` and print "grandchild pid=NNN"
+//	-http ADDR               serve MCP Streamable HTTP on ADDR (127.0.0.1:0 for
+//	                         any port) at /mcp instead of stdio, and print
+//	                         "listening on http://HOST:PORT/mcp" on stdout
+//	-stateless               with -http: a stateless server (2026-07-28 era)
+//	-require-header N=V      with -http: answer 401 unless header N is V
 package main
 
 import (
@@ -38,6 +43,9 @@ func main() {
 	pageSize := flag.Int("page-size", 0, "list page size (0 = SDK default)")
 	stderrLines := flag.Int("stderr-lines", 0, "lines to write to stderr at start")
 	grandchild := flag.Bool("spawn-grandchild", false, "start a `sleep 600` grandchild")
+	httpAddr := flag.String("http", "", "serve Streamable HTTP on this address instead of stdio")
+	stateless := flag.Bool("stateless", false, "with -http: stateless server")
+	requireHeader := flag.String("require-header", "", "with -http: NAME=VALUE header required on every request")
 	flag.Parse()
 
 	if *era != eraBoth && *era != eraLegacy && *era != eraModern {
@@ -54,6 +62,13 @@ func main() {
 	s := newServer(*era, *extraTools, *pageSize)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if *httpAddr != "" {
+		if err := serveHTTP(ctx, s, *httpAddr, *stateless, *requireHeader); err != nil {
+			fmt.Fprintf(os.Stderr, "mcpserver: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	// A negative MaxLineLength lifts the 16 MiB inbound cap: tests may send
 	// arbitrarily large arguments.
 	if err := s.Run(ctx, &mcp.StdioTransport{MaxLineLength: -1}); err != nil && ctx.Err() == nil {

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tether-dev/tether/app"
+	"github.com/tether-dev/tether/keystore"
+)
+
+// tether://connect?relay=URL&token=TOKEN links. A web page can open such a
+// link without asking, and it would point this user's bridge (and so their
+// local MCP servers) at any relay. So a link is never applied on arrival:
+// the tray shows "Connect to <relay> as <dev>?" with Accept and Dismiss,
+// and only Accept writes the relay into settings.json and stores the token.
+
+type connectLink struct {
+	raw   string
+	relay string
+	token keystore.Token
+	dev   string // from the token's claims, for the question
+}
+
+func isLink(s string) bool { return strings.HasPrefix(strings.ToLower(s), "tether:") }
+
+// parseLink reads a tether://connect link. The relay must be an http(s)
+// URL; the token, when present, must look like a bridge token. Errors never
+// contain the token.
+func parseLink(raw string) (connectLink, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return connectLink{}, errors.New("the tether:// link is not a valid URL")
+	}
+	what := u.Host
+	if what == "" {
+		what = strings.TrimPrefix(u.Opaque, "//")
+	}
+	if !strings.EqualFold(u.Scheme, "tether") || !strings.EqualFold(strings.Trim(what, "/"), "connect") {
+		return connectLink{}, fmt.Errorf("unknown link %q: want tether://connect?relay=…", u.Scheme+"://"+what)
+	}
+	q := u.Query()
+	l := connectLink{raw: raw, relay: q.Get("relay"), token: keystore.Token(strings.TrimSpace(q.Get("token")))}
+	if l.relay == "" && l.token == "" {
+		return connectLink{}, errors.New("the tether:// link has neither relay nor token")
+	}
+	if l.relay != "" {
+		r, err := url.Parse(l.relay)
+		if err != nil || (r.Scheme != "https" && r.Scheme != "http") || r.Host == "" {
+			return connectLink{}, fmt.Errorf("the link's relay %q is not an http(s) URL", l.relay)
+		}
+	}
+	if l.token != "" {
+		c, err := app.CheckBridgeToken(l.token, time.Now())
+		if err != nil {
+			return connectLink{}, fmt.Errorf("the link's token: %w", err)
+		}
+		l.dev = c.Dev
+	}
+	return l, nil
+}
+
+// question is the menu line asking to accept the link.
+func (l connectLink) question() string {
+	q := "Link: connect"
+	if l.relay != "" {
+		q += " to " + relayHost(l.relay)
+	}
+	if l.dev != "" {
+		q += " as " + l.dev
+	}
+	return q + "?"
+}
+
+// apply makes the engine use the link: the relay goes into settings.json
+// (of the engine's own folder, which is the service's when attached), the
+// engine reloads, and once it reports the new relay the token is stored
+// for it (SetToken connects). Without a token it just connects.
+func (l connectLink) apply(ctx context.Context, ctl app.Control) error {
+	st, err := ctl.State(ctx)
+	if err != nil {
+		return err
+	}
+	if l.relay != "" && st.Relay.URL != l.relay {
+		settings := app.PathsIn(st.Engine.Home).Settings
+		s, err := app.LoadSettings(settings)
+		if err != nil {
+			return err
+		}
+		s.Relay = l.relay
+		if err := app.SaveSettings(settings, s); err != nil {
+			return fmt.Errorf("save the relay: %w", err)
+		}
+		if err := ctl.Reload(ctx); err != nil {
+			return err
+		}
+		if err := waitRelay(ctx, ctl, l.relay); err != nil {
+			return err
+		}
+	}
+	if l.token != "" {
+		return ctl.SetToken(ctx, l.token.Reveal())
+	}
+	return ctl.Connect(ctx)
+}
+
+// waitRelay follows the engine's state until it uses relay: Reload only
+// asks for a reload, and the token must be stored for the new relay.
+func waitRelay(ctx context.Context, ctl app.Control, relay string) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	states, err := ctl.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	for st := range states {
+		if st.Relay.URL == relay {
+			return nil
+		}
+	}
+	return fmt.Errorf("the engine did not switch to relay %s (is --relay set on its command line?)", relayHost(relay))
+}

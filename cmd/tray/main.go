@@ -1,0 +1,117 @@
+// Command tether is the menu-bar (tray) app: a thin layer over the engine's
+// State and commands (package app). It runs the engine in process, or, when
+// tetherd already runs (as the OS service or in a terminal), attaches to it
+// over the control API and shows that engine's state.
+//
+// Usage:
+//
+//	tether [tether://connect?relay=URL&token=TOKEN]
+//	tether --version
+//
+// One tray per user: a second launch tells the first one (which shows a
+// notification, or asks to confirm a tether:// link) and exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"fyne.io/systray"
+
+	"github.com/tether-dev/tether/app"
+	"github.com/tether-dev/tether/internal/logfile"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var link *connectLink
+	for _, a := range args {
+		switch {
+		case a == "--version" || a == "-version":
+			fmt.Fprintln(stdout, "tether", version)
+			return 0
+		case a == "-h" || a == "--help" || a == "-help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		case link == nil && isLink(a):
+			l, err := parseLink(a)
+			if err != nil {
+				fmt.Fprintln(stderr, "tether:", err)
+				return 2
+			}
+			link = &l
+		default:
+			fmt.Fprintf(stderr, "tether: unexpected argument %q\n%s", a, usage)
+			return 2
+		}
+	}
+
+	paths, err := app.DefaultPaths()
+	if err == nil {
+		err = paths.Ensure()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "tether:", err)
+		return 1
+	}
+
+	// One tray per user: the first one listens on tray.sock; a later one
+	// hands its request over and exits.
+	inst, err := claimInstance(paths)
+	var running *runningTray
+	if errors.As(err, &running) {
+		msg, herr := running.handOver(link)
+		if herr != nil {
+			fmt.Fprintln(stderr, "tether:", herr)
+			return 1
+		}
+		fmt.Fprintln(stdout, msg)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "tether:", err)
+		return 1
+	}
+	defer inst.Close()
+
+	logs, err := logfile.Open(paths.Logs, "tray.log", logfile.Options{})
+	if err != nil {
+		fmt.Fprintln(stderr, "tether:", err)
+		return 1
+	}
+	defer logs.Close()
+	logger := logfile.NewLogger(logs, stderr, logfile.IsTerminal(os.Stderr), slog.LevelInfo)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	t := newTray(paths, logger, inst)
+	if link != nil {
+		t.offerLink(*link)
+	}
+	logger.Info("tether tray starting", "version", version, "home", paths.Dir, "pid", os.Getpid())
+	go func() {
+		<-ctx.Done() // a signal, or Quit
+		t.quit()
+	}()
+	systray.Run(func() { t.start(ctx) }, nil)
+	t.wait()
+	logger.Info("tether tray stopped")
+	return 0
+}
+
+const usage = `usage: tether [tether://connect?relay=URL&token=TOKEN]
+       tether --version
+
+The Tether menu-bar app. It shares the MCP servers of mcp.json with hosted
+agents through a relay. Files: $TETHER_HOME, or the user config folder.
+`

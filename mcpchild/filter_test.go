@@ -1,0 +1,194 @@
+package mcpchild
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// listAllTools pages through tools/list on a session and returns the names.
+func listAllTools(cl *client, meta map[string]any) []string {
+	cl.t.Helper()
+	var names []string
+	cursor := ""
+	for range 100 {
+		params := map[string]any{}
+		if meta != nil {
+			params["_meta"] = meta
+		}
+		if cursor != "" {
+			params["cursor"] = cursor
+		}
+		var r struct {
+			Tools      []struct{ Name string } `json:"tools"`
+			NextCursor string                  `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(cl.mustCall("tools/list", params), &r); err != nil {
+			cl.t.Fatal(err)
+		}
+		for _, tl := range r.Tools {
+			names = append(names, tl.Name)
+		}
+		if cursor = r.NextCursor; cursor == "" {
+			return names
+		}
+	}
+	cl.t.Fatal("tools/list did not end")
+	return nil
+}
+
+func has(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// The allow/deny filter changes at runtime without a restart: both eras of
+// session hear list_changed, their tools/list pages (decoded from the child
+// page by page) lose the denied tools, a call of one is answered by the
+// bridge, and Tools/Status count only what is allowed.
+func TestToolFilterAtRuntimeBothSessionEras(t *testing.T) {
+	opts := testOptions(t)
+	w := watchStatus(&opts)
+	calls := make(chan CallInfo, 100)
+	opts.OnCall = func(ci CallInfo) { calls <- ci }
+	c := startTestServer(t, opts, "-extra-tools", "30", "-page-size", "7")
+	pid := c.Status().Pid
+	total := c.Status().ToolCount
+
+	legacy := newClient(t, c, "legacy")
+	legacy.initialize("2025-11-25")
+	modern := newClient(t, c, "modern")
+	modern.mustCall("server/discover", map[string]any{"_meta": modernMeta("m")})
+	listenID, _ := modern.request("subscriptions/listen", map[string]any{"_meta": modernMeta("m"),
+		"notifications": map[string]any{"toolsListChanged": true}})
+	modern.waitOther("the listen acknowledgement", methodIs("notifications/subscriptions/acknowledged"))
+
+	denied := map[string]bool{"sleep": true, "extra_012": true}
+	c.SetToolFilter(func(name string) bool { return !denied[name] })
+
+	legacy.waitOther("plain list_changed", methodIs("notifications/tools/list_changed"))
+	d := modern.waitOther("list_changed on the listen", methodIs("notifications/tools/list_changed"))
+	if sub := field(field(field(d.msg, "params"), "_meta"), metaSubscriptionID); string(sub) != listenID || string(d.related) != listenID {
+		t.Fatalf("list_changed for the 2026 session = %s (related %s), want subscription %s", d.msg, d.related, listenID)
+	}
+	st := w.wait(t, "the filtered count", func(s Status) bool { return s.Hidden == 2 })
+	if st.ToolCount != total-2 || st.Pid != pid {
+		t.Fatalf("status = %+v, want %d tools shown, same pid %d", st, total-2, pid)
+	}
+	if hasTool(c, "sleep") || hasTool(c, "extra_012") || !hasTool(c, "echo") {
+		t.Fatal("Tools() does not follow the filter")
+	}
+	for _, tc := range []struct {
+		cl   *client
+		meta map[string]any
+	}{{legacy, nil}, {modern, modernMeta("m")}} {
+		names := listAllTools(tc.cl, tc.meta)
+		if has(names, "sleep") || has(names, "extra_012") || !has(names, "extra_011") || !has(names, "extra_013") || len(names) != total-2 {
+			t.Fatalf("%s session's tools/list = %v", tc.cl.s.ID(), names)
+		}
+		params := map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}}
+		if tc.meta != nil {
+			params["_meta"] = tc.meta
+		}
+		_, errObj := tc.cl.call("tools/call", params)
+		if !contains(errObj, `"code":-32602`) || !contains(errObj, `tool \"sleep\" is not available through this bridge (blocked by allow/deny in mcp.json)`) {
+			t.Fatalf("denied call answered %s", errObj)
+		}
+		if n := sessionPending(c); n != 1 { // the 2026 session's listen
+			t.Fatalf("denied call reached the child (%d pending)", n)
+		}
+		ci := <-calls
+		if ci.Outcome != OutcomeDenied || ci.Tool != "sleep" || ci.Session != tc.cl.s.ID() || !strings.Contains(ci.Error, "blocked") {
+			t.Fatalf("OnCall for a denied call = %+v", ci)
+		}
+	}
+	if _, err := c.Call(t.Context(), "tools/call", json.RawMessage(`{"name":"sleep","arguments":{"ms":1}}`)); err == nil || !strings.Contains(err.Error(), "blocked") {
+		t.Fatalf("Child.Call of a denied tool: %v", err)
+	}
+
+	c.SetToolFilter(nil)
+	w.wait(t, "no hidden tools", func(s Status) bool { return s.Hidden == 0 && s.ToolCount == total })
+	if got := legacy.toolText("sleep", map[string]any{"ms": 1}); got != "slept" {
+		t.Fatalf("sleep after the filter was lifted = %q", got)
+	}
+	if names := listAllTools(modern, modernMeta("m")); !has(names, "sleep") || len(names) != total {
+		t.Fatalf("tools/list after the filter was lifted = %v", names)
+	}
+}
+
+// OnCall sees every finished tools/call once, with the right outcome.
+func TestOnCallOutcomes(t *testing.T) {
+	opts := testOptions(t)
+	calls := make(chan CallInfo, 100)
+	opts.OnCall = func(ci CallInfo) { calls <- ci }
+	c := startTestServer(t, opts)
+	cl := newClient(t, c, "ui")
+	cl.initialize("2025-11-25")
+	next := func(want string) CallInfo {
+		t.Helper()
+		select {
+		case ci := <-calls:
+			if ci.Outcome != want || ci.Session != "ui" || ci.Start.IsZero() || ci.Duration <= 0 || ci.Duration > time.Minute {
+				t.Fatalf("OnCall = %+v, want outcome %s", ci, want)
+			}
+			return ci
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no OnCall for the %s call", want)
+		}
+		return CallInfo{}
+	}
+
+	cl.toolText("echo", map[string]any{"text": "x"})
+	if ci := next(OutcomeOK); ci.Tool != "echo" {
+		t.Fatalf("tool = %q", ci.Tool)
+	}
+	cl.mustCall("tools/list", map[string]any{}) // not a call: no OnCall
+
+	res := cl.mustCall("tools/call", map[string]any{"name": "add_tool", "arguments": map[string]any{}})
+	if !contains(res, `"isError":true`) {
+		t.Fatalf("add_tool without a name = %s", res)
+	}
+	next(OutcomeToolError)
+
+	_, errObj := cl.call("tools/call", map[string]any{"name": "no_such_tool", "arguments": map[string]any{}})
+	if errObj == nil {
+		t.Fatal("unknown tool answered without an error")
+	}
+	if ci := next(OutcomeError); ci.Tool != "no_such_tool" || ci.Error == "" || ci.Error != unquote(field(errObj, "message")) {
+		t.Fatalf("error call = %+v (error %s)", ci, errObj)
+	}
+
+	id, _ := cl.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
+	waitPending(t, c, 1)
+	if err := cl.s.Handle(buildNotification("notifications/cancelled", []byte(`{"requestId":`+id+`}`))); err != nil {
+		t.Fatal(err)
+	}
+	next(OutcomeCancelled)
+
+	closing := newClient(t, c, "ui")
+	closing.initialize("2025-11-25")
+	closing.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
+	waitPending(t, c, 1)
+	closing.s.Close()
+	next(OutcomeCancelled)
+
+	cl.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
+	waitPending(t, c, 1)
+	cl.request("tools/call", map[string]any{"name": "crash", "arguments": map[string]any{}})
+	for range 2 {
+		ci := <-calls
+		if ci.Outcome != OutcomeFailed || !strings.Contains(ci.Error, "exit status 3") {
+			t.Fatalf("call in flight at a crash: %+v", ci)
+		}
+	}
+	select {
+	case ci := <-calls:
+		t.Fatalf("an extra OnCall: %+v", ci)
+	default:
+	}
+}
