@@ -96,14 +96,14 @@ func (e *Engine) closeSubscribers() {
 	}
 }
 
-// State returns the latest published snapshot.
+// State builds a snapshot now, so a one-off reader (tetherd status, GET
+// /v1/state) never sees the up-to-100 ms lag of the published stream. Its
+// Seq is that of the latest publish.
 func (e *Engine) State(context.Context) (State, error) {
+	st := e.buildState()
 	e.mu.Lock()
-	st := e.state
+	st.Seq = e.seq
 	e.mu.Unlock()
-	if st.Seq == 0 {
-		return e.buildState(), nil // before the first publish
-	}
 	return st, nil
 }
 
@@ -188,6 +188,9 @@ func (e *Engine) buildState() State {
 			}
 			if c := children[en.Name]; c != nil && !en.Disabled {
 				fillServerView(&v, c)
+			}
+			if e.opts.ServerLog != nil && e.opts.Paths.Logs != "" {
+				v.LogFile = e.opts.Paths.ServerLog(en.Name)
 			}
 			st.Servers = append(st.Servers, v)
 		}

@@ -1,12 +1,13 @@
 package app
 
 import (
+	"github.com/tether-dev/tether/internal/logfile"
+
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 )
 
 // Paths is the per-user Tether folder and every file in it. One folder holds
@@ -82,16 +83,7 @@ func (p Paths) Ensure() error {
 // names to [A-Za-z0-9._-], but a log path must never escape Logs whatever the
 // name, so it is sanitised again here.
 func (p Paths) ServerLog(name string) string {
-	clean := strings.Map(func(r rune) rune {
-		if isNameChar(r) {
-			return r
-		}
-		return '_'
-	}, name)
-	if clean == "" || strings.Trim(clean, ".") == "" {
-		clean = "_" + clean
-	}
-	return filepath.Join(p.Logs, clean+".log")
+	return filepath.Join(p.Logs, logfile.ServerLogName(name))
 }
 
 // writeFileAtomic replaces path with data so that a reader (or the config

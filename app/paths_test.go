@@ -78,14 +78,15 @@ func TestPathsEnsure(t *testing.T) {
 
 func TestServerLog(t *testing.T) {
 	p := PathsIn("/x/tether")
+	// The same name logfile.ServerLog writes to, so "Show log" opens the
+	// file that really receives the server's stderr.
 	cases := map[string]string{
-		"github":    "github.log",
-		"my.server": "my.server.log",
-		"../../etc": ".._.._etc.log",
-		"a/b\\c d":  "a_b_c_d.log",
-		"":          "_.log",
-		"..":        "_...log",
-		"ünïcode":   "_n_code.log",
+		"github":    "server-github.log",
+		"my.server": "server-my.server.log",
+		"../../etc": "server-.._.._etc.log",
+		"a/b\\c d":  "server-a_b_c_d.log",
+		"":          "server-_.log",
+		"ünïcode":   "server-__n__code.log",
 	}
 	for name, want := range cases {
 		got := p.ServerLog(name)

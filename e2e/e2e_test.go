@@ -299,7 +299,7 @@ func TestMissingBinary(t *testing.T) {
 		"broken": map[string]any{"command": "no-such-mcp-server-xyz"},
 	})
 	d := startTetherd(t, r.token(t, dev, "bridge"), []string{"PATH=/usr/bin:/bin"}, "run", "--config", cfg, "--relay", r.url())
-	d.log.waitFor(t, 0, "no-such-mcp-server-xyz", 30*time.Second)
+	d.log.waitFor(t, 0, `level=ERROR msg="mcp server failed" server=broken`, 30*time.Second)
 	line := ""
 	for _, l := range scanLines(d.log.String()) {
 		if strings.Contains(l, "no-such-mcp-server-xyz") && strings.Contains(l, "level=ERROR") {
@@ -372,7 +372,47 @@ func TestDemo(t *testing.T) {
 	if strings.Join(names, ",") != "echo,time" {
 		t.Fatalf("demo tools = %v", names)
 	}
-	if !strings.Contains(out, "npx @modelcontextprotocol/inspector --cli "+url[1]) {
+
+	// The Inspector command the demo prints, run as printed (with the local
+	// copy of the Inspector in place of npx's download).
+	line := regexp.MustCompile(`(?m)^\s*npx @modelcontextprotocol/inspector (--cli .*)$`).FindStringSubmatch(out)
+	if line == nil {
 		t.Fatalf("demo output lacks the inspector command:\n%s", out)
+	}
+	var args []string
+	for _, m := range regexp.MustCompile(`"([^"]*)"|(\S+)`).FindAllStringSubmatch(line[1], -1) {
+		args = append(args, m[1]+m[2])
+	}
+	ictx, icancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer icancel()
+	res2, err := exec.CommandContext(ictx, testbin.NPMBin(t, "mcp-inspector"), args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(res2), `"text": "hello"`) {
+		t.Fatalf("inspector %q: %v\n%s", args, err, res2)
+	}
+}
+
+// TestSecondRunAttaches: a second `tetherd run` for the same user finds the
+// running engine over the control socket and follows it instead of taking
+// the relay slot from it.
+func TestSecondRunAttaches(t *testing.T) {
+	r := startRelay(t)
+	cfg := writeConfig(t, map[string]any{"test": map[string]any{"command": testbin.Build(t, "./internal/testservers/mcpserver")}})
+	tok := r.token(t, dev, "bridge")
+	first := startTetherd(t, tok, nil, "run", "--config", cfg, "--relay", r.url())
+	client := r.token(t, dev, "client")
+	r.waitServing(t, dev, client, "test", 30*time.Second)
+	before, err := r.status(dev, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	second := startTetherd(t, tok, []string{"TETHER_HOME=" + first.home}, "run", "--config", cfg, "--relay", r.url())
+	second.stdout.waitFor(t, 0, fmt.Sprintf("already running for this user (pid %d)", first.cmd.Process.Pid), 30*time.Second)
+	second.stdout.waitFor(t, 0, "connected to 127.0.0.1", 30*time.Second)
+	second.stop(t)
+
+	after, err := r.status(dev, client)
+	if err != nil || !after.Connected || !after.Since.Equal(before.Since) {
+		t.Fatalf("the first engine lost its slot: before %+v after %+v %v", before, after, err)
 	}
 }

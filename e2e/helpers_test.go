@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -193,21 +194,56 @@ func (r *relayProc) waitServing(t *testing.T, dev, tok, server string, timeout t
 // that was frozen still shows the old, dead socket until it notices.
 func (r *relayProc) waitServingSince(t *testing.T, dev, tok, server string, since time.Time, timeout time.Duration) {
 	t.Helper()
+	r.waitStatus(t, dev, tok, server+" ready", timeout, func(st bridgeStatus) bool {
+		if !st.Connected || st.Since.Before(since) {
+			return false
+		}
+		for _, s := range st.Servers {
+			if s.Name == server && s.State == "ready" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// waitStatus polls the relay's status API until ok holds.
+func (r *relayProc) waitStatus(t *testing.T, dev, tok, what string, timeout time.Duration, ok func(bridgeStatus) bool) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last bridgeStatus
 	var lastErr error
 	for time.Now().Before(deadline) {
 		last, lastErr = r.status(dev, tok)
-		if lastErr == nil && last.Connected && !last.Since.Before(since) {
-			for _, s := range last.Servers {
-				if s.Name == server && s.State == "ready" {
-					return
-				}
-			}
+		if lastErr == nil && ok(last) {
+			return
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval of a status API, not synchronisation by sleep
 	}
-	t.Fatalf("server %q not serving within %v: last status %+v err %v", server, timeout, last, lastErr)
+	t.Fatalf("relay never showed %s for %s: last status %+v, err %v", what, dev, last, lastErr)
+}
+
+// assertNoToken fails if the token appears in any file under dir (logs,
+// settings, the example config, …) or in any of the given outputs.
+func assertNoToken(t *testing.T, token, dir string, outputs ...string) {
+	t.Helper()
+	if token == "" {
+		return
+	}
+	for i, out := range outputs {
+		if strings.Contains(out, token) {
+			t.Errorf("the token appears in output %d", i)
+		}
+	}
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Type()&fs.ModeSocket != 0 {
+			return nil
+		}
+		if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), token) {
+			t.Errorf("the token appears in %s", path)
+		}
+		return nil
+	})
 }
 
 // tetherd is one tetherd process with its stderr captured.
@@ -238,10 +274,9 @@ func startTetherd(t *testing.T, token string, env []string, args ...string) *tet
 	}
 	t.Cleanup(func() {
 		d.stop(t)
-		// The token must never reach the log.
-		if token != "" && strings.Contains(d.log.String(), token) {
-			t.Errorf("the bridge token appears in tetherd's log")
-		}
+		// The token must never reach the log, stdout, or any file tetherd
+		// wrote in its folder (logs/, settings.json, mcp.json, ...).
+		assertNoToken(t, token, d.home, d.log.String(), d.stdout.String())
 		if t.Failed() {
 			t.Logf("tetherd log:\n%s", d.log.String())
 		}

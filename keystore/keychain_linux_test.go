@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/tether-dev/tether/internal/testbin"
 	"github.com/zalando/go-keyring"
 )
 
@@ -22,29 +23,8 @@ import (
 // every scenario runs in a child process: this test binary again, with
 // -test.run naming one test and KEYSTORE_TEST_MODE telling it what to expect.
 
-const (
-	modeEnv = "KEYSTORE_TEST_MODE" // set in the children this file starts
-	aptLine = "apt-get update && apt-get install -y --no-install-recommends dbus-daemon libglib2.0-bin gnome-keyring libsecret-tools"
-)
+const modeEnv = "KEYSTORE_TEST_MODE" // set in the children this file starts
 
-// needTools fails under CI (which must install them) and skips elsewhere.
-func needTools(t *testing.T, names ...string) {
-	t.Helper()
-	var missing []string
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("the real Secret Service tests need %s; install them with: %s", strings.Join(missing, ", "), aptLine)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 // secretsOwned reports whether org.freedesktop.secrets has an owner on the
 // session bus, without starting one by DBus activation (a started one would
@@ -114,13 +94,7 @@ func freshXDG(t *testing.T) []string {
 // keyringSession is the shell that gives the child an unlocked gnome-keyring
 // (docs/desktop-testing.md §2): a non-empty password on stdin, --foreground
 // so it owns the name before we go on (gdbus wait), killed by PID at the end.
-const keyringSession = `printf '%s' tether-test-password | gnome-keyring-daemon --foreground --unlock --components=secrets >"$XDG_RUNTIME_DIR/keyring.log" 2>&1 &
-kpid=$!
-if ! gdbus wait --session --timeout 10 org.freedesktop.secrets; then
-  echo "gnome-keyring-daemon did not own org.freedesktop.secrets:" >&2; cat "$XDG_RUNTIME_DIR/keyring.log" >&2
-  kill $kpid 2>/dev/null; exit 97
-fi
-"$@"; rc=$?
+const keyringSession = testbin.KeyringStart + `"$@"; rc=$?
 kill $kpid 2>/dev/null; wait $kpid 2>/dev/null
 exit $rc`
 
@@ -132,13 +106,13 @@ func TestSecretService(t *testing.T) {
 		if os.Getenv(modeEnv) != "" {
 			t.Fatalf("inside the private session, the Secret Service is not reachable: %v", err)
 		}
-		needTools(t, "dbus-run-session", "gnome-keyring-daemon", "gdbus", "secret-tool")
+		testbin.NeedTools(t, "dbus-run-session", "gnome-keyring-daemon", "gdbus", "secret-tool")
 		out := runChild(t, "TestSecretService", "keyring", freshXDG(t),
 			"dbus-run-session", "--", "sh", "-c", keyringSession, "sh")
 		t.Logf("ran in a private session bus:\n%s", out)
 		return
 	}
-	needTools(t, "secret-tool")
+	testbin.NeedTools(t, "secret-tool")
 
 	// A service name of our own, so a developer's real keyring is left alone.
 	k := Keychain{Service: fmt.Sprintf("tether-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
@@ -235,7 +209,7 @@ func TestKeychainUnavailable(t *testing.T) {
 		runChild(t, "TestKeychainUnavailable", "the DBus session bus is gone", []string{"DBUS_SESSION_BUS_ADDRESS=" + addr})
 	})
 	t.Run("no secret service", func(t *testing.T) {
-		needTools(t, "dbus-daemon")
+		testbin.NeedTools(t, "dbus-daemon")
 		addr := startBareBus(t)
 		runChild(t, "TestKeychainUnavailable", "no Secret Service (org.freedesktop.secrets) runs on the session bus",
 			[]string{"DBUS_SESSION_BUS_ADDRESS=" + addr})
@@ -244,7 +218,7 @@ func TestKeychainUnavailable(t *testing.T) {
 		// dbus-run-session with gnome-keyring installed but not started: the
 		// first call DBus-activates a daemon that has no password, so the
 		// login collection stays locked.
-		needTools(t, "dbus-run-session", "gnome-keyring-daemon")
+		testbin.NeedTools(t, "dbus-run-session", "gnome-keyring-daemon")
 		runChild(t, "TestKeychainUnavailable", "the keyring is locked", freshXDG(t), "dbus-run-session", "--")
 	})
 }

@@ -91,8 +91,10 @@ Authorization:  Bearer %s
 (This token is a throwaway for this local demo only: it is signed with a random
 secret that disappears when the demo stops.)
 
-Try it with the MCP Inspector:
-  npx @modelcontextprotocol/inspector --cli %s --transport http --header "Authorization: Bearer %s" --method tools/list
+Try it with the MCP Inspector (Node.js 20+):
+  npx @modelcontextprotocol/inspector --cli %s --transport http --header "Authorization: Bearer %s" --method tools/call --tool-name echo --tool-arg message=hello
+or open its web UI with "npx @modelcontextprotocol/inspector", choose
+"Streamable HTTP", and paste the URL and the Authorization header above.
 
 or with curl:
   curl -s %s -H "Authorization: Bearer %s" -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" -H "MCP-Protocol-Version: 2025-11-25" -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'

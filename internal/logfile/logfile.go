@@ -75,11 +75,14 @@ func Open(dir, name string, opts Options) (io.WriteCloser, error) {
 // from mcp.json keys, so anything that is not safe in a file name is
 // replaced.
 func ServerLog(dir, server string) (io.WriteCloser, error) {
-	return Open(dir, "server-"+safeName(server)+".log", Options{
+	return Open(dir, ServerLogName(server), Options{
 		MaxSizeMB:  ServerMaxSizeMB,
 		MaxBackups: ServerMaxBackups,
 	})
 }
+
+// ServerLogName is the file name of one server's log inside the logs folder.
+func ServerLogName(server string) string { return "server-" + safeName(server) + ".log" }
 
 // NewLogger writes every record at level or above as JSON lines to file
 // (nil: no file) and, when toTerminal is true, also as text to stderr, so a
