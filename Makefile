@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: test peers vet build demo bench-mux
+.PHONY: test peers vet build demo bench-mux tray-screenshot
 
 ## test: everything CI checks — vet, then every test with the race detector.
 test: peers vet
@@ -17,11 +17,16 @@ peers:
 vet:
 	$(GO) vet ./...
 
-## build: the three binaries into ./bin
+## build: the three binaries into ./bin (tetherd, tether-relay, tether)
 build:
-	$(GO) build -o bin/ ./cmd/svc ./cmd/relay
-	mv bin/svc bin/tetherd 2>/dev/null || true
-	mv bin/relay bin/tether-relay 2>/dev/null || true
+	$(GO) build -o bin/tetherd ./cmd/svc
+	$(GO) build -o bin/tether-relay ./cmd/relay
+	$(GO) build -o bin/tether ./cmd/tray
+
+## tray-screenshot: docs/tray.png under Xvfb (needs the packages listed in
+## scripts/tray-screenshot.sh; not part of CI)
+tray-screenshot:
+	scripts/tray-screenshot.sh
 
 ## demo: a relay on loopback, a sample server, and the MCP URL to try.
 demo:

@@ -25,7 +25,6 @@ import (
 
 const modeEnv = "KEYSTORE_TEST_MODE" // set in the children this file starts
 
-
 // secretsOwned reports whether org.freedesktop.secrets has an owner on the
 // session bus, without starting one by DBus activation (a started one would
 // be locked).

@@ -210,4 +210,3 @@ func envDuration(key string) (time.Duration, error) {
 	}
 	return d, nil
 }
-

@@ -41,7 +41,7 @@ func TestRotation(t *testing.T) {
 	}
 
 	line := []byte(strings.Repeat("x", 1023) + "\n") // 1 KiB
-	const lines = 1126                                // 1.1 MiB in all
+	const lines = 1126                               // 1.1 MiB in all
 	for i := 0; i < lines; i++ {
 		if _, err := w.Write(line); err != nil {
 			t.Fatalf("write %d: %v", i, err)
