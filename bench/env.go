@@ -26,6 +26,7 @@ type env struct {
 	verbose bool
 
 	tetherd, relay, mcpserver, rawecho string // binaries
+	tray                               string // the tray app; "" when -bin has none
 	node, tagBridge, supergateway      string // "" when node or the peers are missing
 
 	mu    sync.Mutex
@@ -52,10 +53,15 @@ func newEnv(ctx context.Context, logger *slog.Logger, verbose bool, binDir strin
 		{&e.relay, "./cmd/relay", "tether-relay"},
 		{&e.mcpserver, "./internal/testservers/mcpserver", "mcpserver"},
 		{&e.rawecho, "./internal/testservers/rawecho", "rawecho"},
+		{&e.tray, "./cmd/tray", "tether"},
 	}
 	for _, b := range bins {
 		if binDir != "" {
 			*b.dst = filepath.Join(binDir, b.out)
+			if b.out == "tether" && !fileExists(*b.dst) {
+				*b.dst = "" // older -bin folders have no tray; its row says so
+				continue
+			}
 			if !fileExists(*b.dst) {
 				os.RemoveAll(dir)
 				return nil, fmt.Errorf("-bin: %s not found", *b.dst)

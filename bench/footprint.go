@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/tether-dev/tether/relay/server"
 )
 
 // benchFootprint: tetherd idle with three children (RSS, CPU seconds,
@@ -58,8 +65,8 @@ func benchFootprint(ctx context.Context, e *env, cfg config, rep *report) error 
 	wake := float64(cs1-cs0) / el
 	rep.add(row{Section: "footprint", Name: "tetherd idle wakeups", Value: wake, Unit: "/s", Target: "≤ 1 /s", Status: check(wake <= 1),
 		Note: "context switches summed over threads"})
-	rep.add(row{Section: "footprint", Name: "tray RSS", Status: statusNA, Note: "n/a (tray not built yet)"})
 	td.stop()
+	trayRSS(ctx, e, r, servers, rep)
 
 	// Relay RSS per bridge: a fresh relay, then N simulated bridges held open.
 	e.stopAll()
@@ -84,4 +91,73 @@ func benchFootprint(ctx context.Context, e *env, cfg config, rep *report) error 
 	rep.add(row{Section: "footprint", Name: fmt.Sprintf("tether-relay RSS per bridge (%d held open)", cfg.bridges), Value: per, Unit: "KiB",
 		Note: fmt.Sprintf("RSS %.1f MiB idle → %.1f MiB", mib(before), mib(after))})
 	return nil
+}
+
+// trayRSS measures the tray app running its own engine with the same three
+// children, on a private DBus session bus (the tray registers its icon and
+// menu there; no desktop is needed). The figure includes the in-process
+// engine, since that is what a user without the service runs.
+func trayRSS(ctx context.Context, e *env, r *relayProc, servers map[string][]string, rep *report) {
+	na := func(why string) {
+		rep.add(row{Section: "footprint", Name: "tray RSS (with its engine)", Status: statusNA, Note: why})
+	}
+	if e.tray == "" {
+		na("no tray binary in -bin")
+		return
+	}
+	if _, err := exec.LookPath("dbus-daemon"); err != nil {
+		na("dbus-daemon not installed")
+		return
+	}
+	bus := exec.CommandContext(ctx, "dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1")
+	out, err := bus.StdoutPipe()
+	if err != nil || bus.Start() != nil {
+		na("cannot start dbus-daemon")
+		return
+	}
+	defer func() { bus.Process.Kill(); bus.Wait() }()
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		na("dbus-daemon printed no address")
+		return
+	}
+	home, err := os.MkdirTemp(e.dir, "tray-")
+	if err != nil {
+		na(err.Error())
+		return
+	}
+	if err := writeMCPJSON(filepath.Join(home, "mcp.json"), servers); err != nil {
+		na(err.Error())
+		return
+	}
+	settings := fmt.Sprintf(`{"relay": %q}`, r.url())
+	if err := os.WriteFile(filepath.Join(home, "settings.json"), []byte(settings), 0o600); err != nil {
+		na(err.Error())
+		return
+	}
+	p, err := e.start("tray", []string{"TETHER_HOME=" + home, "TETHER_TOKEN=" + r.token("tray", server.ScopeBridge),
+		"DBUS_SESSION_BUS_ADDRESS=" + strings.TrimSpace(addr)}, e.tray)
+	if err != nil {
+		na(err.Error())
+		return
+	}
+	defer p.stop()
+	for name := range servers {
+		if err := r.waitReady(ctx, "tray", name, p, 30*time.Second); err != nil {
+			na("tray did not serve: " + err.Error())
+			return
+		}
+	}
+	select { // settle after start-up, as for tetherd above
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		return
+	}
+	rss, _, err := memStatus(p.pid())
+	if err != nil {
+		na(err.Error())
+		return
+	}
+	rep.add(row{Section: "footprint", Name: "tray RSS (with its engine)", Value: mib(rss), Unit: "MiB",
+		Note: "tray running its own engine with the same 3 children, private DBus session"})
 }
