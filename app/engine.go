@@ -228,10 +228,26 @@ func (e *Engine) watchWake(ctx context.Context) {
 		defer t.Stop()
 		ticks = t.C
 	}
+	if e.opts.wakeClock == nil { // tests that inject a clock want only it
+		go e.watchPowerEvents(ctx)
+	}
 	watchWake(ctx, clk, ticks, wakeSlack, func(slept time.Duration) {
 		e.log.Info("the machine slept", "for", slept.Round(time.Second))
 		e.Wake()
 	})
+}
+
+// watchPowerEvents reconnects when the OS reports a wake (logind on Linux).
+func (e *Engine) watchPowerEvents(ctx context.Context) {
+	wakes, err := powerEvents(ctx)
+	if err != nil {
+		e.log.Debug("no OS power events; the clock check alone detects sleep", "err", err)
+		return
+	}
+	for range wakes {
+		e.log.Info("the OS reported a wake")
+		e.Wake()
+	}
 }
 
 // watch follows the config folder until ctx ends.

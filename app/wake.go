@@ -14,9 +14,13 @@ import (
 // at once instead of waiting for the keepalive to time out.
 
 const (
-	// wakeInterval is how often the clocks are compared. One tick per
-	// interval is the whole cost of wake detection when idle.
-	wakeInterval = 5 * time.Second
+	// wakeInterval is how often the clocks are compared. Each timer firing
+	// wakes the idle process (and the Go runtime's monitor thread with it:
+	// ~11 context switches measured), so this is slow on purpose: the OS
+	// power event (power_linux.go) reports a wake at once where there is
+	// one, and this check is the fallback that catches the rest within
+	// half a minute, well before the relay keepalive would give up.
+	wakeInterval = 30 * time.Second
 	// wakeSlack is how far the wall clock may run ahead of the monotonic one
 	// within a tick before it counts as a sleep: above NTP steps and a busy
 	// scheduler, below any sleep worth reconnecting for.

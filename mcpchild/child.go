@@ -347,7 +347,9 @@ func (c *Child) deliverStatus(ctx context.Context) {
 func (c *Child) supervise(ctx context.Context) {
 	defer close(c.done)
 	var crashes []time.Time
+	fails := 0 // failures in a row, for the backoff of HTTP children
 	for {
+		began := time.Now()
 		err := c.runOnce(ctx)
 		if ctx.Err() != nil {
 			c.setStatus(func(s *Status) { s.Phase, s.Pid, s.NextRestart = PhaseStopped, 0, time.Time{} })
@@ -355,6 +357,10 @@ func (c *Child) supervise(ctx context.Context) {
 		}
 		restartNow := errors.Is(err, errRestartRequested)
 		now := time.Now()
+		if restartNow || now.Sub(began) > c.opts.CrashLoopWindow {
+			fails = 0 // asked for, or it had been up for a good while
+		}
+		fails++
 		if restartNow {
 			crashes = nil
 		} else {
@@ -374,13 +380,23 @@ func (c *Child) supervise(ctx context.Context) {
 		case restartNow:
 			c.setStatus(func(s *Status) { s.Phase, s.Pid = PhaseStarting, 0; s.Restarts++ })
 			continue
-		case len(crashes) >= c.opts.CrashLoopCount:
+		case len(crashes) >= c.opts.CrashLoopCount && c.spec.URL == "":
+			// Only a process can crash-loop. An HTTP server that cannot be
+			// reached (VPN down, server restarting) is someone else's outage:
+			// keep retrying at the backoff's cap so the bridge comes back by
+			// itself, as a user expects of "it just stays up".
 			c.setStatus(func(s *Status) {
 				s.Phase, s.Pid, s.NextRestart = PhaseCrashLoop, 0, time.Time{}
 				s.LastError = fmt.Sprintf("crashed %d times in %s; last: %s", len(crashes), c.opts.CrashLoopWindow, msg)
 			})
 		default:
-			delay := restartDelay(c.opts.RestartMin, c.opts.RestartMax, len(crashes))
+			n := len(crashes)
+			if c.spec.URL != "" {
+				// Not windowed: an outage longer than the window would
+				// otherwise fall back to fast retries and fill the log.
+				n = fails
+			}
+			delay := restartDelay(c.opts.RestartMin, c.opts.RestartMax, n)
 			t := time.NewTimer(delay)
 			wait = t.C
 			c.setStatus(func(s *Status) {

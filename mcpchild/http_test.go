@@ -258,6 +258,31 @@ func TestHTTPUnresolvableHost(t *testing.T) {
 	}
 }
 
+// An HTTP server that stays unreachable is retried with a growing backoff
+// and never parked in the crash loop: it is an outage, not a crash.
+func TestHTTPUnreachableNeverCrashLoops(t *testing.T) {
+	opts := testOptions(t)
+	opts.CrashLoopCount = 2
+	opts.RestartMin, opts.RestartMax = time.Millisecond, 40*time.Millisecond
+	w := watchStatus(&opts)
+	c := New(Spec{Name: "down", URL: "http://127.0.0.1:1/mcp"}, opts)
+	c.Start(context.Background())
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	var waits []time.Duration
+	for len(waits) < 8 {
+		st := w.wait(t, "a retry", func(s Status) bool {
+			if s.Phase == PhaseCrashLoop {
+				t.Fatalf("an unreachable HTTP server was parked in the crash loop: %s", s.LastError)
+			}
+			return s.Phase == PhaseBackoff && s.Restarts == len(waits)
+		})
+		waits = append(waits, st.NextRestart.Sub(st.Since))
+	}
+	if last := waits[len(waits)-1]; last < 20*time.Millisecond {
+		t.Errorf("backoff did not grow towards the cap: %v", waits)
+	}
+}
+
 // The server going away fails calls in flight at once; the child
 // reconnects through the restart backoff when the server is back.
 func TestHTTPServerGoesAwayAndComesBack(t *testing.T) {

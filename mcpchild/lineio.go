@@ -20,14 +20,13 @@ const oversizePrefix = 4 << 10
 type lineReader struct {
 	r   *bufio.Reader
 	max int
-	buf []byte
 }
 
 func newLineReader(r io.Reader, max int) *lineReader {
 	if max <= 0 {
 		max = DefaultMaxMessageBytes
 	}
-	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+	return &lineReader{r: bufio.NewReaderSize(r, lineChunk), max: max}
 }
 
 // errLineTooLong reports a line over the cap; the line was consumed whole.
@@ -38,42 +37,68 @@ type errLineTooLong struct {
 
 func (e *errLineTooLong) Error() string { return "message over the size cap" }
 
+// lineSlack is spare capacity after every line, so the id of a response
+// can be rewritten in place (a client's id longer than the child-side one)
+// without copying the message.
+const lineSlack = 64
+
 // next returns the next line without its newline, in a new slice the caller
-// owns (messages are handed on to sessions, so the buffer is not reused). A line over max is skipped whole and reported as
-// *errLineTooLong; the reader stays usable.
+// owns (messages are handed on to sessions, so the buffer is not reused),
+// with lineSlack bytes of spare capacity. A line over max is skipped whole
+// and reported as *errLineTooLong; the reader stays usable.
+//
+// A long line is gathered as the reader's 64 KiB chunks and copied once into
+// an exact-size buffer: growing one buffer by appending would allocate about
+// five times the line (append grows large slices by 1.25×) and hold two
+// copies at the end; this allocates twice the line at most.
 func (l *lineReader) next() ([]byte, error) {
-	l.buf = nil
-	var size int64
+	chunk, err := l.r.ReadSlice('\n')
+	if err == nil && len(chunk) <= l.max+1 { // +1: the newline
+		return ownLine(chunk), nil
+	}
+	var parts [][]byte
+	var n, size int64
+	var prefix []byte // the head of an oversized line
 	tooLong := false
 	for {
-		chunk, err := l.r.ReadSlice('\n')
 		size += int64(len(chunk))
 		if !tooLong {
-			if len(l.buf)+len(chunk) > l.max+1 { // +1: the newline
+			if n+int64(len(chunk)) > int64(l.max)+1 {
 				tooLong = true
-				keep := min(oversizePrefix-len(l.buf), len(chunk))
-				if keep > 0 {
-					l.buf = append(l.buf, chunk[:keep]...)
+				for _, p := range parts {
+					prefix = append(prefix, p[:min(oversizePrefix-len(prefix), len(p))]...)
 				}
-			} else {
-				l.buf = append(l.buf, chunk...)
+				prefix = append(prefix, chunk[:max(0, min(oversizePrefix-len(prefix), len(chunk)))]...)
+				parts = nil
+			} else if len(chunk) > 0 {
+				parts = append(parts, append(make([]byte, 0, len(chunk)), chunk...))
+				n += int64(len(chunk))
 			}
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
+			chunk, err = l.r.ReadSlice('\n')
 			continue
 		}
-		if err != nil {
-			if err == io.EOF && len(l.buf) > 0 && !tooLong {
-				return bytes.TrimRight(l.buf, "\r\n"), nil
-			}
+		if err != nil && (err != io.EOF || n == 0 || tooLong) {
 			return nil, err
 		}
 		if tooLong {
-			prefix := append([]byte(nil), l.buf...)
 			return nil, &errLineTooLong{size: size, prefix: prefix}
 		}
-		return bytes.TrimRight(l.buf, "\r\n"), nil
+		out := make([]byte, 0, n+lineSlack)
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return bytes.TrimRight(out, "\r\n"), nil
 	}
+}
+
+const lineChunk = 64 << 10 // the reader's buffer: ReadSlice's longest chunk
+
+// ownLine copies a line out of the reader's buffer, without its line end.
+func ownLine(chunk []byte) []byte {
+	chunk = bytes.TrimRight(chunk, "\r\n")
+	return append(make([]byte, 0, len(chunk)+lineSlack), chunk...)
 }
 
 // peekID finds "id": in the prefix of a truncated message (writers put it

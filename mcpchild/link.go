@@ -1,11 +1,10 @@
 package mcpchild
 
 import (
-	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -17,7 +16,8 @@ type link interface {
 	// messages is the stream of newline-delimited messages from the server;
 	// it ends (EOF or error) when the server is gone.
 	messages() io.Reader
-	// write sends one message (without a newline).
+	// write sends one message (without a newline). It does not wait for the
+	// server for a stdio child (see Session.Nonblocking).
 	write(msg []byte) error
 	// gone is closed once the server is gone for good: the process was
 	// reaped, or the HTTP connection failed or was closed.
@@ -34,13 +34,15 @@ type link interface {
 type stdioLink struct {
 	c    *Child
 	proc *process
-
-	wmu sync.Mutex
-	w   *bufio.Writer
+	w    *pipeWriter
 }
 
 func newStdioLink(c *Child, p *process) *stdioLink {
-	return &stdioLink{c: c, proc: p, w: bufio.NewWriterSize(p.Stdin, 64<<10)}
+	var try func([][]byte) (int, error)
+	if f, ok := p.Stdin.(*os.File); ok {
+		try = nonblockingWrite(f)
+	}
+	return &stdioLink{c: c, proc: p, w: newPipeWriter(p.Stdin, try)}
 }
 
 func (l *stdioLink) messages() io.Reader            { return l.proc.Stdout }
@@ -48,17 +50,9 @@ func (l *stdioLink) gone() <-chan struct{}          { return l.proc.Done() }
 func (l *stdioLink) stop(grace time.Duration) error { return l.proc.stop(grace) }
 func (l *stdioLink) pid() int                       { return l.proc.Pid }
 
-func (l *stdioLink) write(msg []byte) error {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if _, err := l.w.Write(msg); err != nil {
-		return err
-	}
-	if err := l.w.WriteByte('\n'); err != nil {
-		return err
-	}
-	return l.w.Flush()
-}
+// write queues one message for the child's stdin; it never waits for the
+// child (see pipeWriter).
+func (l *stdioLink) write(msg []byte) error { return l.w.write(msg) }
 
 // deathError names the server, how it exited and the last lines of its stderr.
 func (l *stdioLink) deathError() error {

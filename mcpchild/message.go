@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,7 @@ const (
 type message struct {
 	raw    []byte
 	id     []byte // raw JSON value, nil when absent
+	idAt   int    // where id starts in raw
 	method string
 	params []byte
 	result []byte
@@ -49,7 +51,7 @@ func parseMessage(raw []byte) (message, error) {
 		switch string(k) {
 		case "id":
 			if v := raw[s:e]; string(v) != "null" {
-				m.id = v
+				m.id, m.idAt = v, s
 			}
 		case "method":
 			if raw[s] == '"' {
@@ -124,6 +126,13 @@ func buildResponse(id []byte, result, errObj []byte) []byte {
 		out = append(out, result...)
 	}
 	return append(out, '}')
+}
+
+// withID returns m.raw with its id replaced by id, reusing m.raw's memory
+// when its spare capacity allows (lineReader leaves some): a tool result of
+// many MiB is passed on without a copy. m's other spans are stale after it.
+func (m *message) withID(id []byte) []byte {
+	return slices.Replace(m.raw, m.idAt, m.idAt+len(m.id), id...)
 }
 
 // JSON-RPC error codes the bridge itself answers with.

@@ -231,15 +231,25 @@ func (c *Child) fromChildResponse(m *message) {
 	case m.err == nil && needsInputTranslation(p, m.result):
 		c.startInputRound(p, m.result)
 	default:
-		result := m.result
-		if p.method == "tools/list" && m.err == nil {
-			if allow := c.toolFilter(); allow != nil {
-				result = filterToolsResult(result, allow)
-			}
+		var outcome, msg string
+		observed := !p.call.start.IsZero()
+		if observed {
+			outcome, msg = responseOutcome(m.result, m.err) // before withID makes the spans stale
 		}
-		p.sess.finish(p.origID, buildResponse(p.origID, result, m.err))
-		if !p.call.start.IsZero() {
-			outcome, msg := responseOutcome(m.result, m.err)
+		var resp []byte
+		var allow func(string) bool
+		if p.method == "tools/list" && m.err == nil {
+			allow = c.toolFilter()
+		}
+		if allow != nil {
+			resp = buildResponse(p.origID, filterToolsResult(m.result, allow), nil)
+		} else {
+			// The child's own bytes with only the id swapped back: no copy of
+			// a big result (the line is the session's to keep).
+			resp = m.withID(p.origID)
+		}
+		p.sess.finish(p.origID, resp)
+		if observed {
 			c.reportCall(p.sess, p.call, outcome, msg)
 		}
 	}

@@ -35,7 +35,9 @@ type Session struct {
 // the id (in the session's space) of the client request a message belongs
 // to, or nil. out is called from the child's read loop and from Handle; it
 // must not call back into the session, and it should not block for long
-// (it is the child's backpressure).
+// (it is the child's backpressure). out may keep msg and related without
+// copying them: mcpchild never changes them after the call (and out must not
+// change them either; a broadcast hands the same bytes to every session).
 func (c *Child) NewSession(id string, out func(msg []byte, related []byte)) *Session {
 	s := &Session{c: c, id: id, out: out, inflight: map[string]int64{}, listens: map[string][]byte{}, logLevel: -1}
 	c.mu.Lock()
@@ -43,6 +45,13 @@ func (c *Child) NewSession(id string, out func(msg []byte, related []byte)) *Ses
 	c.mu.Unlock()
 	return s
 }
+
+// Nonblocking reports whether Handle returns without waiting for the
+// server, so it may run on a loop that must never stall: true for a stdio
+// child, whose stdin writes are queued rather than waited for (pipeWriter);
+// false for an HTTP server, whose notifications are posted before Handle
+// returns. Either way Handle calls out for answers the bridge gives itself.
+func (s *Session) Nonblocking() bool { return s.c.spec.URL == "" }
 
 // ID is the name the session was opened with.
 func (s *Session) ID() string { return s.id }

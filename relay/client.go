@@ -175,7 +175,9 @@ func (c *Client) Kick() {
 	}
 }
 
-// Send queues one frame for the socket's single writer. It returns
+// Send queues one frame for the socket's single writer. A large Msg or Body
+// is written from the caller's slice, not copied: it must not change after
+// Send returns. Raw fields must be valid JSON (Send checks and fails). It returns
 // ErrNotConnected when no socket is up (frames are not kept across
 // reconnects: the relay's sessions do not survive them either), and blocks
 // only while the bounded queue is full, until ctx ends.
@@ -186,12 +188,12 @@ func (c *Client) Send(ctx context.Context, f Frame) error {
 	if cn == nil || cn.isDead() {
 		return ErrNotConnected
 	}
-	b, err := EncodeFrame(f)
+	e, err := EncodeFrameParts(f)
 	if err != nil {
 		return err
 	}
 	select {
-	case cn.send <- b:
+	case cn.send <- e:
 		return nil
 	case <-cn.dead:
 		return ErrNotConnected

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,14 +21,15 @@ import (
 // queue, and a dead channel that either pump closes on its first failure.
 type conn struct {
 	ws   *websocket.Conn
-	send chan []byte   // encoded frames for the write pump
+	cork *CorkConn     // the socket's TCP (or proxy) connection; nil when the Dialer's own TLS dial is used
+	send chan Encoded  // encoded frames for the write pump
 	dead chan struct{} // closed once the socket is finished
 	once sync.Once
 	err  error // why it finished; written once, before dead closes
 }
 
-func newConn(ws *websocket.Conn, queue int) *conn {
-	return &conn{ws: ws, send: make(chan []byte, queue), dead: make(chan struct{})}
+func newConn(ws *websocket.Conn, cork *CorkConn, queue int) *conn {
+	return &conn{ws: ws, cork: cork, send: make(chan Encoded, queue), dead: make(chan struct{})}
 }
 
 // kill finishes the socket once, keeping the first cause.
@@ -51,12 +53,12 @@ func (cn *conn) isDead() bool {
 // trySend queues a frame the client writes on its own (an error answer);
 // when the queue is full it is dropped rather than stalling the read pump.
 func (cn *conn) trySend(f Frame) {
-	b, err := EncodeFrame(f)
+	e, err := EncodeFrameParts(f)
 	if err != nil {
 		return
 	}
 	select {
-	case cn.send <- b:
+	case cn.send <- e:
 	default:
 	}
 }
@@ -69,7 +71,8 @@ func (c *Client) dial(ctx context.Context, endpoint string) (*conn, error) {
 	}
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+tok)
-	ws, resp, err := c.opts.Dialer.DialContext(ctx, endpoint, h)
+	d, cork := corkingDialer(c.opts.Dialer)
+	ws, resp, err := d.DialContext(ctx, endpoint, h)
 	if err != nil {
 		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
 			return nil, upgradeError(resp, tok)
@@ -86,7 +89,43 @@ func (c *Client) dial(ctx context.Context, endpoint string) (*conn, error) {
 		ws.Close()
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
-	return newConn(ws, c.opts.SendQueue), nil
+	return newConn(ws, *cork, c.opts.SendQueue), nil
+}
+
+// clientWriteBuffer is gorilla's write buffer on the bridge side. A client
+// masks every byte it sends through this buffer, and each buffer-full is a
+// WebSocket frame of its own, so 4 KiB (the default) cuts a 10 MiB result
+// into 2,560 frames.
+const clientWriteBuffer = 64 << 10
+
+// corkingDialer copies d so that the connection it dials is a CorkConn,
+// reported through the returned pointer once the dial has happened. A
+// Dialer with its own NetDialTLSContext dials TLS itself and is left as it
+// is (no coalescing then).
+func corkingDialer(d *websocket.Dialer) (*websocket.Dialer, **CorkConn) {
+	var cork *CorkConn
+	cp := *d
+	if cp.WriteBufferSize == 0 && cp.WriteBufferPool == nil {
+		cp.WriteBufferSize = clientWriteBuffer
+	}
+	dial := cp.NetDialContext
+	if dial == nil && cp.NetDial != nil {
+		nd := cp.NetDial
+		dial = func(_ context.Context, network, addr string) (net.Conn, error) { return nd(network, addr) }
+	}
+	if dial == nil {
+		var nd net.Dialer
+		dial = nd.DialContext
+	}
+	cp.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cork = NewCorkConn(nc)
+		return cork, nil
+	}
+	return &cp, &cork
 }
 
 // hello builds the first frame; see ClientOptions.Hello.
@@ -153,15 +192,17 @@ func (c *Client) serve(ctx, pctx context.Context, cn *conn) error {
 }
 
 // writePump is the only goroutine that writes data messages to the socket;
-// it also pings every PingInterval. Every write has a deadline.
+// it also pings every PingInterval. Every write has a deadline. Frames that
+// are queued together go out together: the pump corks the connection,
+// writes until the queue is empty (or a batch is big), and uncorks, so a
+// burst of answers costs one syscall rather than one each.
 func (c *Client) writePump(cn *conn) {
 	ping := time.NewTicker(c.opts.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
-		case b := <-cn.send:
-			cn.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
-			if err := cn.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		case e := <-cn.send:
+			if err := c.writeBatch(cn, e); err != nil {
 				cn.kill(fmt.Errorf("write: %w", err))
 				return
 			}
@@ -173,6 +214,35 @@ func (c *Client) writePump(cn *conn) {
 		case <-cn.dead:
 			return
 		}
+	}
+}
+
+// maxBatch bounds the frames written between cork and uncork, so a pong
+// written meanwhile by the read pump waits for at most this many.
+const maxBatch = 64
+
+// writeBatch writes e and whatever else is queued meanwhile, corked, and
+// always uncorks: a pong or close frame written by another goroutine may be
+// held in there.
+func (c *Client) writeBatch(cn *conn, e Encoded) (err error) {
+	deadline := time.Now().Add(c.opts.WriteWait)
+	if cn.cork != nil {
+		cn.cork.Cork()
+		defer func() {
+			if uerr := cn.cork.Uncork(deadline); err == nil {
+				err = uerr
+			}
+		}()
+	}
+	for n := 1; ; n++ {
+		cn.ws.SetWriteDeadline(deadline)
+		if err := WriteEncoded(cn.ws, e); err != nil {
+			return err
+		}
+		if n >= maxBatch || len(cn.send) == 0 {
+			return nil
+		}
+		e = <-cn.send // only this goroutine receives, so this does not block
 	}
 }
 

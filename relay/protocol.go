@@ -23,7 +23,6 @@
 package relay
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,13 +167,23 @@ var ErrBadFrame = errors.New("bad frame")
 // DecodeFrame parses one WebSocket message. It checks only what every frame
 // of that kind needs; an unknown kind decodes (the caller answers it with an
 // unknown_kind error rather than dropping the socket).
+//
+// It accepts and rejects exactly what json.Unmarshal into a Frame does, but
+// it does not copy: the raw fields of the result (Msg, Related, ID, Body,
+// Tools) are slices of data. The caller must not modify data while the
+// frame is in use; give each message its own buffer.
 func DecodeFrame(data []byte) (Frame, error) {
-	var f Frame
 	if len(data) > MaxFrameBytes {
-		return f, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrBadFrame, len(data), MaxFrameBytes)
+		return Frame{}, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrBadFrame, len(data), MaxFrameBytes)
 	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return Frame{}, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	f, ok := decodeFast(data)
+	if !ok {
+		// Unusual input (an error, escaped or differently cased keys, a
+		// repeated key): encoding/json decides, and words the error.
+		var err error
+		if f, err = decodeStd(data); err != nil {
+			return Frame{}, err
+		}
 	}
 	if f.Kind == "" {
 		return Frame{}, fmt.Errorf("%w: missing kind", ErrBadFrame)
@@ -196,25 +205,17 @@ func DecodeFrame(data []byte) (Frame, error) {
 	return f, nil
 }
 
+// decodeStd is the reference decoder: plain json.Unmarshal.
+func decodeStd(data []byte) (Frame, error) {
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return Frame{}, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	return f, nil
+}
+
 // isMissing reports an absent raw field or an explicit JSON null, which
 // encoding/json keeps as the bytes "null".
 func isMissing(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
-}
-
-// EncodeFrame is json.Marshal with the size limit applied, except that
-// '<', '>' and '&' are not escaped: relayed JSON-RPC bytes stay as the child
-// wrote them (encoding/json still compacts raw fields such as msg).
-func EncodeFrame(f Frame) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(f); err != nil {
-		return nil, fmt.Errorf("encode %s frame: %w", f.Kind, err)
-	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(b) > MaxFrameBytes {
-		return nil, fmt.Errorf("encode %s frame: %d bytes is over the %d byte limit", f.Kind, len(b), MaxFrameBytes)
-	}
-	return b, nil
 }

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -45,7 +47,8 @@ type bridgeConn struct {
 	since    time.Time
 	ws       *websocket.Conn
 
-	out       chan []byte
+	cork      *relay.CorkConn // the socket's connection, for write batching
+	out       chan relay.Encoded
 	done      chan struct{} // closed once the bridge is gone or going
 	closeOnce sync.Once
 
@@ -85,7 +88,8 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "relay shutting down"})
 		return
 	}
-	ws, err := upgrader.Upgrade(w, r, nil)
+	cw := &corkingWriter{ResponseWriter: w}
+	ws, err := upgrader.Upgrade(cw, r, nil)
 	if err != nil {
 		s.log.Debug("websocket upgrade failed", "dev", c.Dev, "err", err)
 		return // the upgrader has answered
@@ -114,7 +118,8 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 
 	b := &bridgeConn{
 		s: s, dev: c.Dev, protocol: protocol, version: hello.Version, since: time.Now(), ws: ws,
-		out:      make(chan []byte, sendQueue),
+		cork:     cw.cork,
+		out:      make(chan relay.Encoded, sendQueue),
 		done:     make(chan struct{}),
 		sessions: make(map[string]*session),
 		rpcs:     make(map[string]chan relay.Frame),
@@ -253,15 +258,13 @@ func (b *bridgeConn) writeLoop() {
 	defer ping.Stop()
 	for {
 		select {
-		case data := <-b.out:
-			b.ws.SetWriteDeadline(time.Now().Add(relay.WriteWait))
-			if err := b.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		case e := <-b.out:
+			if err := b.writeBatch(e); err != nil {
 				b.s.log.Info("write to bridge failed", "dev", b.dev, "err", err)
 				b.shutdown(websocket.CloseInternalServerErr, "write failed")
 				b.ws.Close()
 				return
 			}
-			b.s.metrics.addBytes("out", len(data))
 		case now := <-ping.C:
 			if err := b.ws.WriteControl(websocket.PingMessage, nil, now.Add(relay.WriteWait)); err != nil {
 				b.shutdown(websocket.CloseInternalServerErr, "write failed")
@@ -275,10 +278,42 @@ func (b *bridgeConn) writeLoop() {
 	}
 }
 
+// maxBatch bounds the frames written between cork and uncork, so a pong or
+// close frame written meanwhile by another goroutine waits for at most this
+// many.
+const maxBatch = 64
+
+// writeBatch writes e and whatever else is queued meanwhile with the
+// connection corked, so a burst of frames costs one syscall rather than one
+// each. It always uncorks: a control frame may be held in there.
+func (b *bridgeConn) writeBatch(e relay.Encoded) (err error) {
+	deadline := time.Now().Add(relay.WriteWait)
+	if b.cork != nil {
+		b.cork.Cork()
+		defer func() {
+			if uerr := b.cork.Uncork(deadline); err == nil {
+				err = uerr
+			}
+		}()
+	}
+	for n := 1; ; n++ {
+		b.ws.SetWriteDeadline(deadline)
+		if err := relay.WriteEncoded(b.ws, e); err != nil {
+			return err
+		}
+		b.s.metrics.addBytes("out", e.Len())
+		if n >= maxBatch || len(b.out) == 0 {
+			return nil
+		}
+		e = <-b.out // only this goroutine receives, so this does not block
+	}
+}
+
 // send queues one frame for the writer. It fails when the bridge is gone,
-// when ctx ends, or when the queue stays full for relay.WriteWait.
+// when ctx ends, or when the queue stays full for relay.WriteWait. A large
+// msg or body is written from f's own bytes, which must not change after.
 func (b *bridgeConn) send(ctx context.Context, f relay.Frame) error {
-	data, err := relay.EncodeFrame(f)
+	data, err := relay.EncodeFrameParts(f)
 	if err != nil {
 		return err
 	}
@@ -299,6 +334,23 @@ func (b *bridgeConn) send(ctx context.Context, f relay.Frame) error {
 	case <-t.C:
 		return errors.New("bridge is not reading: send queue full")
 	}
+}
+
+// corkingWriter hands the upgrader a CorkConn in place of the hijacked
+// connection, so the writer loop can batch frames (gorilla has no other way
+// in on the server side).
+type corkingWriter struct {
+	http.ResponseWriter
+	cork *relay.CorkConn
+}
+
+func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.cork = relay.NewCorkConn(nc)
+	return w.cork, brw, nil
 }
 
 // sendErrorFrame tells the bridge that one of its frames was wrong; the

@@ -1,0 +1,417 @@
+package relay
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// The frame codec writes and reads the envelope by hand. Relayed messages
+// (msg, body) are passed through as raw bytes: validated by a scan, never
+// decoded, re-compacted or copied on decode. encoding/json did all three and
+// was a quarter of tetherd's CPU under load.
+
+// frameField numbers the Frame fields in their wire order (the struct's).
+type frameField uint8
+
+const (
+	fKind frameField = iota
+	fProtocol
+	fDevID
+	fVersion
+	fServers
+	fTools
+	fServer
+	fSession
+	fMsg
+	fRelated
+	fID
+	fMethod
+	fPath
+	fBody
+	fStatus
+	fCode
+	fMessage
+	fieldCount
+	fUnknown = fieldCount
+)
+
+var fieldNames = [fieldCount]string{
+	"kind", "protocol", "devId", "version", "servers", "tools", "server", "session",
+	"msg", "related", "id", "method", "path", "body", "status", "code", "message",
+}
+
+func lookupField(key []byte) frameField {
+	switch string(key) {
+	case "kind":
+		return fKind
+	case "protocol":
+		return fProtocol
+	case "devId":
+		return fDevID
+	case "version":
+		return fVersion
+	case "servers":
+		return fServers
+	case "tools":
+		return fTools
+	case "server":
+		return fServer
+	case "session":
+		return fSession
+	case "msg":
+		return fMsg
+	case "related":
+		return fRelated
+	case "id":
+		return fID
+	case "method":
+		return fMethod
+	case "path":
+		return fPath
+	case "body":
+		return fBody
+	case "status":
+		return fStatus
+	case "code":
+		return fCode
+	case "message":
+		return fMessage
+	}
+	return fUnknown
+}
+
+// decodeFast decodes the common shape of a frame: one object whose known
+// keys are spelled exactly and appear once, values of the right types. It
+// returns false for anything else (including every invalid input), and
+// DecodeFrame asks encoding/json instead, so the two never disagree.
+func decodeFast(d []byte) (Frame, bool) {
+	var f Frame
+	i := skipSpace(d, 0)
+	if i >= len(d) || d[i] != '{' {
+		return Frame{}, false
+	}
+	i = skipSpace(d, i+1)
+	if i < len(d) && d[i] == '}' {
+		i++
+	} else {
+		var seen uint32
+		for {
+			if i >= len(d) || d[i] != '"' {
+				return Frame{}, false
+			}
+			kend, escaped, ok := scanString(d, i)
+			if !ok || escaped {
+				return Frame{}, false
+			}
+			key := d[i+1 : kend-1]
+			i = skipSpace(d, kend)
+			if i >= len(d) || d[i] != ':' {
+				return Frame{}, false
+			}
+			vstart := skipSpace(d, i+1)
+			vend, ok := scanValue(d, vstart, 1)
+			if !ok {
+				return Frame{}, false
+			}
+			field := lookupField(key)
+			if field == fUnknown {
+				// encoding/json matches keys case-insensitively.
+				for _, name := range fieldNames {
+					if bytes.EqualFold(key, []byte(name)) {
+						return Frame{}, false
+					}
+				}
+			} else {
+				if seen&(1<<field) != 0 {
+					return Frame{}, false
+				}
+				seen |= 1 << field
+				if !f.set(field, d[vstart:vend:vend]) {
+					return Frame{}, false
+				}
+			}
+			i = skipSpace(d, vend)
+			if i < len(d) && d[i] == '}' {
+				i++
+				break
+			}
+			if i >= len(d) || d[i] != ',' {
+				return Frame{}, false
+			}
+			i = skipSpace(d, i+1)
+		}
+	}
+	if skipSpace(d, i) != len(d) {
+		return Frame{}, false
+	}
+	return f, true
+}
+
+// set stores one valid JSON value v in field, as json.Unmarshal would; false
+// means a type mismatch.
+func (f *Frame) set(field frameField, v []byte) bool {
+	null := v[0] == 'n'
+	switch field {
+	case fTools:
+		f.Tools = v
+	case fMsg:
+		f.Msg = v
+	case fRelated:
+		f.Related = v
+	case fID:
+		f.ID = v
+	case fBody:
+		f.Body = v
+	case fProtocol, fStatus:
+		if null {
+			return true // null leaves a number as it is
+		}
+		if v[0] != '-' && !isDigit(v[0]) {
+			return false
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || int64(int(n)) != n {
+			return false
+		}
+		if field == fProtocol {
+			f.Protocol = int(n)
+		} else {
+			f.Status = int(n)
+		}
+	case fServers:
+		if null {
+			return true
+		}
+		if v[0] != '[' {
+			return false
+		}
+		return json.Unmarshal(v, &f.Servers) == nil
+	default:
+		if null {
+			return true
+		}
+		if v[0] != '"' {
+			return false
+		}
+		s, ok := jsonString(v)
+		if !ok {
+			return false
+		}
+		switch field {
+		case fKind:
+			f.Kind = Kind(s)
+		case fDevID:
+			f.DevID = s
+		case fVersion:
+			f.Version = s
+		case fServer:
+			f.Server = s
+		case fSession:
+			f.Session = s
+		case fMethod:
+			f.Method = s
+		case fPath:
+			f.Path = s
+		case fCode:
+			f.Code = s
+		case fMessage:
+			f.Message = s
+		}
+	}
+	return true
+}
+
+// jsonString decodes a valid JSON string literal. Plain ASCII/UTF-8 without
+// escapes is the fast path; the rest goes to encoding/json, which also
+// replaces invalid UTF-8 the way the reference decoder does.
+func jsonString(v []byte) (string, bool) {
+	inner := v[1 : len(v)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
+}
+
+// inlineRawMax is the largest msg or body copied into the envelope; a larger
+// one is written to the socket from the caller's own buffer.
+const inlineRawMax = 4 << 10
+
+// Encoded is one frame ready for the wire. A large msg or body is not
+// copied: Encoded refers to the caller's bytes, which must stay unchanged
+// until the frame is written. Use Bytes for one contiguous copy, or
+// WriteTo a WebSocket writer.
+type Encoded struct {
+	head, raw, tail []byte // the frame is head + raw + tail; raw may be nil
+}
+
+// Len is the frame's size in bytes.
+func (e Encoded) Len() int { return len(e.head) + len(e.raw) + len(e.tail) }
+
+// Bytes returns the whole frame in one slice (a copy only when the frame
+// refers to a large msg or body).
+func (e Encoded) Bytes() []byte {
+	if e.raw == nil && len(e.tail) == 0 {
+		return e.head
+	}
+	b := make([]byte, 0, e.Len())
+	return append(append(append(b, e.head...), e.raw...), e.tail...)
+}
+
+// EncodeFrame encodes a frame: json.Marshal's output for the envelope
+// (without HTML escaping) with the raw fields (Msg, Related, ID, Body,
+// Tools) appended as given rather than compacted. Raw fields must hold valid
+// JSON (they are checked by a fast scan; an invalid one is an error), and the
+// frame must fit in MaxFrameBytes.
+func EncodeFrame(f Frame) ([]byte, error) {
+	e, err := EncodeFrameParts(f)
+	if err != nil {
+		return nil, err
+	}
+	return e.Bytes(), nil
+}
+
+// EncodeFrameParts is EncodeFrame without the copy of a large msg or body;
+// see Encoded.
+func EncodeFrameParts(f Frame) (Encoded, error) {
+	var e Encoded
+	size := 64 + len(f.Kind) + len(f.DevID) + len(f.Version) + len(f.Tools) + len(f.Server) + len(f.Session) +
+		len(f.Related) + len(f.ID) + len(f.Method) + len(f.Path) + len(f.Code) + len(f.Message)
+	// Which raw field, if any, stays outside the envelope.
+	external := fUnknown
+	switch {
+	case len(f.Msg) > inlineRawMax:
+		external = fMsg
+		size += len(f.Body)
+	case len(f.Body) > inlineRawMax:
+		external = fBody
+		size += len(f.Msg)
+	default:
+		size += len(f.Msg) + len(f.Body)
+	}
+	b := make([]byte, 0, size)
+	headLen := -1
+	var err error
+	raw := func(field frameField, v json.RawMessage) {
+		if len(v) == 0 || err != nil {
+			return
+		}
+		if !validJSON(v) {
+			err = fmt.Errorf("encode %s frame: %s is not valid JSON", f.Kind, fieldNames[field])
+			return
+		}
+		b = appendKey(b, field)
+		if field == external {
+			headLen = len(b)
+			e.raw = v
+			return
+		}
+		b = append(b, v...)
+	}
+	str := func(field frameField, s string) {
+		if s != "" {
+			b = appendString(appendKey(b, field), s)
+		}
+	}
+	num := func(field frameField, n int) {
+		if n != 0 {
+			b = strconv.AppendInt(appendKey(b, field), int64(n), 10)
+		}
+	}
+
+	b = appendString(append(b, `{"kind":`...), string(f.Kind))
+	num(fProtocol, f.Protocol)
+	str(fDevID, f.DevID)
+	str(fVersion, f.Version)
+	if len(f.Servers) > 0 {
+		servers, merr := marshalNoEscape(f.Servers)
+		if merr != nil {
+			return Encoded{}, fmt.Errorf("encode %s frame: %w", f.Kind, merr)
+		}
+		b = append(appendKey(b, fServers), servers...)
+	}
+	raw(fTools, f.Tools)
+	str(fServer, f.Server)
+	str(fSession, f.Session)
+	raw(fMsg, f.Msg)
+	raw(fRelated, f.Related)
+	raw(fID, f.ID)
+	str(fMethod, f.Method)
+	str(fPath, f.Path)
+	raw(fBody, f.Body)
+	num(fStatus, f.Status)
+	str(fCode, f.Code)
+	str(fMessage, f.Message)
+	b = append(b, '}')
+	if err != nil {
+		return Encoded{}, err
+	}
+	if headLen < 0 {
+		e.head = b
+	} else {
+		e.head, e.tail = b[:headLen:headLen], b[headLen:]
+	}
+	if n := e.Len(); n > MaxFrameBytes {
+		return Encoded{}, fmt.Errorf("encode %s frame: %d bytes is over the %d byte limit", f.Kind, n, MaxFrameBytes)
+	}
+	return e, nil
+}
+
+// appendKey appends ,"name": (every key but kind, which comes first).
+func appendKey(b []byte, field frameField) []byte {
+	b = append(b, ',', '"')
+	b = append(b, fieldNames[field]...)
+	return append(b, '"', ':')
+}
+
+// appendString appends s as a JSON string exactly as encoding/json writes
+// it with HTML escaping off. Plain printable ASCII is copied; anything else
+// (quotes, control characters, non-ASCII, which includes U+2028 and invalid
+// UTF-8) is left to encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			q, _ := marshalNoEscape(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// WriteEncoded writes e to ws as one text message, streaming a large msg or
+// body from the caller's buffer. It is the only data write in flight on ws
+// (gorilla allows one writer).
+func WriteEncoded(ws *websocket.Conn, e Encoded) error {
+	if e.raw == nil && len(e.tail) == 0 {
+		return ws.WriteMessage(websocket.TextMessage, e.head)
+	}
+	w, err := ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	for _, part := range [][]byte{e.head, e.raw, e.tail} {
+		if _, err := w.Write(part); err != nil {
+			w.Close()
+			return err
+		}
+	}
+	return w.Close()
+}
