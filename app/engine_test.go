@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -518,5 +519,51 @@ func TestEngineSecondEngineIsRefused(t *testing.T) {
 	st, err := c.State(context.Background())
 	if err != nil || st.Engine.PID != os.Getpid() || len(st.Servers) != 1 {
 		t.Fatalf("state over the socket: %+v %v", st, err)
+	}
+}
+
+// TestEngineToolFilter: a tool denied in mcp.json is neither listed nor
+// callable through the relay, and changing the filter applies without a
+// restart.
+func TestEngineToolFilter(t *testing.T) {
+	f := startEngine(t, `{"mcpServers": {"a": {"command": "SERVER", "deny": ["echo", "crash"]}}}`, nil)
+	st := f.waitState(t, "a ready", func(st State) bool { return ready("a")(st) && st.Relay.Phase == "connected" })
+	a0, _ := serverView(st, "a")
+	if a0.Hidden != 2 || slices.Contains(a0.Tools, "echo") || !slices.Contains(a0.Tools, "sleep") {
+		t.Fatalf("server view = %+v", a0)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f.relay.waitRelay(t, f.dev, f.client, "a ready", func(v relayView) bool { s, _, _ := v.server("a"); return s == "ready" })
+	cs := mcpClient(t, ctx, f.relay.url+"/mcp/alice/a", f.client, nil)
+	list, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range list.Tools {
+		if tool.Name == "echo" || tool.Name == "crash" {
+			t.Errorf("denied tool %q listed through the relay", tool.Name)
+		}
+	}
+	if len(list.Tools) != a0.ToolCount {
+		t.Errorf("relay lists %d tools, State says %d", len(list.Tools), a0.ToolCount)
+	}
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+	if err == nil || !strings.Contains(err.Error(), "not available through this bridge") {
+		t.Errorf("calling a denied tool: %v", err)
+	}
+
+	// Lift the deny: the same process now lists and serves echo.
+	atomicSave(t, f.paths.MCPJSON, strings.ReplaceAll(`{"mcpServers": {"a": {"command": "SERVER"}}}`, "SERVER", f.server))
+	st = f.waitState(t, "echo visible", func(st State) bool {
+		a, _ := serverView(st, "a")
+		return slices.Contains(a.Tools, "echo")
+	})
+	if a, _ := serverView(st, "a"); a.PID != a0.PID {
+		t.Errorf("changing the filter restarted the server: pid %d → %d", a0.PID, a.PID)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "now-allowed"}})
+	if err != nil || res.IsError {
+		t.Fatalf("echo after lifting the deny: %v %+v", err, res)
 	}
 }
