@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures Tether's call path side by side with its peers, in
 // one run on one machine, and reports every figure as a ratio to a floor
 // measured in the same run (absolute times on a shared machine mean little).
