@@ -623,21 +623,30 @@ func (b *Bridge) sendError(f relay.Frame, code, msg string) {
 	b.send(relay.Frame{Kind: relay.KindError, Code: code, Message: msg, Server: f.Server, Session: f.Session})
 }
 
-// send queues a frame; a frame for a dropped socket is dropped with it.
-func (b *Bridge) send(f relay.Frame) {
+// send sends a frame; a frame for a dropped socket is dropped with it.
+func (b *Bridge) send(f relay.Frame) { b.sendFrame(f, false) }
+
+// sendFrame is send; batched asks for the queue rather than an inline
+// write (see relay.Client.SendBatched).
+func (b *Bridge) sendFrame(f relay.Frame, batched bool) {
 	ctx := b.runCtx
-	if err := b.sendCtx(ctx, f); err != nil && !errors.Is(err, relay.ErrNotConnected) && ctx.Err() == nil {
+	if err := b.sendOn(ctx, f, batched); err != nil && !errors.Is(err, relay.ErrNotConnected) && ctx.Err() == nil {
 		b.log.Warn("sending to the relay", "kind", f.Kind, "err", err)
 	}
 }
 
-// sendCtx queues a frame on the current link.
-func (b *Bridge) sendCtx(ctx context.Context, f relay.Frame) error {
+// sendCtx sends a frame on the current link.
+func (b *Bridge) sendCtx(ctx context.Context, f relay.Frame) error { return b.sendOn(ctx, f, false) }
+
+func (b *Bridge) sendOn(ctx context.Context, f relay.Frame, batched bool) error {
 	b.mu.Lock()
 	l := b.link
 	b.mu.Unlock()
 	if l == nil {
 		return relay.ErrNotConnected
+	}
+	if batched {
+		return l.client.SendBatched(ctx, f)
 	}
 	return l.client.Send(ctx, f)
 }

@@ -50,7 +50,9 @@ func (b *Bridge) newSession(c *mcpchild.Child, key sessionKey) *session {
 		if len(related) > 0 {
 			f.Related = related
 		}
-		b.send(f)
+		// A lone answer is written inline (lowest latency); when the child
+		// has more output waiting, answers are queued and written together.
+		b.sendFrame(f, c.OutputPending())
 	})
 	s.inline = s.sess.Nonblocking()
 	return s

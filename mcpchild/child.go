@@ -158,6 +158,7 @@ type Child struct {
 	nextID       atomic.Int64                      // ids the child sees for every request the bridge sends it
 	bridgeListen atomic.Int64                      // id of the bridge's own subscriptions/listen (2026 child)
 	filter       atomic.Pointer[func(string) bool] // SetToolFilter; nil allows every tool
+	morePending  atomic.Bool                       // see OutputPending
 
 	mu       sync.Mutex
 	st       Status
@@ -178,6 +179,14 @@ type Child struct {
 	statusKick chan struct{}
 	relistKick chan struct{}
 }
+
+// OutputPending reports whether, while a message from the child is being
+// delivered, more of the child's output has already been read and waits
+// behind it. It is a hint for the session's out callback (called on the
+// child's read loop): with more answers about to follow at once, the caller
+// may queue this one so that they are written together, rather than write
+// each on its own. It is false for HTTP servers.
+func (c *Child) OutputPending() bool { return c.morePending.Load() }
 
 // New describes a child; it starts nothing.
 func New(spec Spec, opts Options) *Child {

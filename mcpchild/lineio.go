@@ -93,6 +93,9 @@ func (l *lineReader) next() ([]byte, error) {
 	}
 }
 
+// buffered reports whether more input is already read and waiting.
+func (l *lineReader) buffered() bool { return l.r.Buffered() > 0 }
+
 const lineChunk = 64 << 10 // the reader's buffer: ReadSlice's longest chunk
 
 // ownLine copies a line out of the reader's buffer, without its line end.

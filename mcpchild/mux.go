@@ -178,6 +178,7 @@ func (in *instance) readLoop() {
 			c.log.Warn("skipped a message that is not JSON-RPC", "err", err, "line", truncate(string(line), 200))
 			continue
 		}
+		c.morePending.Store(lr.buffered())
 		switch m.kind() {
 		case kindResponse:
 			c.fromChildResponse(&m)

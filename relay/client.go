@@ -108,7 +108,8 @@ type Client struct {
 	abortPhase context.CancelFunc // ends the current dial, connection or wait (Kick)
 	kicked     bool               // a Kick arrived and was not yet acted on
 
-	randN func(n int64) int64 // backoff jitter source; nil is math/rand/v2 (tests pin it)
+	randN   func(n int64) int64 // backoff jitter source; nil is math/rand/v2 (tests pin it)
+	busyGap time.Duration       // see the busyGap constant; a benchmark sets 0
 }
 
 // NewClient returns a client; it does nothing until Run.
@@ -143,7 +144,7 @@ func NewClient(opts ClientOptions) *Client {
 		d.HandshakeTimeout = HandshakeTimeout
 		opts.Dialer = &d
 	}
-	c := &Client{opts: opts, log: opts.Logger, clock: opts.Clock}
+	c := &Client{opts: opts, log: opts.Logger, clock: opts.Clock, busyGap: busyGap}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -175,13 +176,43 @@ func (c *Client) Kick() {
 	}
 }
 
-// Send queues one frame for the socket's single writer. A large Msg or Body
-// is written from the caller's slice, not copied: it must not change after
-// Send returns. Raw fields must be valid JSON (Send checks and fails). It returns
+// Send writes one frame to the socket. A large Msg or Body is written from
+// the caller's slice, not copied: it must not change after Send returns. Raw
+// fields must be valid JSON (Send checks and fails). It returns
 // ErrNotConnected when no socket is up (frames are not kept across
-// reconnects: the relay's sessions do not survive them either), and blocks
-// only while the bounded queue is full, until ctx ends.
-func (c *Client) Send(ctx context.Context, f Frame) error {
+// reconnects: the relay's sessions do not survive them either).
+//
+// When no other write is in progress or queued, a frame of up to
+// inlineSendMax bytes is written right here, on the caller's goroutine:
+// handing it to the write pump would cost two goroutine switches per
+// answer. Otherwise (a write in progress, frames queued, or a big frame) it
+// joins the bounded queue, in order, and the write pump batches it with the
+// others. Frames from one goroutine thus stay in order.
+//
+// How long Send may block: an inline write is bounded by WriteWait, not by
+// ctx (a write cut short would leave half a frame on the socket, so the
+// only way out of a stuck write is the deadline, which ends the socket).
+// A queued frame waits only while the queue is full, until ctx ends or the
+// socket dies - and the pump's own writes are bounded by WriteWait, so a
+// socket that stops draining is dead within WriteWait either way. For the
+// caller that matters most, a child's stdout reader, this means a relay
+// socket that stalls holds the reader (and with it the child, through its
+// pipe) for at most WriteWait, after which Send fails fast with
+// ErrNotConnected until the client has reconnected. That is the same bound
+// the queue alone gave (the reader blocked on a full queue until the stuck
+// pump's deadline killed the socket), without the queue's memory: a child
+// producing faster than the relay reads is slowed by its pipe rather than
+// buffered.
+func (c *Client) Send(ctx context.Context, f Frame) error { return c.send(ctx, f, true) }
+
+// SendBatched is Send without the inline write: the frame always joins the
+// queue, where the write pump writes it together with whatever else is
+// queued by then (one syscall for a burst). It is for a caller that knows
+// more frames follow at once, such as a child's reader with more answers
+// already read: writing each inline would cost a syscall apiece.
+func (c *Client) SendBatched(ctx context.Context, f Frame) error { return c.send(ctx, f, false) }
+
+func (c *Client) send(ctx context.Context, f Frame, inline bool) error {
 	c.mu.Lock()
 	cn := c.cur
 	c.mu.Unlock()
@@ -192,15 +223,46 @@ func (c *Client) Send(ctx context.Context, f Frame) error {
 	if err != nil {
 		return err
 	}
+	if inline && e.Len() <= inlineSendMax && cn.queued.Load() == 0 && !cn.busy(c.busyGap) && cn.wmu.TryLock() {
+		if cn.queued.Load() == 0 {
+			now := time.Now()
+			cn.ws.SetWriteDeadline(now.Add(c.opts.WriteWait))
+			err := WriteEncoded(cn.ws, e)
+			cn.lastWrite.Store(now.UnixNano())
+			cn.wmu.Unlock()
+			if err != nil {
+				cn.kill(fmt.Errorf("write: %w", err))
+				return ErrNotConnected
+			}
+			return nil
+		}
+		cn.wmu.Unlock()
+	}
+	cn.queued.Add(1)
 	select {
 	case cn.send <- e:
 		return nil
 	case <-cn.dead:
+		cn.queued.Add(-1)
 		return ErrNotConnected
 	case <-ctx.Done():
+		cn.queued.Add(-1)
 		return ctx.Err()
 	}
 }
+
+// busyGap: a socket written less than this long ago is busy, and Send
+// queues rather than writes inline. Under load (many calls in flight)
+// answers come microseconds apart, and the write pump batches them into one
+// syscall; a lone answer (one call at a time takes far longer than this)
+// still goes out inline.
+const busyGap = 50 * time.Microsecond
+
+// inlineSendMax is the largest frame Send writes on the caller's goroutine.
+// It fits a socket's send buffer, so an inline write normally does not wait
+// for the relay to read; a bigger frame goes to the write pump, where one
+// more goroutine switch is lost in the time the write takes anyway.
+const inlineSendMax = 64 << 10
 
 // Run connects and keeps reconnecting until ctx ends (it returns ctx.Err())
 // or the relay rejects the bridge for good: then it returns an error wrapping

@@ -11,14 +11,16 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
 	"github.com/gorilla/websocket"
 )
 
-// conn is one live socket: a read pump, a single write pump fed by a bounded
-// queue, and a dead channel that either pump closes on its first failure.
+// conn is one live socket: a read pump, a write pump fed by a bounded queue
+// (Send may also write inline, see Client.Send), and a dead channel that the
+// first failure closes.
 type conn struct {
 	ws   *websocket.Conn
 	cork *CorkConn     // the socket's TCP (or proxy) connection; nil when the Dialer's own TLS dial is used
@@ -26,10 +28,28 @@ type conn struct {
 	dead chan struct{} // closed once the socket is finished
 	once sync.Once
 	err  error // why it finished; written once, before dead closes
+
+	// wmu is held by whoever writes a data message: an inline Send or the
+	// write pump (gorilla allows one writer at a time).
+	wmu sync.Mutex
+	// queued counts frames handed to the queue and not yet written. An
+	// inline write happens only when it is zero (checked under wmu), so it
+	// never overtakes a frame queued before it.
+	queued atomic.Int64
+	// lastWrite is when the last inline write or batch started, in Unix
+	// nanoseconds (see busy).
+	lastWrite atomic.Int64
+
+	// Keepalive (see writePump). heard is when anything last arrived, in
+	// Unix nanoseconds; peerPings is set once the relay has pinged us.
+	heard     atomic.Int64
+	peerPings atomic.Bool
 }
 
 func newConn(ws *websocket.Conn, cork *CorkConn, queue int) *conn {
-	return &conn{ws: ws, cork: cork, send: make(chan Encoded, queue), dead: make(chan struct{})}
+	cn := &conn{ws: ws, cork: cork, send: make(chan Encoded, queue), dead: make(chan struct{})}
+	cn.heard.Store(time.Now().UnixNano())
+	return cn
 }
 
 // kill finishes the socket once, keeping the first cause.
@@ -39,6 +59,11 @@ func (cn *conn) kill(err error) {
 		close(cn.dead)
 		cn.ws.Close()
 	})
+}
+
+// busy reports whether the socket was written within gap.
+func (cn *conn) busy(gap time.Duration) bool {
+	return gap > 0 && time.Now().UnixNano()-cn.lastWrite.Load() < int64(gap)
 }
 
 func (cn *conn) isDead() bool {
@@ -57,9 +82,11 @@ func (cn *conn) trySend(f Frame) {
 	if err != nil {
 		return
 	}
+	cn.queued.Add(1)
 	select {
 	case cn.send <- e:
 	default:
+		cn.queued.Add(-1)
 	}
 }
 
@@ -191,30 +218,64 @@ func (c *Client) serve(ctx, pctx context.Context, cn *conn) error {
 	return cn.err
 }
 
-// writePump is the only goroutine that writes data messages to the socket;
-// it also pings every PingInterval. Every write has a deadline. Frames that
-// are queued together go out together: the pump corks the connection,
-// writes until the queue is empty (or a batch is big), and uncorks, so a
-// burst of answers costs one syscall rather than one each.
+// writePump writes the queued data messages, and pings when the socket has
+// been quiet. Every write has a deadline. Frames that are queued together go
+// out together: the pump corks the connection, writes until the queue is
+// empty (or a batch is big), and uncorks, so a burst of answers costs one
+// syscall rather than one each.
+//
+// Keepalive is adaptive: the pump pings only when nothing (a message, a
+// ping or a pong) has arrived for pingAfter. A relay that pings on its own
+// (tether-relay does, every PingInterval) thus keeps the socket alive for
+// both, and an idle bridge wakes only to answer it; against a relay that
+// never pings (a TAG relay) the bridge pings every PingInterval as before.
+// Half-open detection does not depend on who pings: the read deadline
+// (PongWait after anything received) ends a silent socket either way.
 func (c *Client) writePump(cn *conn) {
-	ping := time.NewTicker(c.opts.PingInterval)
-	defer ping.Stop()
+	idle := time.NewTimer(c.opts.PingInterval)
+	defer idle.Stop()
 	for {
 		select {
 		case e := <-cn.send:
-			if err := c.writeBatch(cn, e); err != nil {
+			cn.wmu.Lock()
+			cn.lastWrite.Store(time.Now().UnixNano())
+			err := c.writeBatch(cn, e)
+			cn.wmu.Unlock()
+			if err != nil {
 				cn.kill(fmt.Errorf("write: %w", err))
 				return
 			}
-		case <-ping.C:
+		case <-idle.C:
+			wait := c.pingAfter(cn)
+			quiet := time.Duration(time.Now().UnixNano() - cn.heard.Load())
+			if quiet < wait {
+				idle.Reset(wait - quiet)
+				continue
+			}
 			if err := cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait)); err != nil {
 				cn.kill(fmt.Errorf("ping: %w", err))
 				return
 			}
+			idle.Reset(wait)
 		case <-cn.dead:
 			return
 		}
 	}
+}
+
+// pingAfter is how long the socket may be quiet before the bridge pings.
+// It is PingInterval until the relay has shown that it pings too. From then
+// on the relay's pings (every PingInterval) keep the socket busy, and the
+// bridge's timer is only a backstop for a relay that stops pinging while
+// still alive: it waits until PingInterval/2 before the read deadline,
+// which leaves the pong time to arrive. So long a wait also means the timer
+// fires only every other relay ping (2 wakeups a minute, not 4), each
+// wakeup of an idle process costing a dozen context switches.
+func (c *Client) pingAfter(cn *conn) time.Duration {
+	if cn.peerPings.Load() {
+		return max(c.opts.PongWait-c.opts.PingInterval/2, c.opts.PingInterval)
+	}
+	return c.opts.PingInterval
 }
 
 // maxBatch bounds the frames written between cork and uncork, so a pong
@@ -223,7 +284,7 @@ const maxBatch = 64
 
 // writeBatch writes e and whatever else is queued meanwhile, corked, and
 // always uncorks: a pong or close frame written by another goroutine may be
-// held in there.
+// held in there. The caller holds cn.wmu.
 func (c *Client) writeBatch(cn *conn, e Encoded) (err error) {
 	deadline := time.Now().Add(c.opts.WriteWait)
 	if cn.cork != nil {
@@ -236,7 +297,9 @@ func (c *Client) writeBatch(cn *conn, e Encoded) (err error) {
 	}
 	for n := 1; ; n++ {
 		cn.ws.SetWriteDeadline(deadline)
-		if err := WriteEncoded(cn.ws, e); err != nil {
+		err := WriteEncoded(cn.ws, e)
+		cn.queued.Add(-1)
+		if err != nil {
 			return err
 		}
 		if n >= maxBatch || len(cn.send) == 0 {
@@ -248,14 +311,22 @@ func (c *Client) writeBatch(cn *conn, e Encoded) (err error) {
 
 // readPump reads until the socket fails. Any inbound traffic (a message, a
 // chunk of a large message, a ping or a pong) pushes the read deadline
-// PongWait ahead, so silence for PongWait means the socket is dead.
+// PongWait ahead, so silence for PongWait means the socket is dead. It also
+// stamps cn.heard for the write pump's keepalive, which re-checks it when
+// its timer fires; the timer is not pushed back from here, because moving a
+// Go timer later leaves the runtime a wakeup at the old time anyway.
 func (c *Client) readPump(cn *conn) {
 	ws := cn.ws
-	extend := func() { ws.SetReadDeadline(time.Now().Add(c.opts.PongWait)) }
+	extend := func() {
+		now := time.Now()
+		cn.heard.Store(now.UnixNano())
+		ws.SetReadDeadline(now.Add(c.opts.PongWait))
+	}
 	extend()
 	ws.SetPongHandler(func(string) error { extend(); return nil })
 	ws.SetPingHandler(func(data string) error {
 		extend()
+		cn.peerPings.Store(true)
 		// A failed pong is not a read failure; the write pump or the
 		// deadline finds a broken socket.
 		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))

@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -9,50 +11,128 @@ import (
 // corkMax bounds what a corked connection holds before it writes anyway.
 const corkMax = 64 << 10
 
-// CorkConn is a net.Conn whose writes can be held back and sent together.
-// gorilla/websocket writes every WebSocket frame with its own Write call,
-// one syscall each; a writer loop with several frames queued corks the
-// connection, writes them all, and uncorks, which sends them in one.
+// CorkConn is a net.Conn whose writes can be held back and sent together,
+// and whose deadlines cost no timer while they are not needed.
 //
-// Uncorked, it is the plain connection: writes go straight through, so
-// control frames written from other goroutines (pongs, close) are not
-// delayed. Corked, they wait for the Uncork that ends the batch, which the
-// writer loop does as soon as its queue is empty.
+// Corking: gorilla/websocket writes every WebSocket frame with its own Write
+// call, one syscall each; a writer loop with several frames queued corks the
+// connection, writes them all, and uncorks, which sends them in one.
+// Uncorked, writes go straight through, so control frames written from other
+// goroutines (pongs, close) are not delayed. Corked, they wait for the Uncork
+// that ends the batch, which the writer loop does as soon as its queue is
+// empty.
+//
+// Lazy deadlines: every deadline change on a Go connection re-arms a runtime
+// timer, and a timer moved later still wakes the process at its old time.
+// An idle bridge sets a write deadline for every ping and pong and pushes
+// its read deadline on every frame, so it woke several times per keepalive
+// round for nothing. CorkConn keeps the deadlines it is given and arms them
+// only when they can matter: a write first tries the socket without
+// blocking and arms the write deadline only if the socket is full; a read
+// arms the read deadline once, and when it expires re-arms it at the latest
+// deadline asked for, failing only when that one has passed too. Reads and
+// writes still fail exactly when their deadline says.
 type CorkConn struct {
 	net.Conn
 
-	mu     sync.Mutex
+	mu     sync.Mutex // serialises writes and guards the write side
 	corked bool
 	buf    []byte
+	wdl    time.Time // the write deadline asked for
+
+	rmu   sync.Mutex
+	rdl   time.Time // the read deadline asked for
+	armed time.Time // the read deadline set on Conn
 }
 
 // NewCorkConn wraps c.
 func NewCorkConn(c net.Conn) *CorkConn { return &CorkConn{Conn: c} }
 
+// SetDeadline sets both deadlines, lazily.
+func (c *CorkConn) SetDeadline(t time.Time) error {
+	c.SetWriteDeadline(t)
+	return c.SetReadDeadline(t)
+}
+
+// SetWriteDeadline records t for the writes that follow; see CorkConn.
+func (c *CorkConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdl = t
+	c.mu.Unlock()
+	return nil
+}
+
+// SetReadDeadline records t; the connection's own deadline is moved only
+// when t is earlier than the armed one (or clears it). See CorkConn.
+func (c *CorkConn) SetReadDeadline(t time.Time) error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rdl = t
+	if t.IsZero() || c.armed.IsZero() || t.Before(c.armed) {
+		c.armed = t
+		return c.Conn.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// Read reads from the connection. When the armed deadline expires but a
+// later one was asked for meanwhile, it re-arms and reads on: a read that
+// timed out returned no data, so nothing is lost.
+func (c *CorkConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		c.rmu.Lock()
+		want := c.rdl
+		if want.IsZero() || !time.Now().Before(want) {
+			c.rmu.Unlock()
+			return n, err
+		}
+		c.armed = want
+		serr := c.Conn.SetReadDeadline(want)
+		c.rmu.Unlock()
+		if serr != nil {
+			return n, err
+		}
+	}
+}
+
 // Write sends p now, or, while corked, adds it to the held bytes (sending
-// them first when they would exceed corkMax). The write deadline is the
-// connection's, as gorilla set it for this frame.
+// them first when they would exceed corkMax). The write deadline is the one
+// gorilla set for this frame.
 func (c *CorkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.corked {
-		return c.Conn.Write(p)
+		return c.writeNow(p)
 	}
 	if len(c.buf)+len(p) <= corkMax {
 		c.buf = append(c.buf, p...)
 		return len(p), nil
 	}
 	if len(c.buf) == 0 {
-		return c.Conn.Write(p)
+		return c.writeNow(p)
 	}
-	bufs := net.Buffers{c.buf, p}
-	n, err := bufs.WriteTo(c.Conn)
-	sent := int(n) - len(c.buf)
-	c.buf = c.buf[:0]
+	_, err := c.writeNow(c.buf)
+	c.resetBuf()
 	if err != nil {
-		return max(sent, 0), err
+		return 0, err
 	}
-	return len(p), nil
+	return c.writeNow(p)
+}
+
+// writeNow writes p: without blocking if the socket takes it all, else with
+// the write deadline armed for the rest. The caller holds c.mu.
+func (c *CorkConn) writeNow(p []byte) (int, error) {
+	n := tryWrite(c.Conn, p)
+	if n == len(p) {
+		return n, nil
+	}
+	c.Conn.SetWriteDeadline(c.wdl)
+	m, err := c.Conn.Write(p[n:])
+	return n + m, err
 }
 
 // Cork holds writes back until Uncork.
@@ -70,12 +150,17 @@ func (c *CorkConn) Uncork(deadline time.Time) error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	c.Conn.SetWriteDeadline(deadline)
-	_, err := c.Conn.Write(c.buf)
+	c.wdl = deadline
+	_, err := c.writeNow(c.buf)
+	c.resetBuf()
+	return err
+}
+
+// resetBuf empties the held bytes, dropping a buffer that grew big.
+func (c *CorkConn) resetBuf() {
 	if cap(c.buf) > corkMax*2 {
 		c.buf = nil
 	} else {
 		c.buf = c.buf[:0]
 	}
-	return err
 }

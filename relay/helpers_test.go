@@ -18,7 +18,7 @@ const waitLong = 10 * time.Second
 // relayStub is a real gorilla WebSocket server on 127.0.0.1 that plays the
 // relay: it records every dial and hands each accepted socket to the test.
 type relayStub struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	dials atomic.Int32
 	conns chan *stubConn
@@ -43,7 +43,7 @@ type stubConn struct {
 	ended  chan error
 }
 
-func newRelayStub(t *testing.T) *relayStub {
+func newRelayStub(t testing.TB) *relayStub {
 	t.Helper()
 	rs := &relayStub{t: t, conns: make(chan *stubConn, 64)}
 	up := websocket.Upgrader{}

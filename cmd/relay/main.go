@@ -113,6 +113,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Info("created a new secret file", "path", *secretFile, "mode", "0600")
 	}
 
+	startPprof(logger)
 	relaySrv := &server.Server{Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout}
 	httpSrv := &http.Server{Handler: relaySrv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", *listen)

@@ -110,65 +110,91 @@ func orNull(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-// BenchmarkLoopbackRoundTrip: lean HTTP caller (stateless 2026 POST) →
-// relay → WebSocket → relay.Client → echo → back, at 1 and 32 calls in
-// flight. This is the relay's own hot path on both sides of the socket.
+// BenchmarkLoopbackRoundTrip: lean HTTP caller → relay → WebSocket →
+// relay.Client → echo → back, at 1 and 32 calls in flight, for a 2025-era
+// session (Mcp-Session-Id, what the bench harness's callers use) and for
+// stateless 2026 POSTs. This is the relay's own hot path on both sides of
+// the socket.
 func BenchmarkLoopbackRoundTrip(b *testing.B) {
-	for _, inflight := range []int{1, 32} {
-		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
-			r := newTestRelay(b, 30*time.Second)
-			writes := startEchoBridge(b, r, "alice")
-			url := r.mcpURL("alice", "echo")
-			token := mustToken(b, "alice", ScopeClient)
-			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			var next atomic.Int64
-			call := func() error {
-				id := next.Add(1)
-				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}`, id)
-				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Accept", "application/json, text/event-stream")
-				req.Header.Set(headerProtocol, version2026)
-				req.Header.Set("Authorization", "Bearer "+token)
-				resp, err := hc.Do(req)
-				if err != nil {
-					return err
-				}
-				data, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil {
-					return err
-				}
-				if resp.StatusCode != http.StatusOK || !bytes.Contains(data, []byte(`"echo"`)) {
-					return fmt.Errorf("status %d: %s", resp.StatusCode, data)
-				}
-				return nil
-			}
-			if err := call(); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := writes.Load()
-			var wg sync.WaitGroup
-			work := make(chan struct{}, inflight)
-			for range inflight {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range work {
-						if err := call(); err != nil {
-							b.Error(err)
-						}
-					}
-				}()
-			}
-			for range b.N {
-				work <- struct{}{}
-			}
-			close(work)
-			wg.Wait()
-			b.ReportMetric(float64(writes.Load()-start)/float64(b.N), "bridge-writes/op")
-		})
+	for _, era := range []string{"2025", "2026"} {
+		for _, inflight := range []int{1, 32} {
+			b.Run(fmt.Sprintf("era=%s/inflight=%d", era, inflight), func(b *testing.B) {
+				benchLoopback(b, era, inflight)
+			})
+		}
 	}
+}
+
+func benchLoopback(b *testing.B, era string, inflight int) {
+	r := newTestRelay(b, 30*time.Second)
+	writes := startEchoBridge(b, r, "alice")
+	url := r.mcpURL("alice", "echo")
+	token := mustToken(b, "alice", ScopeClient)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var next atomic.Int64
+	sid := ""
+	post := func(body string) (*http.Response, []byte, error) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if era == "2026" {
+			req.Header.Set(headerProtocol, version2026)
+		} else if sid != "" {
+			req.Header.Set(headerSession, sid)
+			req.Header.Set(headerProtocol, "2025-11-25")
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, data, err
+	}
+	if era == "2025" {
+		resp, data, err := post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}`)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("initialize: %v %s", err, data)
+		}
+		if sid = resp.Header.Get(headerSession); sid == "" {
+			b.Fatal("initialize answered without a session id")
+		}
+	}
+	call := func() error {
+		id := next.Add(1)
+		resp, data, err := post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}`, id))
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(data, []byte(`"echo"`)) {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, data)
+		}
+		return nil
+	}
+	if err := call(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := writes.Load()
+	var wg sync.WaitGroup
+	work := make(chan struct{}, inflight)
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range work {
+				if err := call(); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	for range b.N {
+		work <- struct{}{}
+	}
+	close(work)
+	wg.Wait()
+	b.ReportMetric(float64(writes.Load()-start)/float64(b.N), "bridge-writes/op")
 }

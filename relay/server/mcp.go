@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,21 +97,18 @@ func is2026(r *http.Request, pk peek) bool {
 	if v := r.Header.Get(headerProtocol); v >= version2026 {
 		return true
 	}
-	if raw, ok := pk.Params.Meta[metaProtocol]; ok {
-		var v string
-		if json.Unmarshal(raw, &v) == nil && v >= version2026 {
-			return true
-		}
+	if pk.MetaProtocol >= version2026 {
+		return true
 	}
 	return pk.Method == "server/discover"
 }
 
 func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, name string) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+	if !isJSONContentType(r.Header.Get("Content-Type")) {
 		writeRPCError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Content-Type must be application/json")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := readBody(w, r)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -124,9 +122,9 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "JSON-RPC batches are not supported; send one message per POST")
 		return
 	}
-	var pk peek
-	if err := json.Unmarshal(body, &pk); err != nil {
-		writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "body is not JSON: "+err.Error())
+	pk, ok := peekMessage(body)
+	if !ok {
+		writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "body is not a JSON object with a string method")
 		return
 	}
 	if pk.Method == "" && len(pk.ID) == 0 {
@@ -178,6 +176,8 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		writeRPCError(w, http.StatusBadRequest, pk.ID, codeInvalidRequest, err.Error())
 		return
 	}
+	b.active.Add(1)
+	defer b.active.Add(-1)
 	if err := b.send(r.Context(), frame); err != nil {
 		b.forgetCall(sess, c)
 		s.metrics.observeCall("unavailable", 0)
@@ -214,28 +214,22 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 	}
 	for {
 		select {
-		case ev := <-c.events:
-			if !sseOK {
-				b.toStream(sess, ev)
-				continue
-			}
-			if err := out.event(ev); err != nil {
-				b.forgetCall(sess, c)
-				s.cancelAtBridge(b, sess, c, "client connection lost")
-				s.metrics.observeCall("cancelled", time.Since(start))
-				return nil
-			}
-		case msg := <-c.resp:
-			// Anything related that was queued before the response goes first.
-			for drained := false; !drained; {
-				select {
-				case ev := <-c.events:
-					if sseOK {
-						out.event(ev)
-					}
-				default:
-					drained = true
+		case <-c.wake:
+			events, msg := b.take(c)
+			for _, ev := range events {
+				if !sseOK {
+					b.toStream(sess, ev)
+					continue
 				}
+				if err := out.event(ev); err != nil && msg == nil {
+					b.forgetCall(sess, c)
+					s.cancelAtBridge(b, sess, c, "client connection lost")
+					s.metrics.observeCall("cancelled", time.Since(start))
+					return nil
+				}
+			}
+			if msg == nil {
+				continue
 			}
 			label := "ok"
 			if !isSuccess(msg) {
@@ -351,10 +345,50 @@ func (s *Server) mcpDELETE(w http.ResponseWriter, r *http.Request, b *bridgeConn
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// readBody reads a POST body of at most maxBodyBytes, into one buffer of
+// the announced size when there is one (io.ReadAll starts at 512 bytes and
+// grows by copying).
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	n := r.ContentLength
+	if n < 0 || n > maxBodyBytes {
+		return io.ReadAll(body)
+	}
+	// One byte more than announced, so a body longer than its
+	// Content-Length is not cut short silently (net/http errors on it).
+	buf := make([]byte, n+1)
+	read, err := io.ReadFull(body, buf)
+	switch {
+	case int64(read) == n && (err == io.ErrUnexpectedEOF || err == io.EOF):
+		return buf[:read], nil
+	case err == nil:
+		return nil, errors.New("body longer than its Content-Length")
+	case err == io.EOF:
+		return nil, io.ErrUnexpectedEOF // shorter than announced
+	}
+	return nil, err
+}
+
+// isJSONContentType is mime.ParseMediaType(ct) == "application/json",
+// without the parse (and its map) for the value every client sends.
+func isJSONContentType(ct string) bool {
+	if ct == "application/json" {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "application/json"
+}
+
+// acceptBoth is what the go-sdk and TS SDK clients send on every POST.
+const acceptBoth = "application/json, text/event-stream"
+
 // accepts reads the Accept header. An absent header accepts both.
 func accepts(r *http.Request) (jsonOK, sseOK bool) {
 	values := r.Header.Values("Accept")
 	if len(values) == 0 {
+		return true, true
+	}
+	if len(values) == 1 && (values[0] == acceptBoth || values[0] == "text/event-stream, application/json") {
 		return true, true
 	}
 	for _, v := range values {
@@ -378,8 +412,8 @@ func isSuccess(msg []byte) bool {
 	if msg == nil {
 		return false
 	}
-	var pk peek
-	return json.Unmarshal(msg, &pk) == nil && len(pk.Error) == 0
+	pk, ok := peekMessage(msg)
+	return ok && !pk.HasError
 }
 
 func rpcErrorBody(id json.RawMessage, code int, msg string) []byte {
@@ -405,6 +439,9 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 	w.WriteHeader(status)
 	w.Write(rpcErrorBody(id, code, msg))
 }
+
+// contentTypeJSON is shared by every JSON answer; net/http only reads it.
+var contentTypeJSON = []string{"application/json"}
 
 // responder writes one POST's answer as JSON or as an SSE stream.
 type responder struct {
@@ -464,24 +501,30 @@ func (o *responder) final(msg []byte) {
 	if o.stateless {
 		status = statelessErrorStatus(msg)
 	}
-	o.w.Header().Set("Content-Type", "application/json")
+	h := o.w.Header()
+	h["Content-Type"] = contentTypeJSON
+	if o.stateless {
+		h.Set("Content-Length", strconv.Itoa(len(msg)))
+	}
 	o.w.WriteHeader(status)
 	o.w.Write(msg)
+	if o.stateless {
+		// net/http would send the answer only when the handler returns,
+		// after the session's close frame went to the bridge; the client
+		// need not wait for that. (Content-Length keeps it unchunked.)
+		o.rc.Flush()
+	}
 }
 
 // statelessErrorStatus applies SEP-2575: in the 2026 era an unknown method
 // is HTTP 404 and bad params or an unsupported version are HTTP 400, with
 // the JSON-RPC error as the body (go-sdk's extractErrorStatus does the same).
 func statelessErrorStatus(msg []byte) int {
-	var e struct {
-		Error *struct {
-			Code int `json:"code"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(msg, &e) != nil || e.Error == nil {
+	pk, ok := peekMessage(msg)
+	if !ok || !pk.HasError {
 		return http.StatusOK
 	}
-	switch e.Error.Code {
+	switch pk.ErrorCode {
 	case codeMethodNotFound:
 		return http.StatusNotFound
 	case codeInvalidParams, -32022, -32021: // unsupported protocol version, missing client capabilities

@@ -36,11 +36,36 @@ type session struct {
 	lastUsed   time.Time
 }
 
-// call is one client request waiting for its response.
+// call is one client request waiting for its response. The bridge's read
+// loop leaves messages for it under bridgeConn.mu and pokes wake; the
+// waiting handler takes them (take). One small channel per call rather
+// than a buffered channel per kind of message: most calls get exactly one
+// message, the response, and a 64-slot channel cost 1.5 KiB each.
 type call struct {
-	id     json.RawMessage
-	events chan json.RawMessage // messages with `related` = this id
-	resp   chan json.RawMessage // the response; buffered 1, sent once
+	id   json.RawMessage
+	wake chan struct{} // buffered 1: something was left for the handler
+
+	// guarded by bridgeConn.mu
+	events [][]byte // messages with `related` = this id, at most eventQueue
+	resp   []byte   // the response, once it came
+}
+
+// poke wakes the handler without blocking; one pending wake is enough.
+func (c *call) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns what was left for c since the last take: related messages
+// in arrival order, then the response if it came.
+func (b *bridgeConn) take(c *call) (events [][]byte, resp []byte) {
+	b.mu.Lock()
+	events, resp = c.events, c.resp
+	c.events = nil
+	b.mu.Unlock()
+	return events, resp
 }
 
 var errDuplicateID = errors.New("a request with this id is already in flight in this session")
@@ -56,8 +81,11 @@ func (b *bridgeConn) newSession(server string, ephemeral bool) *session {
 		id: newSessionID(), server: server, ephemeral: ephemeral,
 		done:     make(chan struct{}),
 		calls:    make(map[string]*call),
-		stream:   make(chan json.RawMessage, eventQueue),
 		lastUsed: time.Now(),
+	}
+	if !ephemeral {
+		// Only a 2025-era session can have a standalone GET stream.
+		sess.stream = make(chan json.RawMessage, eventQueue)
 	}
 	b.mu.Lock()
 	b.sessions[sess.id] = sess
@@ -103,7 +131,7 @@ func (b *bridgeConn) addCall(sess *session, id json.RawMessage) (*call, error) {
 	if _, dup := sess.calls[k]; dup {
 		return nil, errDuplicateID
 	}
-	c := &call{id: id, events: make(chan json.RawMessage, eventQueue), resp: make(chan json.RawMessage, 1)}
+	c := &call{id: id, wake: make(chan struct{}, 1)}
 	sess.calls[k] = c
 	sess.lastUsed = time.Now()
 	return c, nil
@@ -125,8 +153,8 @@ func (b *bridgeConn) forgetCall(sess *session, c *call) {
 // standalone GET stream. Routing is by (session, id), so a response can
 // only reach the caller that asked.
 func (b *bridgeConn) routeMCP(f relay.Frame) {
-	var pk peek
-	if err := json.Unmarshal(f.Msg, &pk); err != nil || (pk.Method == "" && len(pk.ID) == 0) {
+	pk, ok := peekMessage(f.Msg)
+	if !ok || (pk.Method == "" && len(pk.ID) == 0) {
 		b.sendErrorFrame(relay.ErrCodeBadFrame, "msg is not a JSON-RPC message", f)
 		return
 	}
@@ -142,23 +170,38 @@ func (b *bridgeConn) routeMCP(f relay.Frame) {
 		k := idKey(pk.ID)
 		c := sess.calls[k]
 		delete(sess.calls, k)
+		if c != nil {
+			c.resp = f.Msg // the call was removed under the lock, so only once
+		}
 		b.mu.Unlock()
 		if c != nil {
-			c.resp <- f.Msg // buffered 1; the call was removed under the lock, so only we send
+			c.poke()
 		}
 		return
 	}
-	var target chan json.RawMessage
+	var owner *call
 	if len(f.Related) > 0 {
-		if c := sess.calls[idKey(f.Related)]; c != nil {
-			target = c.events
-		}
+		owner = sess.calls[idKey(f.Related)]
 	} else if sess.ephemeral {
 		for _, c := range sess.calls {
-			target = c.events
+			owner = c
 		}
 	}
-	if target == nil && sess.streamOpen {
+	if owner != nil {
+		full := len(owner.events) >= eventQueue
+		if !full {
+			owner.events = append(owner.events, f.Msg)
+		}
+		b.mu.Unlock()
+		if full {
+			b.s.log.Warn("client too slow; notification dropped", "dev", b.dev, "server", f.Server, "method", pk.Method)
+			return
+		}
+		owner.poke()
+		return
+	}
+	var target chan json.RawMessage
+	if sess.streamOpen {
 		target = sess.stream
 	}
 	b.mu.Unlock()

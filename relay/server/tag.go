@@ -76,8 +76,7 @@ func (f *tagFacade) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		var pk peek
-		json.Unmarshal(body, &pk) // a bad body is the SDK's to reject
+		pk, _ := peekMessage(body) // a bad body is the SDK's to reject
 		if is2026(r, pk) {
 			f.stateless.ServeHTTP(w, r)
 			return

@@ -1,0 +1,143 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestPeekMatchesEncodingJSON checks peekMessage against encoding/json on
+// valid and invalid messages: the same validity verdict, and the same id,
+// method, error and _meta protocol version.
+func TestPeekMatchesEncodingJSON(t *testing.T) {
+	cases := []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`,
+		`{"jsonrpc":"2.0","id":"a-1","method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
+		` {"id" : 7 , "result" : {"content":[{"type":"text","text":"h\u00e9 \"q\" \\ / é 😀"}],"n":-1.5e+3,"ok":true,"z":null}} ` + "\n",
+		`{"result":{"a":[1,2,[3,{}]]},"id":"x\"y"}`,
+		`{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"no"}}`,
+		`{"jsonrpc":"2.0","id":3,"error":null,"result":{}}`,
+		`{"method":"notifications/progress","params":{"progressToken":1}}`,
+		`{"method":"n\u0061me","id":null}`,
+		`{"params":[1,2],"method":"m","id":1}`,
+		`{}`,
+		// invalid
+		`{"id":1,}`, `{"id":01}`, `{"id":1.}`, `{"id":-}`, `{"id":"a` + "\x01" + `"}`, `{"id":"\x"}`,
+		`{"id":1} x`, `[1]`, `{"id":tru}`, `{"id":"\ud83d"}`, `{"id":1`, `{"id" 1}`, "{\"id\":\"\xff\"}", ``, `nul`,
+	}
+	for _, c := range cases {
+		p, ok := peekMessage([]byte(c))
+		var want struct {
+			ID     json.RawMessage `json:"id"`
+			Method *string         `json:"method"`
+			Error  json.RawMessage `json:"error"`
+		}
+		werr := json.Unmarshal([]byte(c), &want)
+		valid := json.Valid([]byte(c)) && len(c) > 0 && firstNonSpace(c) == '{'
+		if ok != valid {
+			t.Errorf("%q: ok=%v, encoding/json valid=%v", c, ok, valid)
+			continue
+		}
+		if !ok || werr != nil {
+			continue
+		}
+		if string(p.ID) != string(want.ID) && !(p.ID == nil && want.ID == nil) {
+			t.Errorf("%q: id %s, want %s", c, p.ID, want.ID)
+		}
+		if want.Method != nil && p.Method != *want.Method {
+			t.Errorf("%q: method %q, want %q", c, p.Method, *want.Method)
+		}
+		if hasErr := len(want.Error) > 0 && string(want.Error) != "null"; p.HasError != hasErr {
+			t.Errorf("%q: HasError %v, want %v", c, p.HasError, hasErr)
+		}
+	}
+	p, _ := peekMessage([]byte(cases[1]))
+	if p.MetaProtocol != "2026-07-28" || p.Method != "server/discover" {
+		t.Errorf("meta protocol %q method %q", p.MetaProtocol, p.Method)
+	}
+	p, _ = peekMessage([]byte(cases[4]))
+	if !p.HasError || p.ErrorCode != -32601 || statelessErrorStatus([]byte(cases[4])) != 404 {
+		t.Errorf("error code %d", p.ErrorCode)
+	}
+	if _, ok := peekMessage([]byte(`{"method":5,"id":1}`)); ok {
+		t.Error("a non-string method was accepted")
+	}
+}
+
+func firstNonSpace(s string) byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != ' ' && c != '\n' && c != '\t' && c != '\r' {
+			return c
+		}
+	}
+	return 0
+}
+
+// TestIDKeyFastPathAgrees: the fast paths give the key the slow path
+// gives, and ids that are equal as JSON values share a key.
+func TestIDKeyFastPathAgrees(t *testing.T) {
+	slow := func(raw string) string {
+		var v any
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			return "x:" + raw
+		}
+		if s, ok := v.(string); ok {
+			return "s:" + s
+		}
+		b, _ := json.Marshal(v)
+		return "n:" + string(b)
+	}
+	for _, raw := range []string{`0`, `1`, `-1`, `42`, `999999999999999`, `1234567890123456789`, `"abc"`, `""`, `"a\"b"`, `1.0`, `1e3`, `-0`, `"\u0041"`} {
+		if got, want := idKey(json.RawMessage(raw)), slow(raw); got != want {
+			t.Errorf("idKey(%s) = %q, slow path %q", raw, got, want)
+		}
+	}
+	if idKey(json.RawMessage(`1000`)) != idKey(json.RawMessage(`1e3`)) || idKey(json.RawMessage(`"A"`)) != idKey(json.RawMessage(`"\u0041"`)) {
+		t.Error("equal ids got different keys")
+	}
+	if idKey(json.RawMessage(`1`)) == idKey(json.RawMessage(`"1"`)) {
+		t.Error("number 1 and string \"1\" share a key")
+	}
+}
+
+// TestVerifyCacheKeepsExpiry: a token verified once is remembered, but
+// still expires, and a token that failed is not remembered as good.
+func TestVerifyCacheKeepsExpiry(t *testing.T) {
+	now := time.Now()
+	v := &Verifier{Secret: testSecret, Now: func() time.Time { return now }}
+	tok, err := Issue(testSecret, "alice", ScopeClient, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if c, err := v.Verify(tok); err != nil || c.Dev != "alice" {
+			t.Fatalf("verify %d: %+v %v", i, c, err)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := v.Verify(tok); !errors.Is(err, ErrExpiredToken) {
+		t.Fatalf("cached token past expiry: %v", err)
+	}
+	forged := tok[:len(tok)-2] + "xx"
+	for i := range 2 {
+		if _, err := v.Verify(forged); !errors.Is(err, ErrBadToken) {
+			t.Fatalf("forged token, try %d: %v", i, err)
+		}
+	}
+	// The cache is bounded.
+	now = time.Now()
+	for i := range verifiedCacheMax + 10 {
+		tk, _ := Issue(testSecret, fmt.Sprintf("d%d", i), ScopeClient, time.Hour)
+		if _, err := v.Verify(tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.mu.Lock()
+	n := len(v.verified)
+	v.mu.Unlock()
+	if n > verifiedCacheMax {
+		t.Fatalf("cache holds %d tokens, max %d", n, verifiedCacheMax)
+	}
+}
