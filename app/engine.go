@@ -224,12 +224,14 @@ func (e *Engine) watchWake(ctx context.Context) {
 		clk = realWakeClock{start: time.Now()}
 	}
 	if ticks == nil {
-		t := time.NewTicker(wakeInterval)
+		interval := wakeInterval
+		if e.watchPowerEvents(ctx) {
+			// The OS reports wakes at once; the clock check only backs it up.
+			interval = wakeIntervalWithOSEvents
+		}
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		ticks = t.C
-	}
-	if e.opts.wakeClock == nil { // tests that inject a clock want only it
-		go e.watchPowerEvents(ctx)
 	}
 	watchWake(ctx, clk, ticks, wakeSlack, func(slept time.Duration) {
 		e.log.Info("the machine slept", "for", slept.Round(time.Second))
@@ -237,17 +239,21 @@ func (e *Engine) watchWake(ctx context.Context) {
 	})
 }
 
-// watchPowerEvents reconnects when the OS reports a wake (logind on Linux).
-func (e *Engine) watchPowerEvents(ctx context.Context) {
+// watchPowerEvents reconnects whenever the OS reports a wake (logind on
+// Linux) and reports whether such events are available at all.
+func (e *Engine) watchPowerEvents(ctx context.Context) bool {
 	wakes, err := powerEvents(ctx)
 	if err != nil {
 		e.log.Debug("no OS power events; the clock check alone detects sleep", "err", err)
-		return
+		return false
 	}
-	for range wakes {
-		e.log.Info("the OS reported a wake")
-		e.Wake()
-	}
+	go func() {
+		for range wakes {
+			e.log.Info("the OS reported a wake")
+			e.Wake()
+		}
+	}()
+	return true
 }
 
 // watch follows the config folder until ctx ends.

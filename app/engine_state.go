@@ -17,10 +17,9 @@ import (
 // ten snapshots a second is more than a person can read.
 const publishEvery = 100 * time.Millisecond
 
-// refreshEvery republishes State even when nothing changed, so time-based
-// fields (token expiring soon, expired) turn over without an event.
-const refreshEvery = time.Minute
-
+// The token's flags (expiring soon, expired) change with time alone, so
+// the publisher also wakes at the next such moment — and only then: an idle
+// engine has no periodic work of its own here.
 func (e *Engine) markDirty() {
 	select {
 	case e.dirty <- struct{}{}:
@@ -31,8 +30,9 @@ func (e *Engine) markDirty() {
 // publishLoop rebuilds State after changes, at most once per publishEvery,
 // and hands it to every subscriber (latest wins).
 func (e *Engine) publishLoop(ctx context.Context) {
-	refresh := time.NewTicker(refreshEvery)
-	defer refresh.Stop()
+	turn := time.NewTimer(time.Hour)
+	turn.Stop()
+	defer turn.Stop()
 	var last time.Time
 	for {
 		select {
@@ -43,7 +43,7 @@ func (e *Engine) publishLoop(ctx context.Context) {
 			e.closeSubscribers()
 			return
 		case <-e.dirty:
-		case <-refresh.C:
+		case <-turn.C:
 		}
 		if wait := publishEvery - time.Since(last); wait > 0 {
 			select {
@@ -53,11 +53,27 @@ func (e *Engine) publishLoop(ctx context.Context) {
 			}
 		}
 		last = time.Now()
-		e.publish()
+		st := e.publish()
+		turn.Stop()
+		if next := tokenTurn(st.Token, last); !next.IsZero() {
+			turn.Reset(next.Sub(last))
+		}
 	}
 }
 
-func (e *Engine) publish() {
+// tokenTurn is the next moment a token flag changes by itself: when it
+// starts to count as expiring soon, or when it expires; zero if never.
+func tokenTurn(t TokenState, now time.Time) time.Time {
+	if !t.Present || t.Expires.IsZero() || t.Expired {
+		return time.Time{}
+	}
+	if soon := t.Expires.Add(-expiryWarning); soon.After(now) {
+		return soon
+	}
+	return t.Expires
+}
+
+func (e *Engine) publish() State {
 	st := e.buildState()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -67,6 +83,7 @@ func (e *Engine) publish() {
 	for ch := range e.subs {
 		offerLatest(ch, st)
 	}
+	return st
 }
 
 // offerLatest puts s in a capacity-1 channel, replacing an unread value.

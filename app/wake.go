@@ -21,6 +21,9 @@ const (
 	// one, and this check is the fallback that catches the rest within
 	// half a minute, well before the relay keepalive would give up.
 	wakeInterval = 30 * time.Second
+	// wakeIntervalWithOSEvents is the clock check's interval where the OS
+	// reports wakes itself (logind's PrepareForSleep): a backstop only.
+	wakeIntervalWithOSEvents = 5 * time.Minute
 	// wakeSlack is how far the wall clock may run ahead of the monotonic one
 	// within a tick before it counts as a sleep: above NTP steps and a busy
 	// scheduler, below any sleep worth reconnecting for.

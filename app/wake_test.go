@@ -74,3 +74,23 @@ func TestWatchWake(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestTokenTurn(t *testing.T) {
+	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		tok  TokenState
+		want time.Time
+	}{
+		{"no token", TokenState{}, time.Time{}},
+		{"no expiry", TokenState{Present: true}, time.Time{}},
+		{"far off: when the warning starts", TokenState{Present: true, Expires: now.Add(10 * 24 * time.Hour)}, now.Add(7 * 24 * time.Hour)},
+		{"in the warning: when it expires", TokenState{Present: true, Expires: now.Add(time.Hour), ExpiringSoon: true}, now.Add(time.Hour)},
+		{"expired: nothing more", TokenState{Present: true, Expires: now.Add(-time.Hour), Expired: true}, time.Time{}},
+	}
+	for _, c := range cases {
+		if got := tokenTurn(c.tok, now); !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
