@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/tether-dev/tether/internal/jsonscan"
 )
 
 // The frame codec writes and reads the envelope by hand. Relayed messages
@@ -91,62 +93,29 @@ func lookupField(key []byte) frameField {
 // DecodeFrame asks encoding/json instead, so the two never disagree.
 func decodeFast(d []byte) (Frame, bool) {
 	var f Frame
-	i := skipSpace(d, 0)
-	if i >= len(d) || d[i] != '{' {
-		return Frame{}, false
-	}
-	i = skipSpace(d, i+1)
-	if i < len(d) && d[i] == '}' {
-		i++
-	} else {
-		var seen uint32
-		for {
-			if i >= len(d) || d[i] != '"' {
-				return Frame{}, false
-			}
-			kend, escaped, ok := scanString(d, i)
-			if !ok || escaped {
-				return Frame{}, false
-			}
-			key := d[i+1 : kend-1]
-			i = skipSpace(d, kend)
-			if i >= len(d) || d[i] != ':' {
-				return Frame{}, false
-			}
-			vstart := skipSpace(d, i+1)
-			vend, ok := scanValue(d, vstart, 1)
-			if !ok {
-				return Frame{}, false
-			}
-			field := lookupField(key)
-			if field == fUnknown {
-				// encoding/json matches keys case-insensitively.
-				for _, name := range fieldNames {
-					if bytes.EqualFold(key, []byte(name)) {
-						return Frame{}, false
-					}
-				}
-			} else {
-				if seen&(1<<field) != 0 {
-					return Frame{}, false
-				}
-				seen |= 1 << field
-				if !f.set(field, d[vstart:vend:vend]) {
-					return Frame{}, false
-				}
-			}
-			i = skipSpace(d, vend)
-			if i < len(d) && d[i] == '}' {
-				i++
-				break
-			}
-			if i >= len(d) || d[i] != ',' {
-				return Frame{}, false
-			}
-			i = skipSpace(d, i+1)
+	i := jsonscan.SkipSpace(d, 0)
+	var seen uint32
+	end, ok := jsonscan.Object(d, i, 0, func(key, val []byte, keyEscaped bool) bool {
+		if keyEscaped {
+			return false
 		}
-	}
-	if skipSpace(d, i) != len(d) {
+		field := lookupField(key)
+		if field == fUnknown {
+			// encoding/json matches keys case-insensitively.
+			for _, name := range fieldNames {
+				if bytes.EqualFold(key, []byte(name)) {
+					return false
+				}
+			}
+			return true
+		}
+		if seen&(1<<field) != 0 {
+			return false
+		}
+		seen |= 1 << field
+		return f.set(field, val)
+	})
+	if !ok || jsonscan.SkipSpace(d, end) != len(d) {
 		return Frame{}, false
 	}
 	return f, true
@@ -171,7 +140,7 @@ func (f *Frame) set(field frameField, v []byte) bool {
 		if null {
 			return true // null leaves a number as it is
 		}
-		if v[0] != '-' && !isDigit(v[0]) {
+		if c := v[0]; c != '-' && (c < '0' || c > '9') {
 			return false
 		}
 		n, err := strconv.ParseInt(string(v), 10, 64)
@@ -301,7 +270,7 @@ func EncodeFrameParts(f Frame) (Encoded, error) {
 		if len(v) == 0 || err != nil {
 			return
 		}
-		if !validJSON(v) {
+		if !jsonscan.Valid(v) {
 			err = fmt.Errorf("encode %s frame: %s is not valid JSON", f.Kind, fieldNames[field])
 			return
 		}
