@@ -53,6 +53,9 @@ type BridgeOptions struct {
 	// OnChange, if set, is called after the fleet or a child's status
 	// changed (the engine rebuilds its State). It must not block.
 	OnChange func()
+	// OnKeepalive, if set, is called for every ping or pong from the relay.
+	// It must not block.
+	OnKeepalive func()
 
 	// Relay client tuning; zero means the protocol defaults.
 	PingInterval time.Duration
@@ -310,6 +313,7 @@ func (b *Bridge) Connect() <-chan struct{} {
 		Hello:        b.hello,
 		OnFrame:      b.onFrame,
 		OnState:      b.onConnState,
+		OnKeepalive:  b.opts.OnKeepalive,
 		Logger:       b.log,
 		PingInterval: b.opts.PingInterval,
 		PongWait:     b.opts.PongWait,

@@ -78,9 +78,10 @@ type Engine struct {
 	bridge  *Bridge
 	started time.Time
 
-	reloadReq chan struct{} // capacity 1: coalesces reload requests
-	dirty     chan struct{} // capacity 1: coalesces State rebuilds
-	ready     chan struct{} // closed when Run has applied the first config
+	reloadReq chan struct{}  // capacity 1: coalesces reload requests
+	heartbeat chan time.Time // capacity 1: relay pings and pongs, for the sleep check
+	dirty     chan struct{}  // capacity 1: coalesces State rebuilds
+	ready     chan struct{}  // closed when Run has applied the first config
 
 	mu       sync.Mutex
 	settings Settings
@@ -123,6 +124,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		log:       opts.Logger,
 		started:   time.Now(),
 		reloadReq: make(chan struct{}, 1),
+		heartbeat: make(chan time.Time, 1),
 		dirty:     make(chan struct{}, 1),
 		ready:     make(chan struct{}),
 		wanted:    true,
@@ -142,6 +144,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		OnConnState:   e.onConnState,
 		OnCall:        e.onCall,
 		OnChange:      e.markDirty,
+		OnKeepalive:   e.keepaliveTick,
 		PingInterval:  opts.PingInterval,
 		PongWait:      opts.PongWait,
 		BackoffBase:   opts.BackoffBase,
@@ -224,19 +227,48 @@ func (e *Engine) watchWake(ctx context.Context) {
 		clk = realWakeClock{start: time.Now()}
 	}
 	if ticks == nil {
+		// The check runs on the relay's keepalive (a ping or pong every
+		// 15 s while connected: the process is awake for it anyway) and on
+		// a slow fallback ticker. While disconnected the reconnect backoff
+		// (at most 30 s) redials regardless, and where the OS reports
+		// wakes (logind) those come at once.
 		interval := wakeInterval
 		if e.watchPowerEvents(ctx) {
-			// The OS reports wakes at once; the clock check only backs it up.
 			interval = wakeIntervalWithOSEvents
 		}
 		t := time.NewTicker(interval)
 		defer t.Stop()
-		ticks = t.C
+		merged := make(chan time.Time)
+		go func() {
+			for {
+				var at time.Time
+				select {
+				case <-ctx.Done():
+					return
+				case at = <-t.C:
+				case at = <-e.heartbeat:
+				}
+				select {
+				case merged <- at:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		ticks = merged
 	}
 	watchWake(ctx, clk, ticks, wakeSlack, func(slept time.Duration) {
 		e.log.Info("the machine slept", "for", slept.Round(time.Second))
 		e.Wake()
 	})
+}
+
+// keepaliveTick offers a relay ping or pong to the sleep check.
+func (e *Engine) keepaliveTick() {
+	select {
+	case e.heartbeat <- time.Now():
+	default: // a check is already pending
+	}
 }
 
 // watchPowerEvents reconnects whenever the OS reports a wake (logind on

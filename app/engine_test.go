@@ -567,3 +567,19 @@ func TestEngineToolFilter(t *testing.T) {
 		t.Fatalf("echo after lifting the deny: %v %+v", err, res)
 	}
 }
+
+// TestEngineWakeCheckRidesTheKeepalive: with no timer of its own to drive
+// it, the sleep check runs on the relay keepalive (the bridge's pings come
+// back as pongs), so a clock jump is noticed at the next heartbeat.
+func TestEngineWakeCheckRidesTheKeepalive(t *testing.T) {
+	clk := &fakeWakeClock{w: time.Now().Round(0)}
+	f := startEngine(t, oneServer, func(o *EngineOptions) {
+		o.wakeClock = clk // real heartbeats, no injected ticks
+		o.PingInterval, o.PongWait = 50*time.Millisecond, 5*time.Second
+	})
+	st := f.waitState(t, "connected", func(st State) bool { return st.Relay.Phase == "connected" })
+	clk.advance(0, 2*time.Hour)
+	f.waitState(t, "a fresh connection after the jump", func(s State) bool {
+		return s.Relay.Phase == "connected" && s.Relay.Since.After(st.Relay.Since)
+	})
+}

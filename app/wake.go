@@ -14,13 +14,13 @@ import (
 // at once instead of waiting for the keepalive to time out.
 
 const (
-	// wakeInterval is how often the clocks are compared. Each timer firing
-	// wakes the idle process (and the Go runtime's monitor thread with it:
-	// ~11 context switches measured), so this is slow on purpose: the OS
-	// power event (power_linux.go) reports a wake at once where there is
-	// one, and this check is the fallback that catches the rest within
-	// half a minute, well before the relay keepalive would give up.
-	wakeInterval = 30 * time.Second
+	// wakeInterval is the fallback timer of the clock check. Each timer
+	// firing wakes the idle process (and the Go runtime's monitor thread
+	// with it: ~11 context switches measured), so the check mostly rides on
+	// the relay keepalive, which wakes the process every 15 s anyway (see
+	// Engine.watchWake), and the OS power event (power_linux.go) reports a
+	// wake at once where there is one.
+	wakeInterval = 2 * time.Minute
 	// wakeIntervalWithOSEvents is the clock check's interval where the OS
 	// reports wakes itself (logind's PrepareForSleep): a backstop only.
 	wakeIntervalWithOSEvents = 5 * time.Minute

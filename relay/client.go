@@ -73,6 +73,10 @@ type ClientOptions struct {
 	// OnState receives every state change, in order, from Run's goroutine.
 	// It must not block.
 	OnState func(ConnState)
+	// OnKeepalive, if set, is called from the read loop whenever a ping or
+	// pong arrives: a heartbeat the engine uses to run its sleep check
+	// without waking the process on a timer of its own. It must not block.
+	OnKeepalive func()
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 	// Dialer dials the WebSocket; nil uses a copy of websocket.DefaultDialer

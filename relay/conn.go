@@ -323,9 +323,15 @@ func (c *Client) readPump(cn *conn) {
 		ws.SetReadDeadline(now.Add(c.opts.PongWait))
 	}
 	extend()
-	ws.SetPongHandler(func(string) error { extend(); return nil })
+	keepalive := func() {
+		if c.opts.OnKeepalive != nil {
+			c.opts.OnKeepalive()
+		}
+	}
+	ws.SetPongHandler(func(string) error { extend(); keepalive(); return nil })
 	ws.SetPingHandler(func(data string) error {
 		extend()
+		keepalive()
 		cn.peerPings.Store(true)
 		// A failed pong is not a read failure; the write pump or the
 		// deadline finds a broken socket.

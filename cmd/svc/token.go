@@ -13,6 +13,7 @@ import (
 
 	"github.com/tether-dev/tether/app"
 	"github.com/tether-dev/tether/keystore"
+	"golang.org/x/term"
 )
 
 // tokenCmd is `tetherd token set|show|clear`. The token is read from stdin
@@ -126,16 +127,25 @@ func liveEngineFor(ctx context.Context, paths app.Paths, relayURL string) *app.C
 	return c
 }
 
-// readToken reads one token from stdin; at a terminal it asks for it first.
+// readToken reads one token from stdin. At a terminal it asks for it and
+// reads without echo, so the token is not left on the screen or in a
+// terminal recording.
 func readToken(stdin io.Reader, stderr io.Writer) (keystore.Token, error) {
-	if f, ok := stdin.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			fmt.Fprint(stderr, "Paste the bridge token and press Enter: ")
+	var line string
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Paste the bridge token and press Enter (it is not shown): ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the token from the terminal: %w", err)
 		}
-	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, keystore.MaxTokenBytes)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("reading the token from stdin: %w", err)
+		line = string(b)
+	} else {
+		l, err := bufio.NewReader(io.LimitReader(stdin, keystore.MaxTokenBytes)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading the token from stdin: %w", err)
+		}
+		line = l
 	}
 	tok := keystore.Token(strings.TrimSpace(line))
 	if tok == "" {
