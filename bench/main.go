@@ -39,6 +39,7 @@ type config struct {
 	tpDur   time.Duration // duration of one throughput figure
 	rounds  int           // resume / reload rounds
 	idle    time.Duration // footprint idle window
+	settle  time.Duration // footprint: start-up work (runtime GC/scavenging, first keepalives) before the idle window
 	bridges int           // simulated bridges for footprint and scale
 	verbose bool
 	binDir  string
@@ -52,9 +53,9 @@ func main() {
 	binDir := flag.String("bin", "", "use prebuilt tetherd, tether-relay, mcpserver and rawecho from this dir instead of building them")
 	flag.Parse()
 
-	cfg := config{calls: 3000, warmup: 300, tpDur: 2 * time.Second, rounds: 20, idle: 60 * time.Second, bridges: 1000}
+	cfg := config{calls: 3000, warmup: 300, tpDur: 2 * time.Second, rounds: 20, idle: 60 * time.Second, settle: 30 * time.Second, bridges: 1000}
 	if *quick {
-		cfg = config{quick: true, calls: 300, warmup: 50, tpDur: 150 * time.Millisecond, rounds: 3, idle: 3 * time.Second, bridges: 50}
+		cfg = config{quick: true, calls: 300, warmup: 50, tpDur: 150 * time.Millisecond, rounds: 3, idle: 3 * time.Second, settle: time.Second, bridges: 50}
 	}
 	cfg.verbose, cfg.binDir = *verbose, *binDir
 	want := sections
