@@ -3,7 +3,8 @@
 package main
 
 import (
-	"bytes"
+	"github.com/tether-dev/tether/internal/waitbuf"
+
 	"context"
 	"errors"
 	"fmt"
@@ -134,7 +135,7 @@ func (e *env) stopAll() {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *logBuf
+	out  *waitbuf.Buffer
 	done chan struct{} // closed when the process has exited
 	err  error         // Wait's result, valid after done
 }
@@ -142,7 +143,8 @@ type proc struct {
 // start runs a process in its own process group (so node's children and
 // the bridge's MCP children end with it) and keeps its output.
 func (e *env) start(name string, extraEnv []string, bin string, args ...string) (*proc, error) {
-	p := &proc{name: name, out: newLogBuf(), done: make(chan struct{})}
+	// Bounded: a chatty peer must not grow the harness's memory.
+	p := &proc{name: name, out: waitbuf.Bounded(1 << 20), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = e.dir
 	p.cmd.Env = append(os.Environ(), extraEnv...)
@@ -202,7 +204,7 @@ func (p *proc) waitOutput(ctx context.Context, s string, timeout time.Duration) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		text, changed := p.out.snapshot()
+		text, changed := p.out.Snapshot()
 		if strings.Contains(text, s) {
 			return nil
 		}
@@ -222,37 +224,6 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
-// logBuf is a goroutine-safe output capture that can be waited on.
-type logBuf struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newLogBuf() *logBuf { return &logBuf{changed: make(chan struct{})} }
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// Bound the capture: a chatty peer must not grow the harness's memory.
-	if l.buf.Len() > 1<<20 {
-		keep := l.buf.Bytes()[l.buf.Len()-256<<10:]
-		l.buf = *bytes.NewBuffer(append([]byte(nil), keep...))
-	}
-	l.buf.Write(p)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (l *logBuf) snapshot() (string, <-chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String(), l.changed
-}
-
-func (l *logBuf) String() string { s, _ := l.snapshot(); return s }
 
 type prefixWriter struct{ name string }
 

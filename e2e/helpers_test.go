@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,13 +16,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/internal/testbin"
+	"github.com/tether-dev/tether/internal/waitbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -32,30 +31,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// logBuf is a goroutine-safe capture of a process's output that tests can
-// wait on (a line containing a string) without sleeping.
-type logBuf struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
+// logBuf captures a process's output; waitFor waits for a line in it
+// without sleeping (waitbuf wakes it on every write).
+type logBuf struct{ waitbuf.Buffer }
 
-func newLogBuf() *logBuf { return &logBuf{changed: make(chan struct{})} }
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+func newLogBuf() *logBuf { return &logBuf{} }
 
 // waitFor blocks until the output contains s at or after byte offset from,
 // and returns the offset just past it.
@@ -63,28 +43,21 @@ func (l *logBuf) waitFor(t *testing.T, from int, s string, timeout time.Duration
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
-		l.mu.Lock()
-		text := l.buf.String()
-		ch := l.changed
-		l.mu.Unlock()
+		text, changed := l.Snapshot()
 		if from <= len(text) {
 			if i := strings.Index(text[from:], s); i >= 0 {
 				return from + i + len(s)
 			}
 		}
 		select {
-		case <-ch:
+		case <-changed:
 		case <-deadline:
 			t.Fatalf("timed out after %v waiting for %q in output:\n%s", timeout, s, text)
 		}
 	}
 }
 
-func (l *logBuf) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Len()
-}
+func (l *logBuf) len() int { return l.Len() }
 
 // relayProc is one tether-relay serve process.
 type relayProc struct {

@@ -20,13 +20,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 
 	"github.com/tether-dev/tether/internal/testbin"
+	"github.com/tether-dev/tether/internal/waitbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -273,19 +273,6 @@ func (r relay) waitConnected(t *testing.T, dev, clientTok string, want bool) {
 	t.Fatalf("relay never reported connected=%v for %s (last error %v)", want, dev, last)
 }
 
-// lockedBuf collects the tray's output for failure messages.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 func writeJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	data, _ := json.MarshalIndent(v, "", "  ")
@@ -330,7 +317,7 @@ func TestTrayOverDBus(t *testing.T) {
 		t.Fatalf("own the watcher name: %v %v", reply, err)
 	}
 
-	out := &lockedBuf{}
+	out := &waitbuf.Buffer{}
 	app := exec.Command(tray)
 	app.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr, "TETHER_HOME="+home, "TETHER_TOKEN="+bridgeTok,
 		"XDG_CONFIG_HOME="+filepath.Join(home, "xdg"))
