@@ -416,3 +416,42 @@ func TestSecondRunAttaches(t *testing.T) {
 		t.Fatalf("the first engine lost its slot: before %+v after %+v %v", before, after, err)
 	}
 }
+
+// TestConfigImport: `tetherd config import` copies the servers of the
+// other apps' configs found under HOME into Tether's mcp.json, disabled, and
+// a second run adds nothing.
+func TestConfigImport(t *testing.T) {
+	bin := testbin.Build(t, "./cmd/svc")
+	home, tetherHome := t.TempDir(), t.TempDir()
+	cursor := filepath.Join(home, ".cursor", "mcp.json")
+	if err := os.MkdirAll(filepath.Dir(cursor), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Cursor's format, with a comment and a trailing comma as editors allow.
+	writeFileT(t, cursor, `{
+  // my tools
+  "mcpServers": {
+    "github": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"]},
+  }
+}`)
+	run := func() string {
+		cmd := exec.Command(bin, "config", "import")
+		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "TETHER_HOME="+tetherHome)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("config import: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := run()
+	if !strings.Contains(out, "imported 1 (github)") || !strings.Contains(out, "disabled") {
+		t.Fatalf("config import output:\n%s", out)
+	}
+	data, err := os.ReadFile(filepath.Join(tetherHome, "mcp.json"))
+	if err != nil || !strings.Contains(string(data), `"github"`) || !strings.Contains(string(data), `"disabled": true`) {
+		t.Fatalf("mcp.json after import: %v\n%s", err, data)
+	}
+	if again := run(); !strings.Contains(again, "Nothing new to import") {
+		t.Fatalf("second import:\n%s", again)
+	}
+}
