@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 )
 
 // DefaultMaxMessageBytes caps one JSON-RPC line from a child. A default
@@ -71,6 +72,11 @@ func (l *lineReader) next() ([]byte, error) {
 				prefix = append(prefix, chunk[:max(0, min(oversizePrefix-len(prefix), len(chunk)))]...)
 				parts = nil
 			} else if len(chunk) > 0 {
+				if n < bigLine && n+int64(len(chunk)) >= bigLine {
+					// See bigLine: collect the last big message's buffers
+					// now, so this one reuses their memory.
+					runtime.GC()
+				}
 				parts = append(parts, append(make([]byte, 0, len(chunk)), chunk...))
 				n += int64(len(chunk))
 			}
@@ -97,6 +103,16 @@ func (l *lineReader) next() ([]byte, error) {
 func (l *lineReader) buffered() bool { return l.r.Buffered() > 0 }
 
 const lineChunk = 64 << 10 // the reader's buffer: ReadSlice's longest chunk
+
+// bigLine is the size past which a line triggers one garbage collection
+// while it is read. A multi-MiB line lives twice for a moment (its chunks
+// and its exact copy), and with the default GC pacing the heap may then
+// grow to twice that before collecting, on top of the previous big
+// message's buffers that nobody has collected yet: measured 4.1× the payload
+// in RSS for repeated 10 MiB results. Collecting once as a big line starts
+// lets it reuse that memory. One GC per multi-MiB message is cheap next to
+// moving the message itself.
+const bigLine = 4 << 20
 
 // ownLine copies a line out of the reader's buffer, without its line end.
 func ownLine(chunk []byte) []byte {
