@@ -348,15 +348,5 @@ func (scmService) status(context.Context) (string, error) {
 	if err != nil {
 		return serviceUnknown, err
 	}
-	st, err := s.Status()
-	switch {
-	case errors.Is(err, service.ErrNotInstalled):
-		return serviceNotInstalled, nil
-	case err != nil:
-		return serviceUnknown, err
-	case st == service.StatusRunning:
-		return serviceRunning, nil
-	default:
-		return serviceStopped, nil
-	}
+	return kardianosStatus(s)
 }
