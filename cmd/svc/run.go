@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -59,7 +58,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("no relay URL: pass --relay https://relay.example.com, set TETHER_RELAY, or put {\"relay\": \"https://relay.example.com\"} in %s", paths.Settings)
 		}
 	}
-	logger, closeLog, err := openLogger(paths, stderr, *asService)
+	logger, closeLog, err := newLogger(paths, stderr, *asService)
 	if err != nil {
 		return err
 	}
@@ -167,12 +166,6 @@ func attach(ctx context.Context, paths app.Paths, stdout io.Writer, running *app
 		return nil
 	}
 	return errors.New("the running engine went away")
-}
-
-// openLogger logs to logs/tetherd.log (rotated) and, unless running as a
-// service, to stderr as well.
-func openLogger(paths app.Paths, stderr io.Writer, asService bool) (*slog.Logger, func(), error) {
-	return newLogger(paths, stderr, asService)
 }
 
 // quickSpec builds the one server of quick mode, as the TAG CLI does.
