@@ -88,6 +88,7 @@ type Bridge struct {
 
 	catalogDirty chan struct{} // capacity 1: coalesces catalog updates
 
+	holds      writeHolds // child writes put off while the read loop has more frames (writehold.go)
 	mu         sync.Mutex
 	names      []string // server names, sorted: the order of hello and catalog
 	children   map[string]*mcpchild.Child
@@ -312,6 +313,7 @@ func (b *Bridge) Connect() <-chan struct{} {
 		DevID:        b.opts.DevID,
 		Hello:        b.hello,
 		OnFrame:      b.onFrame,
+		BeforeWait:   b.holds.releaseAll,
 		OnState:      b.onConnState,
 		OnKeepalive:  b.opts.OnKeepalive,
 		Logger:       b.log,

@@ -25,7 +25,8 @@ import (
 // socket's own flow control).
 type session struct {
 	sess   *mcpchild.Session
-	inline bool // Handle never waits for the server: handle on the read loop
+	inline bool   // Handle never waits for the server: handle on the read loop
+	hold   func() // holds the child's writes until the read loop waits (writeHolds)
 
 	mu     sync.Mutex
 	queue  [][]byte
@@ -55,6 +56,7 @@ func (b *Bridge) newSession(c *mcpchild.Child, key sessionKey) *session {
 		b.sendFrame(f, c.OutputPending())
 	})
 	s.inline = s.sess.Nonblocking()
+	s.hold = func() { b.holds.hold(c) }
 	return s
 }
 
@@ -77,6 +79,7 @@ func (s *session) push(msg []byte) {
 	}
 	s.busy = true
 	s.mu.Unlock()
+	s.hold()
 	// Handle answers a malformed message itself; its error is only
 	// informative.
 	_ = s.sess.Handle(msg)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -80,7 +81,10 @@ type fakeBridge struct {
 	ws      *websocket.Conn
 	tag     bool
 	server  string // Tether: the server name in mcp frames
-	wmu     sync.Mutex
+	wmu     sync.Mutex // guards out, spare and writing (see write)
+	out     []byte     // frames waiting for the write in progress
+	spare   []byte
+	writing bool
 	mu      sync.Mutex
 	pending map[int64]chan []byte
 	next    atomic.Int64
@@ -136,10 +140,7 @@ func (b *fakeBridge) roundTrip(ctx context.Context, id int64, frame []byte) ([]b
 	b.mu.Lock()
 	b.pending[id] = ch
 	b.mu.Unlock()
-	b.wmu.Lock()
-	err := b.ws.WriteMessage(websocket.TextMessage, frame)
-	b.wmu.Unlock()
-	if err != nil {
+	if err := b.write(frame); err != nil {
 		return nil, fmt.Errorf("write frame: %w", err)
 	}
 	select {
@@ -175,9 +176,55 @@ func (b *fakeBridge) openSession(ctx context.Context, server string) error {
 	if !bytes.Contains(resp, []byte(`"protocolVersion"`)) {
 		return fmt.Errorf("initialize through the bridge: %.300s", resp)
 	}
+	return b.write(b.mcpFrame([]byte(initializedN)))
+}
+
+// write sends one text frame the way a relay under load does: frames that
+// callers hand over while a write is in progress are sent together in the
+// next write, so 32 callers cost a handful of syscalls, not 32. Whoever
+// finds no write in progress writes (its own frame and whatever piles up
+// meanwhile); the others just append and return. A lone caller writes its
+// frame at once, with no goroutine hand-off.
+func (b *fakeBridge) write(frame []byte) error {
 	b.wmu.Lock()
-	defer b.wmu.Unlock()
-	return b.ws.WriteMessage(websocket.TextMessage, b.mcpFrame([]byte(initializedN)))
+	b.out = appendServerFrame(b.out, frame)
+	if b.writing {
+		b.wmu.Unlock()
+		return nil
+	}
+	b.writing = true
+	for len(b.out) > 0 {
+		buf := b.out
+		b.out = b.spare[:0]
+		b.wmu.Unlock()
+		_, err := b.ws.UnderlyingConn().Write(buf)
+		b.wmu.Lock()
+		b.spare = buf
+		if err != nil {
+			b.writing = false
+			b.wmu.Unlock()
+			return err
+		}
+	}
+	b.writing = false
+	b.wmu.Unlock()
+	return nil
+}
+
+// appendServerFrame appends one unmasked (server-to-client) WebSocket text
+// frame holding payload (RFC 6455 §5.2).
+func appendServerFrame(dst, payload []byte) []byte {
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x81, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x81, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
 }
 
 var errNoSession = errors.New("openSession first")

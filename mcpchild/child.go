@@ -188,6 +188,30 @@ type Child struct {
 // each on its own. It is false for HTTP servers.
 func (c *Child) OutputPending() bool { return c.morePending.Load() }
 
+// HoldWrites makes messages for the running child's stdin queue instead of
+// being written, until the returned release is called, which writes them
+// all in one go. It is for a caller about to hand over several messages
+// at once (the bridge's relay reader with more frames already read), so a
+// burst costs one write to the pipe, not one per message. Messages still
+// leave in order and Handle still never waits. release must be called
+// soon, whatever happens; it is safe to call after the child stopped.
+// HoldWrites returns nil when there is nothing to hold (the child is not
+// running, or is an HTTP server).
+func (c *Child) HoldWrites() (release func()) {
+	c.mu.Lock()
+	in := c.inst
+	c.mu.Unlock()
+	if in == nil {
+		return nil
+	}
+	l, ok := in.link.(*stdioLink)
+	if !ok {
+		return nil
+	}
+	l.w.hold()
+	return l.w.release
+}
+
 // New describes a child; it starts nothing.
 func New(spec Spec, opts Options) *Child {
 	opts.defaults()
@@ -420,7 +444,9 @@ func (c *Child) supervise(ctx context.Context) {
 		case <-c.restartCh:
 			crashes = nil
 		}
-		c.setStatus(func(s *Status) { s.Restarts++; s.NextRestart = time.Time{} })
+		// Starting from here on: a status that still said "backoff" with
+		// no restart time would show a wait that is over.
+		c.setStatus(func(s *Status) { s.Phase, s.NextRestart = PhaseStarting, time.Time{}; s.Restarts++ })
 	}
 }
 

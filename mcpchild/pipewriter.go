@@ -34,6 +34,7 @@ type pipeWriter struct {
 	pending []byte // queued bytes, newline-terminated messages in order
 	spare   []byte // the other batch buffer, reused
 	busy    bool   // a writer (a caller or the drain goroutine) owns the pipe
+	held    bool   // see hold: writes queue until release
 	err     error  // sticky: the pipe failed, the child is gone
 	iov     [2][]byte
 }
@@ -62,9 +63,9 @@ func (p *pipeWriter) write(msg []byte) error {
 	if p.err != nil {
 		return p.err
 	}
-	if p.busy || p.try == nil {
+	if p.busy || p.try == nil || p.held {
 		p.pending = append(append(p.pending, msg...), '\n')
-		if !p.busy {
+		if !p.busy && !p.held {
 			p.busy = true
 			go p.drain()
 		}
@@ -74,8 +75,46 @@ func (p *pipeWriter) write(msg []byte) error {
 	// p.iov holds the batch so that passing it to try allocates nothing;
 	// only the owner touches it, and clears it before letting go.
 	p.iov = [2][]byte{msg, newline}
-	bufs := p.iov[:]
-	for round := 0; ; round++ {
+	return p.own(p.iov[:], 0)
+}
+
+// hold makes writes queue without writing until release, for a caller that
+// knows more messages follow at once (the bridge's relay reader with more
+// frames already read): they then leave in one syscall, not one each. A
+// drain already under way keeps writing what queues. The holder must call
+// release, promptly.
+func (p *pipeWriter) hold() {
+	p.mu.Lock()
+	p.held = true
+	p.mu.Unlock()
+}
+
+// release ends hold and writes what queued meanwhile, the way write does.
+func (p *pipeWriter) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held = false
+	if p.busy || p.err != nil || len(p.pending) == 0 {
+		return // nothing queued, or its writer is already at work
+	}
+	p.busy = true
+	if p.try == nil {
+		go p.drain()
+		return
+	}
+	p.iov[0] = p.pending
+	p.pending = p.spare[:0]
+	p.spare = nil
+	p.own(p.iov[:1], 1)
+}
+
+// own writes bufs as the pipe's owner (p.busy set by the caller, p.mu
+// held), then whatever others queued meanwhile, for at most
+// maxCombineRounds batches; what the pipe cannot take at once goes to the
+// drain goroutine. A batch from round 1 on is a queue buffer, recycled
+// once written.
+func (p *pipeWriter) own(bufs [][]byte, round int) error {
+	for ; ; round++ {
 		p.mu.Unlock()
 		n, err := p.try(bufs)
 		p.mu.Lock()

@@ -159,3 +159,84 @@ func TestResponseIDRewrittenInPlace(t *testing.T) {
 		t.Fatalf("rewritten = %s", out)
 	}
 }
+
+// TestPipeWriterHoldBatchesABurst: messages written while held stay queued
+// (no write reaches the pipe), and release writes them all, in order, with
+// one syscall; after release a write goes straight through again.
+func TestPipeWriterHoldBatchesABurst(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	try := nonblockingWrite(w)
+	var calls int
+	var mu sync.Mutex
+	pw := newPipeWriter(w, func(bufs [][]byte) (int, error) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return try(bufs)
+	})
+	count := func() int { mu.Lock(); defer mu.Unlock(); return calls }
+
+	pw.hold()
+	const n = 50
+	for i := range n {
+		if err := pw.write(fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := count(); c != 0 {
+		t.Fatalf("%d writes reached the pipe while held", c)
+	}
+	pw.release()
+	if c := count(); c != 1 {
+		t.Fatalf("release wrote the burst in %d syscalls, want 1", c)
+	}
+	if err := pw.write([]byte(`{"n":"after"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if c := count(); c != 2 {
+		t.Fatalf("a write after release made %d syscalls in all, want 2", c)
+	}
+	sc := bufio.NewScanner(r)
+	for i := range n {
+		if !sc.Scan() || sc.Text() != fmt.Sprintf(`{"n":%d}`, i) {
+			t.Fatalf("line %d = %q (%v)", i, sc.Text(), sc.Err())
+		}
+	}
+	if !sc.Scan() || sc.Text() != `{"n":"after"}` {
+		t.Fatalf("last line = %q", sc.Text())
+	}
+	pw.release() // a release with nothing held or queued is harmless
+}
+
+// TestPipeWriterHoldWithoutTryWrite: where the platform has no
+// non-blocking write, release hands the queue to the drain goroutine.
+func TestPipeWriterHoldWithoutTryWrite(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	pw := newPipeWriter(w, nil)
+	pw.hold()
+	for _, m := range []string{"a", "b", "c"} {
+		if err := pw.write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw.release()
+	sc := bufio.NewScanner(r)
+	var got []string
+	for range 3 {
+		if !sc.Scan() {
+			t.Fatal(sc.Err())
+		}
+		got = append(got, sc.Text())
+	}
+	if strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("got %v", got)
+	}
+}

@@ -70,6 +70,12 @@ type ClientOptions struct {
 	// dispatches work elsewhere), or keepalive and every other session stall.
 	// It is never called after Run has returned.
 	OnFrame func(Frame)
+	// BeforeWait, if set, is called from the read loop once every frame
+	// received so far has gone to OnFrame and the loop is about to wait
+	// for more bytes (and once more when the loop ends). OnFrame may
+	// therefore put work off until then, such as writes to a child that
+	// are better made together for a burst of frames. It must not block.
+	BeforeWait func()
 	// OnState receives every state change, in order, from Run's goroutine.
 	// It must not block.
 	OnState func(ConnState)

@@ -328,6 +328,19 @@ func (c *Client) readPump(cn *conn) {
 			c.opts.OnKeepalive()
 		}
 	}
+	// BeforeWait: the socket's own Read is reached only once gorilla's
+	// buffer (and TLS's, when it is layered on top) holds no more of what
+	// arrived, which is exactly "every frame so far handled". Without a
+	// CorkConn underneath, the hook runs after every frame instead.
+	beforeWait := c.opts.BeforeWait
+	perFrame := beforeWait
+	if beforeWait != nil {
+		defer beforeWait()
+		if cn.cork != nil {
+			cn.cork.SetBeforeRead(beforeWait)
+			perFrame = nil
+		}
+	}
 	ws.SetPongHandler(func(string) error { extend(); keepalive(); return nil })
 	ws.SetPingHandler(func(data string) error {
 		extend()
@@ -357,6 +370,9 @@ func (c *Client) readPump(cn *conn) {
 		}
 		if c.opts.OnFrame != nil {
 			c.opts.OnFrame(f)
+		}
+		if perFrame != nil {
+			perFrame()
 		}
 	}
 }

@@ -43,7 +43,15 @@ type CorkConn struct {
 	rmu   sync.Mutex
 	rdl   time.Time // the read deadline asked for
 	armed time.Time // the read deadline set on Conn
+
+	beforeRead func() // see SetBeforeRead
 }
+
+// SetBeforeRead makes every Read call f first. Layers above (gorilla's
+// buffer, TLS) read the connection only once they have handed on all they
+// held, so f runs when the reader is about to wait for new bytes. Set it
+// before the first Read; only the one reading goroutine calls it.
+func (c *CorkConn) SetBeforeRead(f func()) { c.beforeRead = f }
 
 // NewCorkConn wraps c.
 func NewCorkConn(c net.Conn) *CorkConn { return &CorkConn{Conn: c} }
@@ -79,6 +87,9 @@ func (c *CorkConn) SetReadDeadline(t time.Time) error {
 // later one was asked for meanwhile, it re-arms and reads on: a read that
 // timed out returned no data, so nothing is lost.
 func (c *CorkConn) Read(p []byte) (int, error) {
+	if c.beforeRead != nil {
+		c.beforeRead()
+	}
 	for {
 		n, err := c.Conn.Read(p)
 		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -56,6 +57,7 @@ install            runs tetherd in the background as a user-level service
 `
 
 func main() {
+	oneProcessor()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
@@ -67,6 +69,21 @@ func main() {
 			fmt.Fprintln(os.Stderr, "tetherd:", err)
 		}
 		os.Exit(1)
+	}
+}
+
+// oneProcessor runs Go code on one OS thread at a time (GOMAXPROCS=1)
+// unless the user set GOMAXPROCS. tetherd moves bytes between a socket and
+// pipes; its work per message is microseconds, and what costs is handing
+// each message from thread to thread: with a second processor the runtime
+// wakes another thread for nearly every goroutine it readies. Measured in
+// one bench run against the default on 2 cores: the latency the bridge adds
+// 108–115 µs → 71–83 µs, idle wakeups 2.8 → 1.5 per second, peak extra
+// memory for a 10 MiB result 25 → 21 MiB, throughput at 32 in flight the
+// same (one core is far more than one bridge needs: 68k calls/s).
+func oneProcessor() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 }
 

@@ -47,6 +47,7 @@ func main() {
 }
 
 type server struct {
+	br  *bufio.Reader // to see whether more requests are already waiting
 	w   *bufio.Writer
 	out []byte // response under construction, reused
 	req request
@@ -54,7 +55,7 @@ type server struct {
 
 func serve(r io.Reader, w io.Writer) error {
 	br := bufio.NewReaderSize(r, 64<<10)
-	s := &server{w: bufio.NewWriterSize(w, 64<<10)}
+	s := &server{w: bufio.NewWriterSize(w, 64<<10), br: br}
 	var long []byte // accumulates lines longer than the reader's buffer
 	for {
 		line, err := br.ReadSlice('\n')
@@ -149,6 +150,14 @@ func (s *server) writeError(id json.RawMessage, code int, msg string) error {
 func (s *server) flush() error {
 	if _, err := s.w.Write(s.out); err != nil {
 		return fmt.Errorf("write stdout: %w", err)
+	}
+	// Answers to requests that arrived together leave together: flush only
+	// once no complete request is left unread, so a burst of N requests
+	// costs one write, not N (and a lone request is answered at once).
+	if s.br != nil && s.br.Buffered() > 0 {
+		if next, _ := s.br.Peek(s.br.Buffered()); bytes.IndexByte(next, '\n') >= 0 {
+			return nil
+		}
 	}
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("flush stdout: %w", err)
