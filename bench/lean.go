@@ -58,6 +58,22 @@ func benchLean(ctx context.Context, e *env, cfg config, rep *report) error {
 		return err
 	}
 	cl.add(fr.close)
+	// The WebSocket hop alone: a peer that answers at once, no child.
+	pp, err := e.startWSEchoPeer(fr.url)
+	if err != nil {
+		return err
+	}
+	pb, err := fr.accept(ctx, pp)
+	if err != nil {
+		return err
+	}
+	if err := pb.openSession(ctx, "lean"); err != nil {
+		return fmt.Errorf("ws echo peer: %w", err)
+	}
+	wsHop, err := measure(pb.call)
+	if err != nil {
+		return fmt.Errorf("ws echo peer: %w", err)
+	}
 	anyToken, _ := server.Issue([]byte("fake-relay-does-not-check-0123456789"), "leandev", server.ScopeBridge, time.Hour)
 	td, err := e.runTetherd(fr.url, anyToken, "", map[string][]string{"lean": child})
 	if err != nil {
@@ -143,7 +159,15 @@ func benchLean(ctx context.Context, e *env, cfg config, rep *report) error {
 		rep.add(row{Section: sec, Name: fmt.Sprintf("%s: tag-mcp-bridge calls/s at %d in flight", label, inFlight), Value: tag.tput, Unit: "calls/s",
 			Ratio: ratio(tag.tput, floor.tput), RatioTo: "floor"})
 	}
+	rep.add(row{Section: sec, Name: "WebSocket hop alone (fake relay ─WS─ echo peer, no child) p50", Value: wsHop.p50, Unit: "µs",
+		Note: "the least any bridge adds over the floor: a peer that answers each frame at once"})
 	pair("bridge only (fake relay)", tetherOnly, tagOnly)
+	if haveTAG {
+		tOwn, gOwn := tetherOnly.p50-floor.p50-wsHop.p50, tagOnly.p50-floor.p50-wsHop.p50
+		rep.add(row{Section: sec, Name: "bridge only: tetherd's own work (added − WebSocket hop)", Value: tOwn, Unit: "µs",
+			Ratio: ratio(tOwn, gOwn), RatioTo: "tag's own"})
+		rep.add(row{Section: sec, Name: "bridge only: tag-mcp-bridge's own work (added − WebSocket hop)", Value: gOwn, Unit: "µs"})
+	}
 	pair("via tether-relay (lean HTTP)", tetherRelay, tagRelay)
 	return nil
 }

@@ -51,7 +51,15 @@ func main() {
 	only := flag.String("only", "", "comma-separated sections to run: "+strings.Join(sections, ","))
 	verbose := flag.Bool("v", false, "log progress and process output to stderr")
 	binDir := flag.String("bin", "", "use prebuilt tetherd, tether-relay, mcpserver and rawecho from this dir instead of building them")
+	echoPeer := flag.String("ws-echo-peer", "", "internal: run as the lean section's WebSocket echo peer against this fake relay URL")
 	flag.Parse()
+	if *echoPeer != "" {
+		if err := wsEchoPeer(*echoPeer); err != nil {
+			fmt.Fprintln(os.Stderr, "ws-echo-peer:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	cfg := config{calls: 3000, warmup: 300, tpDur: 2 * time.Second, rounds: 20, idle: 60 * time.Second, settle: 30 * time.Second, bridges: 1000}
 	if *quick {
