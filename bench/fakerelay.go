@@ -4,8 +4,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -80,7 +80,7 @@ func (f *fakeRelay) accept(ctx context.Context, watch *proc) (*fakeBridge, error
 type fakeBridge struct {
 	ws      *websocket.Conn
 	tag     bool
-	server  string // Tether: the server name in mcp frames
+	server  string     // Tether: the server name in mcp frames
 	wmu     sync.Mutex // guards out, spare and writing (see write)
 	out     []byte     // frames waiting for the write in progress
 	spare   []byte
