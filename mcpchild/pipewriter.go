@@ -102,9 +102,7 @@ func (p *pipeWriter) release() {
 		go p.drain()
 		return
 	}
-	p.iov[0] = p.pending
-	p.pending = p.spare[:0]
-	p.spare = nil
+	p.iov[0] = p.takePending()
 	p.own(p.iov[:1], 1)
 }
 
@@ -147,10 +145,8 @@ func (p *pipeWriter) own(bufs [][]byte, round int) error {
 			go p.drain()
 			return nil
 		}
-		p.iov[0] = p.pending
+		p.iov[0] = p.takePending()
 		bufs = p.iov[:1]
-		p.pending = p.spare[:0]
-		p.spare = nil
 	}
 }
 
@@ -160,9 +156,7 @@ func (p *pipeWriter) drain() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.err == nil && len(p.pending) > 0 {
-		batch := p.pending
-		p.pending = p.spare[:0]
-		p.spare = nil
+		batch := p.takePending()
 		p.mu.Unlock()
 		_, err := p.w.Write(batch)
 		p.mu.Lock()
@@ -173,6 +167,15 @@ func (p *pipeWriter) drain() {
 		p.recycle(batch)
 	}
 	p.busy = false
+}
+
+// takePending returns the queue as a batch to write and starts a new queue
+// in the spare buffer. Caller holds p.mu.
+func (p *pipeWriter) takePending() []byte {
+	batch := p.pending
+	p.pending = p.spare[:0]
+	p.spare = nil
+	return batch
 }
 
 // recycle keeps a written batch buffer for the next batch. Caller holds p.mu.

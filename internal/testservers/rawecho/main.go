@@ -154,7 +154,7 @@ func (s *server) flush() error {
 	// Answers to requests that arrived together leave together: flush only
 	// once no complete request is left unread, so a burst of N requests
 	// costs one write, not N (and a lone request is answered at once).
-	if s.br != nil && s.br.Buffered() > 0 {
+	if s.br.Buffered() > 0 {
 		if next, _ := s.br.Peek(s.br.Buffered()); bytes.IndexByte(next, '\n') >= 0 {
 			return nil
 		}
