@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -328,5 +327,3 @@ func (c *closers) run() {
 
 // errNotAvailable marks a figure the build under test cannot produce yet.
 var errNotAvailable = errors.New("not available yet")
-
-func cmdline(argv ...string) string { return strings.Join(argv, " ") }

@@ -350,3 +350,10 @@ func scanLines(s string) []string {
 }
 
 var _ = io.Discard
+
+func writeFileT(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

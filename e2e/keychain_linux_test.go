@@ -140,10 +140,3 @@ func TestKeychainUnreachable(t *testing.T) {
 	}
 	assertNoToken(t, tok, home, out)
 }
-
-func writeFileT(t *testing.T, path, data string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
