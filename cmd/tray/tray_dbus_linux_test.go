@@ -6,7 +6,7 @@ package main
 // the test plays the StatusNotifierWatcher (as a desktop panel would), reads
 // the menu over com.canonical.dbusmenu and clicks items, against a real
 // tether-relay and a real stdio MCP server. Recipe:
-// ../../../shared/docs/desktop-testing.md §4.
+// docs/desktop-testing.md §4.
 
 import (
 	"bufio"

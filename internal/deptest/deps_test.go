@@ -1,4 +1,4 @@
-// Package deptest holds the import rules of ../../../shared/docs/architecture.md
+// Package deptest holds the import rules of docs/architecture.md
 // §1 as a test, in the spirit of tailscale's tstest/deptest: a rule that only
 // lives in a document is broken by the first hurried change.
 package deptest

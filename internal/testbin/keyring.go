@@ -9,11 +9,11 @@ import (
 )
 
 // AptDesktop installs what the real Secret Service and tray tests need on
-// Debian (docs: ../shared/docs/desktop-testing.md).
+// Debian (docs/desktop-testing.md).
 const AptDesktop = "apt-get update && apt-get install -y --no-install-recommends dbus-daemon libglib2.0-bin gnome-keyring libsecret-tools"
 
 // KeyringStart is the shell that starts an unlocked gnome-keyring on the
-// session bus it runs in (desktop-testing.md §2): a non-empty password on
+// session bus it runs in (docs/desktop-testing.md §2): a non-empty password on
 // stdin, --foreground so it owns the name before we go on (gdbus wait). It
 // leaves the daemon's PID in $kpid; the caller kills it when done. It needs
 // XDG_RUNTIME_DIR (and a private XDG_DATA_HOME) set.
