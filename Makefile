@@ -43,6 +43,14 @@ demo:
 bench-mux:
 	$(GO) test -run '^$$' -bench . -benchmem ./mcpchild/
 
+.PHONY: soak
+
+## soak: the fault suite's long run (500 relay kills, 90 s outages, 100
+## orphan cycles, 10 minutes of steady load); prints the table and writes it
+## to bench/results/faults.md. The short run is part of `make test`.
+soak: peers
+	TETHER_FAULT_TABLE=$(CURDIR)/bench/results/faults.md $(GO) test -race -count=1 -timeout 120m -run 'TestFault|TestSoak' ./e2e -args -soak
+
 .PHONY: bench bench-smoke
 
 ## bench: every performance figure side by side with the npm peers, in one

@@ -25,8 +25,15 @@ import (
 	"github.com/tether-dev/tether/internal/waitbuf"
 )
 
+// afterRun holds what runs once all tests are done (the fault suite's
+// table).
+var afterRun []func()
+
 func TestMain(m *testing.M) {
 	code := m.Run()
+	for _, f := range afterRun {
+		f()
+	}
 	testbin.Cleanup()
 	os.Exit(code)
 }

@@ -52,7 +52,7 @@ func addTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "progress", Description: "sends progress notifications"}, progress)
 	mcp.AddTool(s, &mcp.Tool{Name: "crash", Description: "exits the process"}, crash)
 	mcp.AddTool(s, &mcp.Tool{Name: "huge", Description: "returns bytes 'x' characters"}, huge)
-	mcp.AddTool(s, &mcp.Tool{Name: "garbage", Description: "writes a non-JSON line to stdout"}, garbage)
+	mcp.AddTool(s, &mcp.Tool{Name: "garbage", Description: "writes non-JSON lines to stdout"}, garbage)
 	mcp.AddTool(s, &mcp.Tool{Name: "log", Description: "sends one log notification"}, logTool)
 	mcp.AddTool(s, &mcp.Tool{Name: "whoami", Description: "returns the client name the server saw"}, whoami)
 	mcp.AddTool(s, &mcp.Tool{Name: "add_tool", Description: "adds an echo tool at runtime"},
@@ -138,10 +138,16 @@ func huge(_ context.Context, _ *mcp.CallToolRequest, in hugeIn) (*mcp.CallToolRe
 	return text(strings.Repeat("x", in.Bytes)), nil, nil
 }
 
-// garbage corrupts the stdout stream on purpose: one write of a short line,
-// which a pipe delivers atomically between the SDK's own frames.
-func garbage(_ context.Context, _ *mcp.CallToolRequest, _ empty) (*mcp.CallToolResult, any, error) {
-	if _, err := os.Stdout.Write([]byte("this is not json\n")); err != nil {
+type garbageIn struct {
+	Lines int `json:"lines,omitempty" jsonschema:"how many non-JSON lines (default 1)"`
+}
+
+// garbage corrupts the stdout stream on purpose: one write of short lines.
+// os.File serialises Writes, so the lines land whole between the SDK's own
+// frames.
+func garbage(_ context.Context, _ *mcp.CallToolRequest, in garbageIn) (*mcp.CallToolResult, any, error) {
+	n := max(in.Lines, 1)
+	if _, err := os.Stdout.Write([]byte(strings.Repeat("this is not json\n", n))); err != nil {
 		return nil, nil, fmt.Errorf("write garbage: %w", err)
 	}
 	return text("ok"), nil, nil
