@@ -230,7 +230,7 @@ func TestRelayRestartUnderLoad(t *testing.T) {
 func connectQuiet(ctx context.Context, url, tok string) (*mcp.ClientSession, error) {
 	c := mcp.NewClient(&mcp.Implementation{Name: "load", Version: "1"}, nil)
 	return c.Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: url, HTTPClient: &http.Client{Transport: bearer{tok, http.DefaultTransport}}, MaxRetries: -1,
+		Endpoint: url, HTTPClient: &http.Client{Transport: bearer{tok, transportFor(hostOf(url))}}, MaxRetries: -1,
 	}, nil)
 }
 

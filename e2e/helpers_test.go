@@ -12,10 +12,13 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,7 +74,22 @@ type relayProc struct {
 	bin, secret, addr string
 	cmd               *exec.Cmd
 	out               *logBuf
+	// wrap runs the relay through another command (ip netns exec NS).
+	wrap []string
 }
+
+// transports maps a host:port to the transport that reaches it, for relays
+// in a network namespace of their own; others use the default.
+var transports sync.Map // string → http.RoundTripper
+
+func transportFor(addr string) http.RoundTripper {
+	if rt, ok := transports.Load(addr); ok {
+		return rt.(http.RoundTripper)
+	}
+	return http.DefaultTransport
+}
+
+func (r *relayProc) http() *http.Client { return &http.Client{Transport: transportFor(r.addr)} }
 
 // freeAddr picks a loopback port (the relay can then be restarted on it).
 func freeAddr(t *testing.T) string {
@@ -100,7 +118,8 @@ func startRelay(t *testing.T) *relayProc {
 func (r *relayProc) start(t *testing.T) {
 	t.Helper()
 	r.out = newLogBuf()
-	r.cmd = exec.Command(r.bin, "serve", "--listen", r.addr, "--secret-file", r.secret, "--call-timeout", "30s")
+	args := append(append(slices.Clone(r.wrap), r.bin), "serve", "--listen", r.addr, "--secret-file", r.secret, "--call-timeout", "30s")
+	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -108,7 +127,7 @@ func (r *relayProc) start(t *testing.T) {
 	cmd := r.cmd
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	r.out.waitFor(t, 0, "listening on http://", 15*time.Second)
-	resp, err := http.Get(r.url() + "/healthz")
+	resp, err := r.http().Get(r.url() + "/healthz")
 	if err != nil {
 		t.Fatalf("relay healthz: %v", err)
 	}
@@ -152,7 +171,7 @@ func (r *relayProc) status(dev, tok string) (bridgeStatus, error) {
 	var st bridgeStatus
 	req, _ := http.NewRequest(http.MethodGet, r.url()+"/v1/bridges/"+dev, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.http().Do(req)
 	if err != nil {
 		return st, err
 	}
@@ -239,6 +258,13 @@ type tetherd struct {
 // The bridge token goes in through $TETHER_TOKEN, never argv.
 func startTetherd(t *testing.T, token string, env []string, args ...string) *tetherd {
 	t.Helper()
+	return startTetherdWrapped(t, nil, token, env, args...)
+}
+
+// startTetherdWrapped is startTetherd through another command (ip netns
+// exec NS): the process's environment still carries the token, argv never.
+func startTetherdWrapped(t *testing.T, wrap []string, token string, env []string, args ...string) *tetherd {
+	t.Helper()
 	bin := testbin.Build(t, "./cmd/svc")
 	d := &tetherd{log: newLogBuf(), stdout: newLogBuf(), token: token, home: t.TempDir()}
 	for _, kv := range env {
@@ -246,7 +272,8 @@ func startTetherd(t *testing.T, token string, env []string, args ...string) *tet
 			d.home = h
 		}
 	}
-	d.cmd = exec.Command(bin, args...)
+	argv := append(append(slices.Clone(wrap), bin), args...)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Env = append(append(os.Environ(), "TETHER_HOME="+d.home, "TETHER_TOKEN="+token), env...)
 	d.cmd.Stderr, d.cmd.Stdout = d.log, d.stdout
 	if err := d.cmd.Start(); err != nil {
@@ -318,7 +345,7 @@ func connect(t *testing.T, ctx context.Context, url, tok, version string, opts *
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, opts)
 	tr := &mcp.StreamableClientTransport{
 		Endpoint:   url,
-		HTTPClient: &http.Client{Transport: bearer{tok, http.DefaultTransport}},
+		HTTPClient: &http.Client{Transport: bearer{tok, transportFor(hostOf(url))}},
 		MaxRetries: -1,
 	}
 	cs, err := c.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: version})
@@ -344,6 +371,15 @@ func callText(ctx context.Context, cs *mcp.ClientSession, tool string, args map[
 		}
 	}
 	return b.String(), nil
+}
+
+// hostOf is the host:port of a URL.
+func hostOf(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // scanLines returns the lines of s.
