@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/tether-dev/tether/relay/internal/wire"
 )
 
 // Terminal and usage errors of the client. Decide on them with errors.Is.
@@ -226,39 +228,18 @@ func (c *Client) send(ctx context.Context, f Frame, inline bool) error {
 	c.mu.Lock()
 	cn := c.cur
 	c.mu.Unlock()
-	if cn == nil || cn.isDead() {
+	if cn == nil || cn.w.Closed() {
 		return ErrNotConnected
 	}
 	e, err := EncodeFrameParts(f)
 	if err != nil {
 		return err
 	}
-	if inline && e.Len() <= inlineSendMax && cn.queued.Load() == 0 && !cn.busy(c.busyGap) && cn.wmu.TryLock() {
-		if cn.queued.Load() == 0 {
-			now := time.Now()
-			cn.ws.SetWriteDeadline(now.Add(c.opts.WriteWait))
-			err := WriteEncoded(cn.ws, e)
-			cn.lastWrite.Store(now.UnixNano())
-			cn.wmu.Unlock()
-			if err != nil {
-				cn.kill(fmt.Errorf("write: %w", err))
-				return ErrNotConnected
-			}
-			return nil
-		}
-		cn.wmu.Unlock()
-	}
-	cn.queued.Add(1)
-	select {
-	case cn.send <- e:
-		return nil
-	case <-cn.dead:
-		cn.queued.Add(-1)
+	err = cn.w.Send(ctx, e, inline)
+	if errors.Is(err, wire.ErrClosed) {
 		return ErrNotConnected
-	case <-ctx.Done():
-		cn.queued.Add(-1)
-		return ctx.Err()
 	}
+	return err
 }
 
 // busyGap: a socket written less than this long ago is busy, and Send

@@ -7,9 +7,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/tether-dev/tether/internal/jsonscan"
+	"github.com/tether-dev/tether/relay/internal/wire"
 )
 
 // The frame codec writes and reads the envelope by hand. Relayed messages
@@ -211,27 +210,6 @@ func jsonString(v []byte) (string, bool) {
 // one is written to the socket from the caller's own buffer.
 const inlineRawMax = 4 << 10
 
-// Encoded is one frame ready for the wire. A large msg or body is not
-// copied: Encoded refers to the caller's bytes, which must stay unchanged
-// until the frame is written. Use Bytes for one contiguous copy, or
-// WriteTo a WebSocket writer.
-type Encoded struct {
-	head, raw, tail []byte // the frame is head + raw + tail; raw may be nil
-}
-
-// Len is the frame's size in bytes.
-func (e Encoded) Len() int { return len(e.head) + len(e.raw) + len(e.tail) }
-
-// Bytes returns the whole frame in one slice (a copy only when the frame
-// refers to a large msg or body).
-func (e Encoded) Bytes() []byte {
-	if e.raw == nil && len(e.tail) == 0 {
-		return e.head
-	}
-	b := make([]byte, 0, e.Len())
-	return append(append(append(b, e.head...), e.raw...), e.tail...)
-}
-
 // EncodeFrame encodes a frame: json.Marshal's output for the envelope
 // (without HTML escaping) with the raw fields (Msg, Related, ID, Body,
 // Tools) appended as given rather than compacted. Raw fields must hold valid
@@ -245,10 +223,12 @@ func EncodeFrame(f Frame) ([]byte, error) {
 	return e.Bytes(), nil
 }
 
-// EncodeFrameParts is EncodeFrame without the copy of a large msg or body;
-// see Encoded.
-func EncodeFrameParts(f Frame) (Encoded, error) {
-	var e Encoded
+// EncodeFrameParts is EncodeFrame without the copy of a large msg or body,
+// which stays in the message's Raw part: it must not change until the
+// message is written. It is for the two writers, the Client's and the relay
+// server's; the result type is internal to relay/.
+func EncodeFrameParts(f Frame) (wire.Message, error) {
+	var e wire.Message
 	size := 64 + len(f.Kind) + len(f.DevID) + len(f.Version) + len(f.Tools) + len(f.Server) + len(f.Session) +
 		len(f.Related) + len(f.ID) + len(f.Method) + len(f.Path) + len(f.Code) + len(f.Message)
 	// Which raw field, if any, stays outside the envelope.
@@ -277,7 +257,7 @@ func EncodeFrameParts(f Frame) (Encoded, error) {
 		b = appendKey(b, field)
 		if field == external {
 			headLen = len(b)
-			e.raw = v
+			e.Raw = v
 			return
 		}
 		b = append(b, v...)
@@ -300,7 +280,7 @@ func EncodeFrameParts(f Frame) (Encoded, error) {
 	if len(f.Servers) > 0 {
 		servers, merr := marshalNoEscape(f.Servers)
 		if merr != nil {
-			return Encoded{}, fmt.Errorf("encode %s frame: %w", f.Kind, merr)
+			return wire.Message{}, fmt.Errorf("encode %s frame: %w", f.Kind, merr)
 		}
 		b = append(appendKey(b, fServers), servers...)
 	}
@@ -318,15 +298,15 @@ func EncodeFrameParts(f Frame) (Encoded, error) {
 	str(fMessage, f.Message)
 	b = append(b, '}')
 	if err != nil {
-		return Encoded{}, err
+		return wire.Message{}, err
 	}
 	if headLen < 0 {
-		e.head = b
+		e.Head = b
 	} else {
-		e.head, e.tail = b[:headLen:headLen], b[headLen:]
+		e.Head, e.Tail = b[:headLen:headLen], b[headLen:]
 	}
 	if n := e.Len(); n > MaxFrameBytes {
-		return Encoded{}, fmt.Errorf("encode %s frame: %d bytes is over the %d byte limit", f.Kind, n, MaxFrameBytes)
+		return wire.Message{}, fmt.Errorf("encode %s frame: %d bytes is over the %d byte limit", f.Kind, n, MaxFrameBytes)
 	}
 	return e, nil
 }
@@ -363,24 +343,4 @@ func marshalNoEscape(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// WriteEncoded writes e to ws as one text message, streaming a large msg or
-// body from the caller's buffer. It is the only data write in flight on ws
-// (gorilla allows one writer).
-func WriteEncoded(ws *websocket.Conn, e Encoded) error {
-	if e.raw == nil && len(e.tail) == 0 {
-		return ws.WriteMessage(websocket.TextMessage, e.head)
-	}
-	w, err := ws.NextWriter(websocket.TextMessage)
-	if err != nil {
-		return err
-	}
-	for _, part := range [][]byte{e.head, e.raw, e.tail} {
-		if _, err := w.Write(part); err != nil {
-			w.Close()
-			return err
-		}
-	}
-	return w.Close()
 }

@@ -172,7 +172,7 @@ func TestEncodeFrameBigMsgIsNotCopied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if &e.raw[0] != &msg[0] {
+	if &e.Raw[0] != &msg[0] {
 		t.Fatal("a large msg was copied into the envelope")
 	}
 	want := `{"kind":"mcp","server":"a","session":"s","msg":` + string(msg) + `,"related":3}`

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,77 +15,52 @@ import (
 	"unicode"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/tether-dev/tether/relay/internal/wire"
 )
 
-// conn is one live socket: a read pump, a write pump fed by a bounded queue
-// (Send may also write inline, see Client.Send), and a dead channel that the
-// first failure closes.
+// conn is one live socket: a read pump, and a writer (wire.Conn) whose
+// closing is the socket's end, keeping the first cause.
 type conn struct {
 	ws   *websocket.Conn
-	cork *CorkConn     // the socket's TCP (or proxy) connection; nil when the Dialer's own TLS dial is used
-	send chan Encoded  // encoded frames for the write pump
-	dead chan struct{} // closed once the socket is finished
-	once sync.Once
-	err  error // why it finished; written once, before dead closes
+	cork *wire.CorkConn // the socket's TCP (or proxy) connection; nil when the Dialer's own TLS dial is used
+	w    *wire.Conn
 
-	// wmu is held by whoever writes a data message: an inline Send or the
-	// write pump (gorilla allows one writer at a time).
-	wmu sync.Mutex
-	// queued counts frames handed to the queue and not yet written. An
-	// inline write happens only when it is zero (checked under wmu), so it
-	// never overtakes a frame queued before it.
-	queued atomic.Int64
-	// lastWrite is when the last inline write or batch started, in Unix
-	// nanoseconds (see busy).
-	lastWrite atomic.Int64
-
-	// Keepalive (see writePump). heard is when anything last arrived, in
+	// Keepalive (see keepalive). heard is when anything last arrived, in
 	// Unix nanoseconds; peerPings is set once the relay has pinged us.
 	heard     atomic.Int64
 	peerPings atomic.Bool
 }
 
-func newConn(ws *websocket.Conn, cork *CorkConn, queue int) *conn {
-	cn := &conn{ws: ws, cork: cork, send: make(chan Encoded, queue), dead: make(chan struct{})}
+// newConn wraps a dialed socket with the bridge's writing policy: inline
+// writes for a lone answer, batches under load, adaptive keepalive.
+func (c *Client) newConn(ws *websocket.Conn, cork *wire.CorkConn) *conn {
+	cn := &conn{ws: ws, cork: cork}
 	cn.heard.Store(time.Now().UnixNano())
+	cn.w = wire.New(ws, cork, wire.Config{
+		WriteWait:      c.opts.WriteWait,
+		Queue:          c.opts.SendQueue,
+		InlineMax:      inlineSendMax,
+		BusyGap:        c.busyGap,
+		Keepalive:      func(time.Time) (time.Duration, error) { return c.keepalive(cn) },
+		KeepaliveFirst: c.opts.PingInterval,
+		Fail:           cn.kill,
+	})
 	return cn
 }
 
 // kill finishes the socket once, keeping the first cause.
 func (cn *conn) kill(err error) {
-	cn.once.Do(func() {
-		cn.err = err
-		close(cn.dead)
+	if cn.w.Close(err) {
 		cn.ws.Close()
-	})
-}
-
-// busy reports whether the socket was written within gap.
-func (cn *conn) busy(gap time.Duration) bool {
-	return gap > 0 && time.Now().UnixNano()-cn.lastWrite.Load() < int64(gap)
-}
-
-func (cn *conn) isDead() bool {
-	select {
-	case <-cn.dead:
-		return true
-	default:
-		return false
 	}
 }
 
 // trySend queues a frame the client writes on its own (an error answer);
 // when the queue is full it is dropped rather than stalling the read pump.
 func (cn *conn) trySend(f Frame) {
-	e, err := EncodeFrameParts(f)
-	if err != nil {
-		return
-	}
-	cn.queued.Add(1)
-	select {
-	case cn.send <- e:
-	default:
-		cn.queued.Add(-1)
+	if e, err := EncodeFrameParts(f); err == nil {
+		cn.w.TrySend(e)
 	}
 }
 
@@ -98,8 +72,12 @@ func (c *Client) dial(ctx context.Context, endpoint string) (*conn, error) {
 	}
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+tok)
-	d, cork := corkingDialer(c.opts.Dialer)
-	ws, resp, err := d.DialContext(ctx, endpoint, h)
+	d := *c.opts.Dialer
+	if d.WriteBufferSize == 0 && d.WriteBufferPool == nil {
+		d.WriteBufferSize = clientWriteBuffer
+	}
+	cd, cork := wire.CorkingDialer(&d)
+	ws, resp, err := cd.DialContext(ctx, endpoint, h)
 	if err != nil {
 		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
 			return nil, upgradeError(resp, tok)
@@ -116,7 +94,7 @@ func (c *Client) dial(ctx context.Context, endpoint string) (*conn, error) {
 		ws.Close()
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
-	return newConn(ws, *cork, c.opts.SendQueue), nil
+	return c.newConn(ws, *cork), nil
 }
 
 // clientWriteBuffer is gorilla's write buffer on the bridge side. A client
@@ -124,36 +102,6 @@ func (c *Client) dial(ctx context.Context, endpoint string) (*conn, error) {
 // WebSocket frame of its own, so 4 KiB (the default) cuts a 10 MiB result
 // into 2,560 frames.
 const clientWriteBuffer = 64 << 10
-
-// corkingDialer copies d so that the connection it dials is a CorkConn,
-// reported through the returned pointer once the dial has happened. A
-// Dialer with its own NetDialTLSContext dials TLS itself and is left as it
-// is (no coalescing then).
-func corkingDialer(d *websocket.Dialer) (*websocket.Dialer, **CorkConn) {
-	var cork *CorkConn
-	cp := *d
-	if cp.WriteBufferSize == 0 && cp.WriteBufferPool == nil {
-		cp.WriteBufferSize = clientWriteBuffer
-	}
-	dial := cp.NetDialContext
-	if dial == nil && cp.NetDial != nil {
-		nd := cp.NetDial
-		dial = func(_ context.Context, network, addr string) (net.Conn, error) { return nd(network, addr) }
-	}
-	if dial == nil {
-		var nd net.Dialer
-		dial = nd.DialContext
-	}
-	cp.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		cork = NewCorkConn(nc)
-		return cork, nil
-	}
-	return &cp, &cork
-}
 
 // hello builds the first frame; see ClientOptions.Hello.
 func (c *Client) hello() Frame {
@@ -183,10 +131,10 @@ func (c *Client) serve(ctx, pctx context.Context, cn *conn) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.readPump(cn) }()
-	go func() { defer wg.Done(); c.writePump(cn) }()
+	go func() { defer wg.Done(); cn.w.Run() }()
 
 	select {
-	case <-cn.dead:
+	case <-cn.w.Done():
 	case <-pctx.Done():
 		if ctx.Err() != nil {
 			// Shutting down: say goodbye and give the relay a moment to
@@ -195,7 +143,7 @@ func (c *Client) serve(ctx, pctx context.Context, cn *conn) error {
 			if cn.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace)) == nil {
 				t := time.NewTimer(closeGrace)
 				select {
-				case <-cn.dead:
+				case <-cn.w.Done():
 				case <-t.C:
 				}
 				t.Stop()
@@ -215,52 +163,29 @@ func (c *Client) serve(ctx, pctx context.Context, cn *conn) error {
 	}
 	c.mu.Unlock()
 	wg.Wait()
-	return cn.err
+	return cn.w.Err()
 }
 
-// writePump writes the queued data messages, and pings when the socket has
-// been quiet. Every write has a deadline. Frames that are queued together go
-// out together: the pump corks the connection, writes until the queue is
-// empty (or a batch is big), and uncorks, so a burst of answers costs one
-// syscall rather than one each.
+// keepalive is the write side's timer: it pings when the socket has been
+// quiet, and returns when to look again.
 //
-// Keepalive is adaptive: the pump pings only when nothing (a message, a
+// Keepalive is adaptive: the bridge pings only when nothing (a message, a
 // ping or a pong) has arrived for pingAfter. A relay that pings on its own
 // (tether-relay does, every PingInterval) thus keeps the socket alive for
 // both, and an idle bridge wakes only to answer it; against a relay that
 // never pings (a TAG relay) the bridge pings every PingInterval as before.
 // Half-open detection does not depend on who pings: the read deadline
 // (PongWait after anything received) ends a silent socket either way.
-func (c *Client) writePump(cn *conn) {
-	idle := time.NewTimer(c.opts.PingInterval)
-	defer idle.Stop()
-	for {
-		select {
-		case e := <-cn.send:
-			cn.wmu.Lock()
-			cn.lastWrite.Store(time.Now().UnixNano())
-			err := c.writeBatch(cn, e)
-			cn.wmu.Unlock()
-			if err != nil {
-				cn.kill(fmt.Errorf("write: %w", err))
-				return
-			}
-		case <-idle.C:
-			wait := c.pingAfter(cn)
-			quiet := time.Duration(time.Now().UnixNano() - cn.heard.Load())
-			if quiet < wait {
-				idle.Reset(wait - quiet)
-				continue
-			}
-			if err := cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait)); err != nil {
-				cn.kill(fmt.Errorf("ping: %w", err))
-				return
-			}
-			idle.Reset(wait)
-		case <-cn.dead:
-			return
-		}
+func (c *Client) keepalive(cn *conn) (time.Duration, error) {
+	wait := c.pingAfter(cn)
+	quiet := time.Duration(time.Now().UnixNano() - cn.heard.Load())
+	if quiet < wait {
+		return wait - quiet, nil
 	}
+	if err := cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opts.WriteWait)); err != nil {
+		return 0, fmt.Errorf("ping: %w", err)
+	}
+	return wait, nil
 }
 
 // pingAfter is how long the socket may be quiet before the bridge pings.
@@ -278,41 +203,10 @@ func (c *Client) pingAfter(cn *conn) time.Duration {
 	return c.opts.PingInterval
 }
 
-// maxBatch bounds the frames written between cork and uncork, so a pong
-// written meanwhile by the read pump waits for at most this many.
-const maxBatch = 64
-
-// writeBatch writes e and whatever else is queued meanwhile, corked, and
-// always uncorks: a pong or close frame written by another goroutine may be
-// held in there. The caller holds cn.wmu.
-func (c *Client) writeBatch(cn *conn, e Encoded) (err error) {
-	deadline := time.Now().Add(c.opts.WriteWait)
-	if cn.cork != nil {
-		cn.cork.Cork()
-		defer func() {
-			if uerr := cn.cork.Uncork(deadline); err == nil {
-				err = uerr
-			}
-		}()
-	}
-	for n := 1; ; n++ {
-		cn.ws.SetWriteDeadline(deadline)
-		err := WriteEncoded(cn.ws, e)
-		cn.queued.Add(-1)
-		if err != nil {
-			return err
-		}
-		if n >= maxBatch || len(cn.send) == 0 {
-			return nil
-		}
-		e = <-cn.send // only this goroutine receives, so this does not block
-	}
-}
-
 // readPump reads until the socket fails. Any inbound traffic (a message, a
 // chunk of a large message, a ping or a pong) pushes the read deadline
 // PongWait ahead, so silence for PongWait means the socket is dead. It also
-// stamps cn.heard for the write pump's keepalive, which re-checks it when
+// stamps cn.heard for the writer's keepalive, which re-checks it when
 // its timer fires; the timer is not pushed back from here, because moving a
 // Go timer later leaves the runtime a wakeup at the old time anyway.
 func (c *Client) readPump(cn *conn) {

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/tether-dev/tether/relay"
+	"github.com/tether-dev/tether/relay/internal/wire"
 )
 
 const (
@@ -37,10 +36,8 @@ var errBridgeGone = errors.New("bridge disconnected")
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 
 // bridgeConn is one connected bridge socket. The HTTP handler goroutine
-// reads. Data frames are written under wmu (gorilla allows one reader and
-// one writer; control frames may be written from anywhere): by the caller
-// itself when nothing is queued and no one is writing (send), otherwise by
-// writeLoop, which batches what queued up behind a busy socket.
+// reads; data frames go through w (see send), whose closing marks the
+// bridge gone.
 type bridgeConn struct {
 	s        *Server
 	dev      string
@@ -49,13 +46,9 @@ type bridgeConn struct {
 	since    time.Time
 	ws       *websocket.Conn
 
-	cork      *relay.CorkConn // the socket's connection, for write batching
-	wmu       sync.Mutex      // held while writing data frames (and corking)
-	queued    atomic.Int32    // frames put in out and not yet written
-	active    atomic.Int32    // client requests waiting for the bridge's answer
-	out       chan relay.Encoded
-	done      chan struct{} // closed once the bridge is gone or going
-	closeOnce sync.Once
+	w      *wire.Conn
+	done   <-chan struct{} // w.Done(): closed once the bridge is gone or going
+	active atomic.Int32    // client requests waiting for the bridge's answer
 
 	mu       sync.Mutex
 	servers  []relay.ServerInfo
@@ -93,7 +86,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "relay shutting down"})
 		return
 	}
-	cw := &corkingWriter{ResponseWriter: w}
+	cw := &wire.CorkingResponseWriter{ResponseWriter: w}
 	ws, err := upgrader.Upgrade(cw, r, nil)
 	if err != nil {
 		s.log.Debug("websocket upgrade failed", "dev", c.Dev, "err", err)
@@ -123,12 +116,19 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 
 	b := &bridgeConn{
 		s: s, dev: c.Dev, protocol: protocol, version: hello.Version, since: time.Now(), ws: ws,
-		cork:     cw.cork,
-		out:      make(chan relay.Encoded, sendQueue),
-		done:     make(chan struct{}),
 		sessions: make(map[string]*session),
 		rpcs:     make(map[string]chan relay.Frame),
 	}
+	b.w = wire.New(ws, cw.Cork, wire.Config{
+		WriteWait:      relay.WriteWait,
+		Queue:          sendQueue,
+		QueueWait:      relay.WriteWait,
+		Keepalive:      b.keepalive,
+		KeepaliveFirst: relay.PingInterval,
+		Wrote:          func(n int) { s.metrics.addBytes("out", n) },
+		Fail:           b.writeFailed,
+	})
+	b.done = b.w.Done()
 	if protocol == protoTAG {
 		b.servers = []relay.ServerInfo{tagServerInfo(hello.Tools)}
 		b.tag = newTAGFacade(b)
@@ -149,7 +149,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 	expiry := time.AfterFunc(time.Until(c.Expiry), func() { b.shutdown(relay.CloseUnauthorized, "token expired") })
 	defer expiry.Stop()
 
-	go b.writeLoop()
+	go b.w.Run()
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
@@ -240,11 +240,10 @@ func (s *Server) unregister(b *bridgeConn) {
 // close frame and drops the TCP connection if the peer does not answer
 // within closeGrace. Safe to call more than once and from any goroutine.
 func (b *bridgeConn) shutdown(code int, text string) {
-	b.closeOnce.Do(func() {
-		close(b.done)
+	if b.w.Close(errBridgeGone) {
 		b.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(relay.WriteWait))
 		time.AfterFunc(closeGrace, func() { b.ws.Close() })
-	})
+	}
 }
 
 // drain reads until the peer answers our close frame or the socket dies.
@@ -257,31 +256,14 @@ func (b *bridgeConn) drain() {
 	}
 }
 
-// writeLoop owns data writes and pings.
-func (b *bridgeConn) writeLoop() {
-	ping := time.NewTicker(relay.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case e := <-b.out:
-			b.wmu.Lock()
-			err := b.writeBatch(e)
-			b.wmu.Unlock()
-			if err != nil {
-				b.writeFailed(err)
-				return
-			}
-		case now := <-ping.C:
-			if err := b.ws.WriteControl(websocket.PingMessage, nil, now.Add(relay.WriteWait)); err != nil {
-				b.shutdown(websocket.CloseInternalServerErr, "write failed")
-				b.ws.Close()
-				return
-			}
-			b.sweepSessions(now)
-		case <-b.done:
-			return
-		}
+// keepalive pings the bridge every PingInterval (the bridge answers, and
+// pings only when the relay does not) and sweeps idle sessions.
+func (b *bridgeConn) keepalive(now time.Time) (time.Duration, error) {
+	if err := b.ws.WriteControl(websocket.PingMessage, nil, now.Add(relay.WriteWait)); err != nil {
+		return 0, fmt.Errorf("ping: %w", err)
 	}
+	b.sweepSessions(now)
+	return relay.PingInterval, nil
 }
 
 // writeFailed ends a bridge whose socket refused a data frame.
@@ -291,45 +273,11 @@ func (b *bridgeConn) writeFailed(err error) {
 	b.ws.Close()
 }
 
-// maxBatch bounds the frames written between cork and uncork, so a pong or
-// close frame written meanwhile by another goroutine waits for at most this
-// many.
-const maxBatch = 64
-
-// writeBatch writes e and whatever else is queued meanwhile with the
-// connection corked, so a burst of frames costs one syscall rather than one
-// each. It always uncorks: a control frame may be held in there. The caller
-// holds wmu.
-func (b *bridgeConn) writeBatch(e relay.Encoded) (err error) {
-	deadline := time.Now().Add(relay.WriteWait)
-	if b.cork != nil {
-		b.cork.Cork()
-		defer func() {
-			if uerr := b.cork.Uncork(deadline); err == nil {
-				err = uerr
-			}
-		}()
-	}
-	for n := 1; ; n++ {
-		b.ws.SetWriteDeadline(deadline)
-		err := relay.WriteEncoded(b.ws, e)
-		b.queued.Add(-1)
-		if err != nil {
-			return err
-		}
-		b.s.metrics.addBytes("out", e.Len())
-		if n >= maxBatch || len(b.out) == 0 {
-			return nil
-		}
-		e = <-b.out // only this goroutine receives, so this does not block
-	}
-}
-
 // send writes one frame to the bridge. When the socket is idle (no frame
 // queued, no one writing) and at most one request is waiting on this
-// bridge, the caller writes it itself: one syscall and no hand-off to
-// writeLoop, which on a loaded machine costs a goroutine wake per call.
-// Otherwise the frame is queued, and writeLoop sends it in the next corked
+// bridge, the caller writes it itself: one syscall and no hand-off to the
+// writer's loop, which on a loaded machine costs a goroutine wake per call.
+// Otherwise the frame is queued, and the loop sends it in the next corked
 // batch: under concurrency, one syscall for many frames (and a burst the
 // bridge answers in one batch too) beats one each. Queued frames are never
 // overtaken, because the inline path is taken only while none is waiting.
@@ -342,68 +290,23 @@ func (b *bridgeConn) send(ctx context.Context, f relay.Frame) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-b.done:
-		return errBridgeGone
-	default:
-	}
-	if b.active.Load() <= inlineMaxActive && b.queued.Load() == 0 && b.wmu.TryLock() {
-		if b.queued.Load() == 0 {
-			b.ws.SetWriteDeadline(time.Now().Add(relay.WriteWait))
-			err := relay.WriteEncoded(b.ws, data)
-			b.wmu.Unlock()
-			if err != nil {
-				b.writeFailed(err)
-				return fmt.Errorf("write to bridge: %w", err)
-			}
-			b.s.metrics.addBytes("out", data.Len())
-			return nil
-		}
-		b.wmu.Unlock()
-	}
-	b.queued.Add(1)
-	select {
-	case b.out <- data:
+	err = b.w.Send(ctx, data, b.active.Load() <= inlineMaxActive)
+	switch {
+	case err == nil:
 		return nil
-	default:
-	}
-	t := time.NewTimer(relay.WriteWait)
-	defer t.Stop()
-	select {
-	case b.out <- data:
-		return nil
-	case <-b.done:
-		b.queued.Add(-1)
+	case err == wire.ErrClosed:
 		return errBridgeGone
-	case <-ctx.Done():
-		b.queued.Add(-1)
-		return ctx.Err()
-	case <-t.C:
-		b.queued.Add(-1)
-		return errors.New("bridge is not reading: send queue full")
+	case errors.Is(err, wire.ErrQueueFull):
+		return fmt.Errorf("bridge is not reading: %w", err)
+	case errors.Is(err, wire.ErrClosed):
+		return fmt.Errorf("write to bridge: %w", err)
 	}
+	return err
 }
 
 // inlineMaxActive is the most requests in flight on one bridge for which
-// send still writes inline rather than through writeLoop's batches.
+// send still writes inline rather than through the writer's batches.
 const inlineMaxActive = 1
-
-// corkingWriter hands the upgrader a CorkConn in place of the hijacked
-// connection, so the writer loop can batch frames (gorilla has no other way
-// in on the server side).
-type corkingWriter struct {
-	http.ResponseWriter
-	cork *relay.CorkConn
-}
-
-func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	w.cork = relay.NewCorkConn(nc)
-	return w.cork, brw, nil
-}
 
 // sendErrorFrame tells the bridge that one of its frames was wrong; the
 // socket stays up.

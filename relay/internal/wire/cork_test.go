@@ -1,8 +1,9 @@
-package relay
+package wire
 
 import (
 	"bytes"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,5 +83,25 @@ func TestCorkConnSendsWhenFull(t *testing.T) {
 	cc.Uncork(time.Now())
 	if w := under.taken(); len(w) != 1 || string(w[0]) != "tail" {
 		t.Fatalf("after the overflow: %q", w)
+	}
+}
+
+// The before-read hook runs ahead of every Read of the connection, which is
+// when the layers above have handed on all they held.
+func TestCorkConnBeforeRead(t *testing.T) {
+	c, s := tcpPair(t)
+	cc := NewCorkConn(c)
+	var events []string
+	cc.SetBeforeRead(func() { events = append(events, "wait") })
+	s.Write([]byte("ab"))
+	b := make([]byte, 1)
+	for range 2 {
+		if _, err := cc.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, string(b))
+	}
+	if got := strings.Join(events, ","); got != "wait,a,wait,b" {
+		t.Fatalf("events %q, want the hook before each read", got)
 	}
 }
