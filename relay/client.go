@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -94,6 +95,7 @@ type ClientOptions struct {
 	// Tuning; zero means the default from protocol.go.
 	PingInterval time.Duration // how often the client pings
 	PongWait     time.Duration // silence after which the socket is declared dead
+	ProbeWait    time.Duration // silence allowed after NetworkChanged pings a connected socket
 	WriteWait    time.Duration // deadline of every write
 	BackoffBase  time.Duration // bound of the first reconnect wait
 	BackoffCap   time.Duration // largest bound of a reconnect wait
@@ -132,6 +134,9 @@ func NewClient(opts ClientOptions) *Client {
 	if opts.PongWait <= 0 {
 		opts.PongWait = PongWait
 	}
+	if opts.ProbeWait <= 0 {
+		opts.ProbeWait = min(ProbeWait, opts.PongWait)
+	}
 	if opts.PingInterval >= opts.PongWait {
 		// A ping must be able to come back before the deadline passes.
 		opts.PingInterval = opts.PongWait / 2
@@ -154,6 +159,7 @@ func NewClient(opts ClientOptions) *Client {
 	if opts.Dialer == nil {
 		d := *websocket.DefaultDialer
 		d.HandshakeTimeout = HandshakeTimeout
+		d.NetDialContext = (&net.Dialer{Timeout: ConnectTimeout}).DialContext
 		opts.Dialer = &d
 	}
 	c := &Client{opts: opts, log: opts.Logger, clock: opts.Clock, busyGap: busyGap}
@@ -186,6 +192,28 @@ func (c *Client) Kick() {
 	if c.abortPhase != nil {
 		c.abortPhase()
 	}
+}
+
+// NetworkChanged tells the client that the machine's network changed (an
+// address or route came or went). A client that is not connected dials
+// again at once with a fresh backoff, as Kick does. A connected one keeps
+// its socket — most changes (a VPN route, a container bridge) do not touch
+// it — but pings the relay and gives the socket ProbeWait (ClientOptions) to show it is
+// alive, so one that died with the old network is dropped in seconds, not
+// after PongWait. Safe from any goroutine; never blocks.
+func (c *Client) NetworkChanged() {
+	c.mu.Lock()
+	cn, connected := c.cur, c.state.Phase == PhaseConnected
+	if !connected || cn == nil {
+		c.kicked = true
+		if c.abortPhase != nil {
+			c.abortPhase()
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	cn.probe(c.opts.ProbeWait)
 }
 
 // Send writes one frame to the socket. A large Msg or Body is written from
@@ -285,6 +313,7 @@ func (c *Client) Run(ctx context.Context) error {
 // goroutine that changes the state, so OnState sees changes in order.
 func (c *Client) loop(ctx context.Context, endpoint string, bo *Backoff) error {
 	var lastErr string
+	nbo := &Backoff{Base: min(c.opts.BackoffBase, NetBackoffCap/4), Cap: min(c.opts.BackoffCap, NetBackoffCap), randN: c.randN}
 	for {
 		if ctx.Err() != nil {
 			return c.stopped(ctx, lastErr)
@@ -310,6 +339,7 @@ func (c *Client) loop(ctx context.Context, endpoint string, bo *Backoff) error {
 			if c.clock.Now().Sub(connectedAt) >= c.opts.StableAfter {
 				bo.Reset()
 			}
+			nbo.Reset()
 		}
 		kicked := endPhase()
 		if ctx.Err() != nil {
@@ -326,11 +356,19 @@ func (c *Client) loop(ctx context.Context, endpoint string, bo *Backoff) error {
 		if kicked {
 			c.log.Info("relay kicked: dialing again now")
 			bo.Reset()
+			nbo.Reset()
 			continue
 		}
 
-		// Back off, interruptible by ctx and by Kick.
-		d := bo.Next()
+		// Back off, interruptible by ctx and by Kick. A dial that failed
+		// at the TCP level waits at most NetBackoffCap and does not make
+		// the next ordinary wait longer (see NetBackoffCap).
+		var d time.Duration
+		if !wasUp && tcpLevel(err) {
+			d = nbo.Next()
+		} else {
+			d = bo.Next()
+		}
 		pctx, endPhase = c.enterPhase(ctx, false)
 		next := c.clock.Now().Add(d)
 		c.log.Info("relay connection failed; retrying", "in", d, "attempt", bo.Attempt(), "error", err)
@@ -344,8 +382,22 @@ func (c *Client) loop(ctx context.Context, endpoint string, bo *Backoff) error {
 		}
 		if endPhase() {
 			bo.Reset()
+			nbo.Reset()
 		}
 	}
+}
+
+// tcpLevel reports whether a dial failed before any byte reached the relay:
+// the TCP connect (refused, unreachable, timed out) or the name lookup.
+// net.OpError's Op is "dial" exactly there, on every platform, whatever
+// the errno is called.
+func tcpLevel(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var de *net.DNSError
+	return errors.As(err, &de)
 }
 
 // waitReason says in plain words why the client is waiting.

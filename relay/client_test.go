@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -553,4 +555,128 @@ func TestClientSendQueueBoundsAndWriteDeadline(t *testing.T) {
 	}
 	rs.next().read()
 	rec.waitPhase(t, PhaseConnected)
+}
+
+// closedURL is an http URL on a loopback port where nothing listens: every
+// dial is refused at the TCP level.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	ln.Close()
+	return u
+}
+
+// TestClientRefusedDialsDoNotClimb: while dials fail at the TCP level (no
+// network, relay host down), waits stay within NetBackoffCap however long
+// it lasts; a failure past TCP (a proxy's 502) climbs as before.
+func TestClientRefusedDialsDoNotClimb(t *testing.T) {
+	clock := newFakeClock()
+	rec := newRecorder()
+	start(t, ClientOptions{URL: closedURL(t), Token: staticToken(testToken), OnState: rec.onState,
+		BackoffBase: time.Second, BackoffCap: time.Hour, Clock: clock},
+		func(c *Client) { c.randN = func(n int64) int64 { return n - 1 } }) // always the bound
+	var waits []time.Duration
+	for range 8 {
+		ft := clock.nextTimer(t)
+		waits = append(waits, ft.d)
+		ft.fire()
+	}
+	for _, d := range waits {
+		if d > NetBackoffCap {
+			t.Fatalf("waits after refused dials = %v, want each ≤ %v", waits, NetBackoffCap)
+		}
+	}
+	if waits[len(waits)-1] != NetBackoffCap {
+		t.Fatalf("waits = %v: they should still back off up to %v", waits, NetBackoffCap)
+	}
+
+	rs := newRelayStub(t)
+	rs.refuse = func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+		return true
+	}
+	clock2 := newFakeClock()
+	start(t, ClientOptions{URL: rs.srv.URL, Token: staticToken(testToken),
+		BackoffBase: time.Second, BackoffCap: time.Hour, Clock: clock2},
+		func(c *Client) { c.randN = func(n int64) int64 { return n - 1 } })
+	waits = waits[:0]
+	for range 4 {
+		ft := clock2.nextTimer(t)
+		waits = append(waits, ft.d)
+		ft.fire()
+	}
+	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}; !slices.Equal(waits, want) {
+		t.Fatalf("waits after 502s = %v, want %v", waits, want)
+	}
+}
+
+func TestTCPLevel(t *testing.T) {
+	t.Parallel()
+	_, refused := net.Dial("tcp", strings.TrimPrefix(closedURL(t), "http://"))
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{refused, true},
+		{fmt.Errorf("dial relay: %w", refused), true},
+		{&net.DNSError{Err: "no such host", Name: "relay.invalid", IsNotFound: true}, true},
+		{&net.OpError{Op: "read", Err: errors.New("reset")}, false},
+		{errors.New("tls: handshake failure"), false},
+		{nil, false},
+	}
+	for _, c := range cases {
+		if got := tcpLevel(c.err); got != c.want {
+			t.Errorf("tcpLevel(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// TestClientNetworkChanged: in backoff, a network change dials at once; on
+// a live socket it only probes (the socket stays); on a dead socket (the
+// relay side stops answering) the probe drops it within ProbeWait, long
+// before PongWait.
+func TestClientNetworkChanged(t *testing.T) {
+	rs := newRelayStub(t)
+	rs.refuse = func(n int, w http.ResponseWriter, _ *http.Request) bool {
+		if n == 1 {
+			http.Error(w, "down", http.StatusBadGateway)
+			return true
+		}
+		return false
+	}
+	rec := newRecorder()
+	const probe = 300 * time.Millisecond
+	r := start(t, ClientOptions{URL: rs.srv.URL, Token: staticToken(testToken), OnState: rec.onState,
+		PingInterval: time.Hour / 2, PongWait: time.Hour, ProbeWait: probe,
+		BackoffBase: time.Hour, BackoffCap: time.Hour})
+	rec.waitPhase(t, PhaseBackoff) // an hour's wait after the 502
+	r.c.NetworkChanged()
+	sc := rs.next()
+	sc.read() // reading makes gorilla answer pings
+	rec.waitPhase(t, PhaseConnected)
+
+	// Live socket: the probe's ping is answered, nothing changes.
+	r.c.NetworkChanged()
+	quiet := time.NewTimer(4 * probe)
+	select {
+	case s := <-rec.states:
+		t.Fatalf("a live socket changed state after a network change: %+v", s)
+	case <-quiet.C:
+	}
+
+	// Dead socket: a relay that never reads (so never pongs). PongWait is
+	// an hour, so only the probe can end it.
+	r.c.Kick()
+	rs.next() // not read
+	rec.waitPhase(t, PhaseConnected)
+	at := time.Now()
+	r.c.NetworkChanged()
+	rec.waitPhase(t, PhaseBackoff)
+	if took := time.Since(at); took > probe+2*time.Second {
+		t.Fatalf("dead socket dropped %v after the network change, want about %v", took, probe)
+	}
 }

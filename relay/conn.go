@@ -56,6 +56,16 @@ func (cn *conn) kill(err error) {
 	}
 }
 
+// probe pings the relay now and lets the socket stay silent for at most
+// wait: the read pump pushes the deadline back to PongWait on anything that
+// arrives (the pong included), so only a dead socket times out. Both calls
+// are safe beside the pumps (gorilla allows WriteControl and deadlines
+// from any goroutine).
+func (cn *conn) probe(wait time.Duration) {
+	_ = cn.ws.SetReadDeadline(time.Now().Add(wait))
+	_ = cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wait))
+}
+
 // trySend queues a frame the client writes on its own (an error answer);
 // when the queue is full it is dropped rather than stalling the read pump.
 func (cn *conn) trySend(f Frame) {

@@ -93,6 +93,23 @@ const (
 	BackoffBase = 500 * time.Millisecond
 	// BackoffCap is the largest bound of a reconnect wait.
 	BackoffCap = 30 * time.Second
+	// NetBackoffCap bounds the wait after a dial that failed at the TCP
+	// level (refused, unreachable, no route, DNS, no answer within
+	// ConnectTimeout). Such a failure says the network or the relay's host
+	// is not there right now, and trying again costs almost nothing, so
+	// those waits do not climb towards BackoffCap: the bridge is back
+	// within about a second of the network's return (a relay that restarts
+	// every few seconds included). Failures past TCP (TLS, HTTP 5xx from a
+	// proxy, the upgrade) climb as before.
+	NetBackoffCap = time.Second
+	// ConnectTimeout bounds the TCP connect of one dial (the default dialer
+	// only). Linux sends the 2nd SYN after 1 s and the 3rd after 3 s; a
+	// fresh dial every 3 s keeps the gap between SYNs at 2 s at most, so a
+	// network that returns mid-dial is found quickly.
+	ConnectTimeout = 3 * time.Second
+	// ProbeWait is how long a connected socket may stay silent after a
+	// network change (NetworkChanged pings it) before it counts as dead.
+	ProbeWait = 5 * time.Second
 	// StableAfter is how long a connection must stay up before the backoff
 	// starts again from BackoffBase.
 	StableAfter = 10 * time.Second
