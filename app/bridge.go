@@ -156,7 +156,7 @@ func (b *Bridge) newChild(name string, def ServerDef) *mcpchild.Child {
 			userCall(ci)
 		}
 		if b.opts.OnCall != nil {
-			b.opts.OnCall(CallRecord{At: ci.Start, Server: name, Tool: ci.Tool, Duration: ci.Duration, Outcome: ci.Outcome, Error: ci.Error})
+			b.opts.OnCall(CallRecord{At: ci.Start, Server: name, Tool: ci.Tool, Duration: ci.Duration, Outcome: Outcome(ci.Outcome), Error: ci.Error})
 		}
 	}
 	if copts.Logger == nil {
