@@ -9,11 +9,13 @@ import (
 )
 
 // downKeychain is a keychain that cannot be reached, as on a headless box.
-type downKeychain struct{ keystore.Memory }
+type downKeychain struct{}
 
-func (downKeychain) Get(string) (keystore.Token, error) {
-	return "", fmt.Errorf("no Secret Service: %w", keystore.ErrUnavailable)
-}
+var errDown = fmt.Errorf("no Secret Service: %w", keystore.ErrUnavailable)
+
+func (downKeychain) Get(string) (keystore.Token, error) { return "", errDown }
+func (downKeychain) Set(string, keystore.Token) error   { return errDown }
+func (downKeychain) Delete(string) error                { return errDown }
 
 // TestTokenStatus classifies the real resolver's errors, not strings made
 // up for the test.
@@ -32,7 +34,7 @@ func TestTokenStatus(t *testing.T) {
 			return ""
 		}}, TokenPresent},
 		{"nothing anywhere", keystore.Resolver{Getenv: noEnv, Keychain: &keystore.Memory{}, Account: "a"}, TokenMissing},
-		{"keychain down", keystore.Resolver{Getenv: noEnv, Keychain: &downKeychain{}, Account: "a"}, TokenKeychainUnavailable},
+		{"keychain down", keystore.Resolver{Getenv: noEnv, Keychain: downKeychain{}, Account: "a"}, TokenKeychainUnavailable},
 		{"token file gone", keystore.Resolver{Getenv: noEnv, TokenFile: filepath.Join(t.TempDir(), "none")}, TokenUnreadable},
 	}
 	for _, tt := range tests {
