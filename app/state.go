@@ -220,4 +220,10 @@ type Control interface {
 	// SetServerEnabled writes "disabled" into mcp.json for that server; the
 	// watcher then applies it like any other edit.
 	SetServerEnabled(ctx context.Context, name string, enabled bool) error
+	// SetRelay writes the relay URL into settings.json and reloads; State
+	// shows the new relay once the reload is applied.
+	SetRelay(ctx context.Context, url string) error
+	// ImportServers copies other apps' servers from srcs into mcp.json,
+	// disabled, and reloads.
+	ImportServers(ctx context.Context, srcs []ImportSource) (ImportReport, error)
 }

@@ -43,7 +43,15 @@ func configCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	rep, err := app.ImportServers(paths.MCPJSON, srcs)
+	// A running engine writes its own mcp.json; without one, the same
+	// writer runs here.
+	var rep app.ImportReport
+	if c, derr := app.DialControl(ctx, paths.Socket); derr == nil {
+		rep, err = c.ImportServers(ctx, srcs)
+		c.Close()
+	} else {
+		rep, err = app.ImportServers(paths.MCPJSON, srcs)
+	}
 	if err != nil {
 		return err
 	}
