@@ -9,6 +9,7 @@ import (
 )
 
 func TestEnsureExampleConfig(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tether", "mcp.json")
 	created, err := EnsureExampleConfig(path)
 	if err != nil || !created {
@@ -50,6 +51,7 @@ func TestEnsureExampleConfig(t *testing.T) {
 
 // Enabling the example server via SetServerDisabled gives a valid enabled server.
 func TestExampleEnable(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "mcp.json")
 	if _, err := EnsureExampleConfig(path); err != nil {
 		t.Fatal(err)

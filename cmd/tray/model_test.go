@@ -42,6 +42,7 @@ var yes, no = new(bool), new(bool)
 func init() { *yes = true }
 
 func TestMenuModel(t *testing.T) {
+	t.Parallel()
 	tools := make([]string, 22)
 	for i := range tools {
 		tools[i] = fmt.Sprintf("tool_%02d", i)
@@ -383,6 +384,7 @@ func dump(items []Item, depth int) string {
 }
 
 func TestHelpers(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ got, want string }{
 		{seconds(7200 * time.Millisecond), "8 s"},
 		{seconds(time.Millisecond), "1 s"},
