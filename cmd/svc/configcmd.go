@@ -19,7 +19,7 @@ import (
 // choose for it.
 func configCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "import" {
-		return errors.New("usage: tetherd config import [--from claude|cursor|vscode|FILE]...")
+		return errors.New("usage: tetherd config import [--from claude|cursor|vscode|FILE] (repeatable)")
 	}
 	fs := flag.NewFlagSet("tetherd config import", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -18,7 +18,7 @@ import (
 // notice line in the menu.
 
 // errStarting is returned while the tray is between engines.
-var errStarting = errors.New("Tether is still starting; try again in a moment")
+var errStarting = errors.New("tether is still starting; try again in a moment")
 
 // maxClipboard bounds what Paste token reads as a token.
 const maxClipboard = 64 << 10
