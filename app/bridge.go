@@ -94,7 +94,7 @@ type Bridge struct {
 	children   map[string]*mcpchild.Child
 	keys       map[string]string // per server: the ServerDef.Key it runs
 	link       *link             // the relay connection, nil when disconnected
-	relayURL   string
+	target     relayTarget       // where the link dials; SetRelay changes it, so read it under mu
 	sessions   map[sessionKey]*session
 	connected  bool
 	routes     map[string]relay.TAGRoute // TAG mode: flattened name → server/tool
@@ -113,6 +113,21 @@ type link struct {
 
 type sessionKey struct{ server, session string }
 
+// relayTarget is the relay the link dials and how it speaks to it.
+type relayTarget struct {
+	url   string
+	tag   bool   // the TAG relay protocol
+	devID string // the dev slot (required in TAG mode)
+}
+
+// relayTarget reads the target under the lock: SetRelay may change it
+// while the link's callbacks (hello, onFrame, catalogLoop) run.
+func (b *Bridge) relayTarget() relayTarget {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.target
+}
+
 // NewBridge prepares a bridge; nothing starts until Start (or Run).
 func NewBridge(opts BridgeOptions) *Bridge {
 	b := &Bridge{
@@ -120,7 +135,7 @@ func NewBridge(opts BridgeOptions) *Bridge {
 		log:          opts.Logger,
 		children:     map[string]*mcpchild.Child{},
 		keys:         map[string]string{},
-		relayURL:     opts.RelayURL,
+		target:       relayTarget{url: opts.RelayURL, tag: opts.TAG, devID: opts.DevID},
 		catalogDirty: make(chan struct{}, 1),
 		sessions:     map[sessionKey]*session{},
 		lastErr:      map[string]string{},
@@ -156,7 +171,7 @@ func (b *Bridge) newChild(name string, def ServerDef) *mcpchild.Child {
 			userCall(ci)
 		}
 		if b.opts.OnCall != nil {
-			b.opts.OnCall(CallRecord{At: ci.Start, Server: name, Tool: ci.Tool, Duration: ci.Duration, Outcome: ci.Outcome, Error: ci.Error})
+			b.opts.OnCall(CallRecord{At: ci.Start, Server: name, Tool: ci.Tool, Duration: ci.Duration, Outcome: Outcome(ci.Outcome), Error: ci.Error})
 		}
 	}
 	if copts.Logger == nil {
@@ -307,10 +322,10 @@ func (b *Bridge) Connect() <-chan struct{} {
 	ctx, cancel := context.WithCancel(b.runCtx)
 	l := &link{cancel: cancel, done: make(chan struct{})}
 	l.client = relay.NewClient(relay.ClientOptions{
-		URL:          b.relayURL,
+		URL:          b.target.url,
 		Token:        b.opts.Token,
-		TAG:          b.opts.TAG,
-		DevID:        b.opts.DevID,
+		TAG:          b.target.tag,
+		DevID:        b.target.devID,
 		Hello:        b.hello,
 		OnFrame:      b.onFrame,
 		BeforeWait:   b.holds.releaseAll,
@@ -350,8 +365,9 @@ func (b *Bridge) Disconnect() {
 // SetRelay points the link at another relay (or the same relay in another
 // mode). A running link is restarted; a stopped one stays stopped.
 func (b *Bridge) SetRelay(url string, tag bool, devID string) {
+	next := relayTarget{url: url, tag: tag, devID: devID}
 	b.mu.Lock()
-	same := b.relayURL == url && b.opts.TAG == tag && b.opts.DevID == devID
+	same := b.target == next
 	running := b.link != nil
 	b.mu.Unlock()
 	if same {
@@ -359,7 +375,7 @@ func (b *Bridge) SetRelay(url string, tag bool, devID string) {
 	}
 	b.Disconnect()
 	b.mu.Lock()
-	b.relayURL, b.opts.TAG, b.opts.DevID = url, tag, devID
+	b.target = next
 	b.mu.Unlock()
 	if running {
 		b.Connect()
@@ -370,7 +386,7 @@ func (b *Bridge) SetRelay(url string, tag bool, devID string) {
 func (b *Bridge) RelayURL() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.relayURL
+	return b.target.url
 }
 
 // linkErr is the error the current link's Run returned (nil while running).
@@ -447,9 +463,10 @@ func (b *Bridge) servers() []relay.ServerInfo {
 
 // hello builds the first frame of each connection from the current state.
 func (b *Bridge) hello() relay.Frame {
-	f := relay.Frame{Kind: relay.KindHello, DevID: b.opts.DevID, Version: b.opts.Version}
+	target := b.relayTarget()
+	f := relay.Frame{Kind: relay.KindHello, DevID: target.devID, Version: b.opts.Version}
 	servers := b.servers()
-	if !b.opts.TAG {
+	if !target.tag {
 		f.Protocol = relay.ProtocolVersion
 		f.Servers = servers
 		return f
@@ -514,7 +531,7 @@ func (b *Bridge) catalogLoop(ctx context.Context) {
 			continue // the next hello carries the state
 		}
 		var f relay.Frame
-		if b.opts.TAG {
+		if b.relayTarget().tag {
 			// A TAG relay has no catalog frame: its tool list comes only with
 			// the hello. Refresh the routes so calls see new tools, and when
 			// the list the relay knows is stale, reconnect so it gets a
@@ -578,7 +595,7 @@ func (b *Bridge) onFrame(f relay.Frame) {
 	case relay.KindError:
 		b.log.Warn("relay reported an error", "code", f.Code, "message", f.Message, "server", f.Server, "session", f.Session)
 	case relay.KindRPCRequest:
-		if !b.opts.TAG {
+		if !b.relayTarget().tag {
 			b.sendError(f, relay.ErrCodeUnknownKind, "rpc.request is for TAG bridges")
 			return
 		}

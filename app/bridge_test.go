@@ -205,3 +205,32 @@ func TestBridgeTAG(t *testing.T) {
 		t.Fatalf("hello after add_tool lacks it: %s", h.Tools)
 	}
 }
+
+// TestBridgeSetRelayWhileHello: the link's hello reads the relay target
+// while SetRelay changes it; under -race an unlocked read fails here. The
+// hello must carry one whole target, never a mix of two.
+func TestBridgeSetRelayWhileHello(t *testing.T) {
+	t.Parallel()
+	b := NewBridge(BridgeOptions{RelayURL: "http://a.invalid", DevID: "a"})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			if i%2 == 0 {
+				b.SetRelay("http://b.invalid", false, "b")
+			} else {
+				b.SetRelay("http://a.invalid", false, "a")
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if f := b.hello(); f.DevID != "a" && f.DevID != "b" {
+			t.Fatalf("hello dev = %q", f.DevID)
+		}
+	}
+}

@@ -42,6 +42,14 @@ type Config struct {
 	Entries []ServerEntry
 }
 
+// ServerKind is how a server is reached.
+type ServerKind string
+
+const (
+	KindStdio ServerKind = "stdio" // a child process (Spec.Command)
+	KindHTTP  ServerKind = "http"  // an HTTP MCP server (Spec.URL)
+)
+
 // ServerEntry is one server of mcp.json as Tether will run it.
 type ServerEntry struct {
 	Name     string
@@ -49,8 +57,8 @@ type ServerEntry struct {
 	Era      mcpchild.Era  // "" = detect
 	Filter   ToolFilter
 	Disabled bool
-	Kind     string // "stdio" (Spec.Command) or "http" (Spec.URL)
-	Line     int    // 1-based line of the server's name in mcp.json, for messages
+	Kind     ServerKind
+	Line     int // 1-based line of the server's name in mcp.json, for messages
 }
 
 // Hash changes whenever the server must be restarted for an edit to take
@@ -266,9 +274,9 @@ func parseServer(data, std []byte, name string, nameOff int, v hujson.Value, loo
 		spec, missing = spec.Expand(lookup)
 	}
 	spec.Name = name
-	kind := "stdio"
+	kind := KindStdio
 	if sj.URL != "" {
-		kind = "http"
+		kind = KindHTTP
 	}
 	return parsedServer{
 		ServerEntry: ServerEntry{

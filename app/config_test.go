@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
+	t.Parallel()
 	data := []byte(`{
   "mcpServers": {
     "a": {"command": "npx", "args": ["-y", "x"], "env": {"K": "${HOME_X}"}, "cwd": "/tmp", "era": "2025", "allow": ["read_*"]},
@@ -57,6 +58,7 @@ func TestParseConfig(t *testing.T) {
 
 // JWCC: comments and trailing commas, as VS Code and our example write them.
 func TestParseConfigJWCC(t *testing.T) {
+	t.Parallel()
 	data := []byte(`// my servers
 {
   /* block
@@ -86,6 +88,7 @@ func TestParseConfigJWCC(t *testing.T) {
 }
 
 func TestParseConfigEmpty(t *testing.T) {
+	t.Parallel()
 	for _, in := range []string{`{}`, `{"mcpServers": {}}`, `{"mcpServers": null}`, "// nothing yet\n{\n}\n"} {
 		cfg, err := ParseConfig([]byte(in), nil)
 		if err != nil {
@@ -99,6 +102,7 @@ func TestParseConfigEmpty(t *testing.T) {
 }
 
 func TestParseConfigErrors(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct{ in, want string }{
 		"syntax":     {"{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\" \"args\": []}\n  }\n}", "line 3:"},
 		"eof":        {"{\n  \"mcpServers\": {\n", "line 3:1: parsing value: unexpected EOF"},
@@ -140,6 +144,7 @@ func TestParseConfigErrors(t *testing.T) {
 }
 
 func TestParseConfigBOM(t *testing.T) {
+	t.Parallel()
 	cfg, err := ParseConfig([]byte("\ufeff{\"mcpServers\": {\"a\": {\"command\": \"x\"}}}"), nil)
 	if err != nil || cfg.Servers["a"].Command != "x" {
 		t.Fatalf("BOM: %v %+v", err, cfg)
@@ -147,6 +152,7 @@ func TestParseConfigBOM(t *testing.T) {
 }
 
 func TestToolFilter(t *testing.T) {
+	t.Parallel()
 	f := ToolFilter{Allow: []string{"read_*", "list_*"}, Deny: []string{"read_secret*"}}
 	for tool, want := range map[string]bool{
 		"read_file": true, "list_dir": true, "read_secrets": false, "write_file": false, "": false,
@@ -167,6 +173,7 @@ func TestToolFilter(t *testing.T) {
 }
 
 func TestServerEntryHash(t *testing.T) {
+	t.Parallel()
 	base := `{"mcpServers": {"a": {"command": "x", "args": ["1"], "allow": ["r*", "l*"]%s}}}`
 	hash := func(extra string) string {
 		t.Helper()
@@ -235,6 +242,7 @@ func TestLoadConfigWithDotEnv(t *testing.T) {
 }
 
 func TestLoadConfigErrorNamesFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "mcp.json")
 	write(t, path, "{\n  \"mcpServers\": {\n    \"a\": {\"command\": }\n  }\n}\n")
 	_, err := LoadConfig(path)
@@ -244,6 +252,7 @@ func TestLoadConfigErrorNamesFile(t *testing.T) {
 }
 
 func TestLoadConfigMissingFile(t *testing.T) {
+	t.Parallel()
 	_, err := LoadConfig(filepath.Join(t.TempDir(), "nope.json"))
 	if err == nil || !os.IsNotExist(unwrapAll(err)) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("err = %v, want not-exist", err)

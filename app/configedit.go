@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/tailscale/hujson"
+
+	"github.com/tether-dev/tether/internal/atomicfile"
 )
 
 // Tether edits the user's own files (mcp.json, settings.json), so every edit
@@ -171,7 +173,7 @@ func editJWCC(path string, perm os.FileMode, edit func(data []byte, root *hujson
 	if perm == 0 {
 		perm = fi.Mode().Perm()
 	}
-	if err := writeFileAtomic(target, out, perm); err != nil {
+	if err := atomicfile.WriteFile(target, out, perm); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSetServerDisabled(t *testing.T) {
+	t.Parallel()
 	orig := `// my config
 {
   "mcpServers": {
@@ -105,6 +106,7 @@ func TestSetServerDisabled(t *testing.T) {
 }
 
 func TestSetServerDisabledSymlink(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := filepath.Join(dir, "dotfiles", "mcp.json")
 	write(t, target, `{"mcpServers": {"a": {"command": "x"}}}`)
@@ -128,6 +130,7 @@ func TestSetServerDisabledSymlink(t *testing.T) {
 }
 
 func TestAddServers(t *testing.T) {
+	t.Parallel()
 	entries := map[string]json.RawMessage{
 		"zed":   json.RawMessage(`{"command":"z","args":["1"],"disabled":true}`),
 		"alpha": json.RawMessage(`{"url":"https://a.example/mcp?x=1&y=2","disabled":true}`),

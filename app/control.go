@@ -326,6 +326,8 @@ func newControlHandler(c Control, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/servers/{name}/disable", h.server("disable", func(ctx context.Context, name string) error {
 		return c.SetServerEnabled(ctx, name, false)
 	}))
+	mux.HandleFunc("POST /v1/relay", h.setRelay)
+	mux.HandleFunc("POST /v1/servers/import", h.importServers)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		controlWriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -452,6 +454,56 @@ func (h *controlHandler) setToken(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("control: token set")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// setRelay takes {"relay": "https://..."}.
+func (h *controlHandler) setRelay(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Relay string `json:"relay"`
+	}
+	if !h.decode(w, r, &body, `{"relay": "https://..."}`) {
+		return
+	}
+	if err := h.c.SetRelay(r.Context(), body.Relay); err != nil {
+		h.fail(w, "set relay", err, "")
+		return
+	}
+	h.log.Info("control: relay set", "relay", body.Relay)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// importServers takes {"sources": [{"App": ..., "Path": ...}]} and answers
+// the ImportReport.
+func (h *controlHandler) importServers(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Sources []ImportSource `json:"sources"`
+	}
+	if !h.decode(w, r, &body, `{"sources": [{"App": "...", "Path": "..."}]}`) {
+		return
+	}
+	rep, err := h.c.ImportServers(r.Context(), body.Sources)
+	if err != nil {
+		h.fail(w, "import servers", err, "")
+		return
+	}
+	h.log.Info("control: servers imported", "count", len(rep.Imported()))
+	controlWriteJSON(w, http.StatusOK, rep)
+}
+
+// decode reads a small JSON body into v, or answers 400/413 and returns
+// false; want shows the expected shape.
+func (h *controlHandler) decode(w http.ResponseWriter, r *http.Request, v any, want string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxControlBody)
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			controlWriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxControlBody))
+			return false
+		}
+		controlWriteError(w, http.StatusBadRequest, "body must be JSON "+want)
+		return false
+	}
+	return true
 }
 
 // fail answers a Control error. secret, when set, is scrubbed from the

@@ -193,6 +193,38 @@ func (c *ControlClient) SetServerEnabled(ctx context.Context, name string, enabl
 	return c.command(ctx, http.MethodPost, "/v1/servers/"+url.PathEscape(name)+"/"+verb, nil)
 }
 
+// SetRelay asks the engine to use another relay (saved in settings.json).
+func (c *ControlClient) SetRelay(ctx context.Context, relayURL string) error {
+	body, err := json.Marshal(struct {
+		Relay string `json:"relay"`
+	}{relayURL})
+	if err != nil {
+		return fmt.Errorf("control set relay: %w", err)
+	}
+	return c.command(ctx, http.MethodPost, "/v1/relay", body)
+}
+
+// ImportServers asks the engine to import other apps' servers into its
+// mcp.json.
+func (c *ControlClient) ImportServers(ctx context.Context, srcs []ImportSource) (ImportReport, error) {
+	body, err := json.Marshal(struct {
+		Sources []ImportSource `json:"sources"`
+	}{srcs})
+	if err != nil {
+		return ImportReport{}, fmt.Errorf("control import servers: %w", err)
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/servers/import", body)
+	if err != nil {
+		return ImportReport{}, err
+	}
+	defer resp.Body.Close()
+	var rep ImportReport
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep); err != nil {
+		return ImportReport{}, fmt.Errorf("control import servers: decode the report: %w", err)
+	}
+	return rep, nil
+}
+
 func (c *ControlClient) command(ctx context.Context, method, path string, body []byte) error {
 	resp, err := c.do(ctx, method, path, body)
 	if err != nil {

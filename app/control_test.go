@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +114,21 @@ func (f *fakeControl) RestartServer(_ context.Context, name string) error {
 }
 func (f *fakeControl) SetServerEnabled(_ context.Context, name string, enabled bool) error {
 	return f.record(fmt.Sprintf("enabled %s %v", name, enabled))
+}
+
+func (f *fakeControl) SetRelay(_ context.Context, url string) error {
+	return f.record("relay " + url)
+}
+func (f *fakeControl) ImportServers(_ context.Context, srcs []ImportSource) (ImportReport, error) {
+	var names []string
+	for _, s := range srcs {
+		names = append(names, s.App+"="+s.Path)
+	}
+	if err := f.record("import " + strings.Join(names, ",")); err != nil {
+		return ImportReport{}, err
+	}
+	return ImportReport{Dst: "/t/mcp.json", Sources: []SourceReport{{ImportSource: srcs[0], Found: true,
+		Imported: []string{"github-claude"}, Skipped: []SkippedServer{{Name: "x", Reason: "no command"}}}}}, nil
 }
 
 // syncBuffer collects log output from the server's goroutines.
@@ -312,6 +328,15 @@ func TestControlCommandsReachTheEngine(t *testing.T) {
 		{func() error { return cl.RestartServer(ctx, name) }, "restart " + name},
 		{func() error { return cl.SetServerEnabled(ctx, name, true) }, "enabled " + name + " true"},
 		{func() error { return cl.SetServerEnabled(ctx, "github", false) }, "enabled github false"},
+		{func() error { return cl.SetRelay(ctx, "https://relay.example/x") }, "relay https://relay.example/x"},
+		{func() error {
+			rep, err := cl.ImportServers(ctx, []ImportSource{{App: AppCursor, Path: "/h/.cursor/mcp.json"}, {App: "file", Path: "/x.json"}})
+			if err == nil && (rep.Dst != "/t/mcp.json" || len(rep.Sources) != 1 || rep.Sources[0].App != AppCursor ||
+				!slices.Equal(rep.Imported(), []string{"github-claude"}) || rep.Sources[0].Skipped[0].Reason != "no command") {
+				err = fmt.Errorf("report did not round-trip: %+v", rep)
+			}
+			return err
+		}, "import " + AppCursor + "=/h/.cursor/mcp.json,file=/x.json"},
 	}
 	for i, s := range steps {
 		if err := s.do(); err != nil {

@@ -102,6 +102,7 @@ type tokenInfo struct {
 	token  keystore.Token
 	source keystore.Source
 	claims keystore.Claims
+	status TokenStatus
 	err    string
 }
 
@@ -383,11 +384,11 @@ func serverDefs(cfg *Config) map[string]ServerDef {
 	return defs
 }
 
-func kindOf(spec mcpchild.Spec) string {
+func kindOf(spec mcpchild.Spec) ServerKind {
 	if spec.URL != "" {
-		return "http"
+		return KindHTTP
 	}
-	return "stdio"
+	return KindStdio
 }
 
 func (e *Engine) currentSettings() Settings {
@@ -438,7 +439,7 @@ func (e *Engine) resolver() keystore.Resolver {
 // refreshToken resolves the token again and records what is shown about it.
 func (e *Engine) refreshToken() keystore.Token {
 	t, src, err := e.resolver().Resolve()
-	info := tokenInfo{token: t, source: src}
+	info := tokenInfo{token: t, source: src, status: tokenStatus(err)}
 	if err != nil {
 		info.err = err.Error()
 	} else if c, cerr := keystore.ParseClaims(t); cerr == nil {

@@ -170,6 +170,51 @@ func (e *Engine) RestartServer(ctx context.Context, name string) error {
 	return nil
 }
 
+// SetRelay saves the relay URL in settings.json and reloads. Only the
+// engine writes settings.json while it runs; a command line tool without a
+// running engine calls SaveRelay, the same writer.
+func (e *Engine) SetRelay(ctx context.Context, url string) error {
+	if e.opts.Servers != nil || e.opts.Paths.Settings == "" {
+		return ErrQuickMode
+	}
+	if err := SaveRelay(e.opts.Paths.Settings, url); err != nil {
+		return err
+	}
+	e.requestReload()
+	return nil
+}
+
+// SaveRelay sets "relay" in the settings.json at path, keeping the rest.
+func SaveRelay(path, url string) error {
+	s, err := LoadSettings(path)
+	if err != nil {
+		return err
+	}
+	if s.Relay == url {
+		return nil
+	}
+	s.Relay = url
+	if err := SaveSettings(path, s); err != nil {
+		return fmt.Errorf("save the relay: %w", err)
+	}
+	return nil
+}
+
+// ImportServers copies the servers of srcs into mcp.json, disabled, and
+// reloads. Without a running engine, the command line calls the package
+// function ImportServers, the same writer.
+func (e *Engine) ImportServers(ctx context.Context, srcs []ImportSource) (ImportReport, error) {
+	if e.opts.Servers != nil {
+		return ImportReport{}, ErrQuickMode
+	}
+	rep, err := ImportServers(e.opts.ConfigFile, srcs)
+	if err != nil {
+		return rep, err
+	}
+	e.requestReload()
+	return rep, nil
+}
+
 // SetServerEnabled writes "disabled" for the server into mcp.json; the
 // reload that follows starts or stops it.
 func (e *Engine) SetServerEnabled(ctx context.Context, name string, enabled bool) error {

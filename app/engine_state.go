@@ -160,7 +160,7 @@ func (e *Engine) buildState() State {
 			PID: os.Getpid(), Home: e.opts.Paths.Dir, Started: e.started, Service: e.opts.Service,
 		},
 		Relay: RelayState{
-			URL: url, Wanted: e.wanted, Phase: string(conn.Phase), Reason: conn.Reason,
+			URL: url, Wanted: e.wanted, Phase: conn.Phase, Reason: conn.Reason,
 			LastError: conn.LastError, Since: conn.Since, NextRetry: conn.NextRetry, Attempt: conn.Attempt,
 			Replaced:     errors.Is(linkErr, relay.ErrReplaced),
 			Unauthorized: errors.Is(linkErr, relay.ErrUnauthorized),
@@ -175,7 +175,10 @@ func (e *Engine) buildState() State {
 	cfg := e.cfg
 	e.mu.Unlock()
 
-	st.Token = TokenState{Present: tok.token != "", Source: string(tok.source), Error: tok.err}
+	st.Token = TokenState{Present: tok.token != "", Status: tok.status, Source: tok.source, Error: tok.err}
+	if st.Token.Status == "" {
+		st.Token.Status = TokenMissing // before the first lookup
+	}
 	if tok.token != "" {
 		if r := tok.token.Reveal(); len(r) > 4 {
 			st.Token.Last4 = r[len(r)-4:]
@@ -189,9 +192,9 @@ func (e *Engine) buildState() State {
 		st.Token.ExpiringSoon = !st.Token.Expired && c.ExpiresWithin(expiryWarning, now)
 	}
 	if st.Relay.Phase == "" {
-		st.Relay.Phase = string(relay.PhaseOffline)
+		st.Relay.Phase = RelayOffline
 	}
-	if st.Relay.Phase == string(relay.PhaseOffline) && st.Relay.Reason == "" {
+	if st.Relay.Phase == RelayOffline && st.Relay.Reason == "" {
 		st.Relay.Reason = e.offlineReason(st)
 	}
 
@@ -199,7 +202,7 @@ func (e *Engine) buildState() State {
 	if cfg != nil {
 		st.Config.Missing = cfg.Missing
 		for _, en := range cfg.Entries {
-			v := ServerView{Name: en.Name, Enabled: !en.Disabled, Kind: en.Kind, Phase: "disabled"}
+			v := ServerView{Name: en.Name, Enabled: !en.Disabled, Kind: en.Kind, Phase: ServerDisabled}
 			if v.Kind == "" {
 				v.Kind = kindOf(en.Spec)
 			}
@@ -217,7 +220,7 @@ func (e *Engine) buildState() State {
 
 func fillServerView(v *ServerView, c *mcpchild.Child) {
 	s := c.Status()
-	v.Phase, v.Era, v.PID = string(s.Phase), string(s.Era), s.Pid
+	v.Phase, v.Era, v.PID = ServerPhase(s.Phase), s.Era, s.Pid
 	v.ToolCount, v.Restarts = s.ToolCount, s.Restarts
 	v.LastError, v.Warning, v.StderrTail = s.LastError, s.Warning, s.StderrTail
 	v.Since, v.NextRestart = s.Since, s.NextRestart

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseEnvFile(t *testing.T) {
+	t.Parallel()
 	in := "\ufeff# comment\n" +
 		"\n" +
 		"PLAIN=value\n" +
@@ -58,6 +59,7 @@ func TestParseEnvFile(t *testing.T) {
 }
 
 func TestParseEnvFileErrors(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct{ in, want string }{
 		"noequals":   {"A=1\nSECRETVALUE\n", "line 2: expected KEY=VALUE"},
 		"badname":    {"\n\n1A=x\n", `line 3: "1A" is not a variable name`},
@@ -78,6 +80,7 @@ func TestParseEnvFileErrors(t *testing.T) {
 }
 
 func TestLoadEnvFileMissing(t *testing.T) {
+	t.Parallel()
 	vars, err := LoadEnvFile(filepath.Join(t.TempDir(), ".env"))
 	if err != nil || len(vars) != 0 {
 		t.Errorf("missing .env: %v %v", vars, err)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestEnsureExampleConfig(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tether", "mcp.json")
 	created, err := EnsureExampleConfig(path)
 	if err != nil || !created {
@@ -24,7 +25,7 @@ func TestEnsureExampleConfig(t *testing.T) {
 	if len(cfg.Servers) != 0 || len(cfg.Missing) != 0 {
 		t.Errorf("example enables servers: %v missing %v", cfg.Servers, cfg.Missing)
 	}
-	kinds := map[string]int{}
+	kinds := map[ServerKind]int{}
 	var filtered bool
 	for _, e := range cfg.Entries {
 		if !e.Disabled {
@@ -33,7 +34,7 @@ func TestEnsureExampleConfig(t *testing.T) {
 		kinds[e.Kind]++
 		filtered = filtered || !e.Filter.IsZero()
 	}
-	if kinds["stdio"] == 0 || kinds["http"] == 0 || !filtered {
+	if kinds[KindStdio] == 0 || kinds[KindHTTP] == 0 || !filtered {
 		t.Errorf("example lacks a stdio, http or filtered server: %v", cfg.Entries)
 	}
 	if !strings.Contains(read(t, path), "@modelcontextprotocol/server-everything") {
@@ -50,6 +51,7 @@ func TestEnsureExampleConfig(t *testing.T) {
 
 // Enabling the example server via SetServerDisabled gives a valid enabled server.
 func TestExampleEnable(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "mcp.json")
 	if _, err := EnsureExampleConfig(path); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestImportCandidates(t *testing.T) {
+	t.Parallel()
 	home := filepath.Join("/", "home", "u")
 	want := map[string][]string{
 		"linux": {
@@ -195,6 +196,7 @@ func TestImportServers(t *testing.T) {
 }
 
 func TestImportIntoBrokenDst(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	src := ImportSource{App: AppCursor, Path: filepath.Join(home, ".cursor", "mcp.json")}
 	write(t, src.Path, `{"mcpServers": {"a": {"command": "x"}}}`)

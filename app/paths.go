@@ -86,46 +86,6 @@ func (p Paths) ServerLog(name string) string {
 	return filepath.Join(p.Logs, logfile.ServerLogName(name))
 }
 
-// writeFileAtomic replaces path with data so that a reader (or the config
-// watcher) sees either the old or the new file, never a half-written one:
-// write a temp file in the same folder, sync, then rename over path.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	// The temp name starts with "." and ends in ".tmp", so the config
-	// watcher (which filters on exact names) never reacts to it.
-	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("create temp file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write temp file: %w", err)
-	}
-	if runtime.GOOS != "windows" {
-		if err := f.Chmod(perm); err != nil {
-			return fmt.Errorf("chmod temp file: %w", err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync temp file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close temp file: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("replace %s: %w", filepath.Base(path), err)
-	}
-	return nil
-}
-
 // resolveLink follows a symlinked config file (dotfile managers link
 // mcp.json into place), so an atomic save replaces the target and keeps the
 // link instead of replacing the link with a plain file.

@@ -98,26 +98,3 @@ func TestServerLog(t *testing.T) {
 		}
 	}
 }
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "f.json")
-	write(t, path, "old")
-	if err := writeFileAtomic(path, []byte("new"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if got := read(t, path); got != "new" {
-		t.Errorf("content = %q", got)
-	}
-	if fi, _ := os.Stat(path); runtime.GOOS != "windows" && fi.Mode().Perm() != 0o640 {
-		t.Errorf("mode = %v", fi.Mode().Perm())
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("temp files left behind: %v", entries)
-	}
-	// A folder that does not exist: an error, and nothing left behind.
-	if err := writeFileAtomic(filepath.Join(dir, "nope", "f"), []byte("x"), 0o600); err == nil {
-		t.Error("no error for a missing folder")
-	}
-}

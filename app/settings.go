@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/tailscale/hujson"
+
+	"github.com/tether-dev/tether/internal/atomicfile"
 )
 
 // Settings is settings.json: the non-secret settings of the engine. Like
@@ -120,7 +122,7 @@ func SaveSettings(path string, s Settings) error {
 		if err != nil {
 			return fmt.Errorf("encode settings: %w", err)
 		}
-		return writeFileAtomic(path, append(b, '\n'), 0o600)
+		return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
 	}
 	return editJWCC(path, 0o600, func(data []byte, root *hujson.Value) error {
 		obj, ok := root.Value.(*hujson.Object)

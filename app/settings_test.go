@@ -10,6 +10,7 @@ import (
 )
 
 func TestLoadSettings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "settings.json")
 	s, err := LoadSettings(path)
@@ -34,6 +35,7 @@ func TestLoadSettings(t *testing.T) {
 }
 
 func TestLoadSettingsErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "settings.json")
 	cases := map[string]struct{ in, want string }{
@@ -62,6 +64,7 @@ func TestLoadSettingsErrors(t *testing.T) {
 }
 
 func TestSaveSettingsNewFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sub", "settings.json")
 	yes := true
 	want := Settings{Relay: "https://relay.example.com", DevID: "bob", AutoConnect: &yes}
@@ -85,6 +88,7 @@ func TestSaveSettingsNewFile(t *testing.T) {
 
 // Saving edits the user's file: comments, unknown keys and layout stay.
 func TestSaveSettingsKeepsFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "settings.json")
 	orig := `// Tether settings
 {

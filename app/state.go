@@ -2,7 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/tether-dev/tether/keystore"
+	"github.com/tether-dev/tether/mcpchild"
+	"github.com/tether-dev/tether/relay"
 )
 
 // State is one immutable snapshot of the engine, published to subscribers on
@@ -38,14 +43,13 @@ type EngineInfo struct {
 type RelayState struct {
 	URL string `json:"url"`
 	// Wanted is false after Disconnect: the engine stays offline on purpose.
-	Wanted bool `json:"wanted"`
-	// Phase is offline, connecting, connected, backoff or rejected.
-	Phase     string    `json:"phase"`
-	Reason    string    `json:"reason,omitempty"`
-	LastError string    `json:"lastError,omitempty"`
-	Since     time.Time `json:"since"`
-	NextRetry time.Time `json:"nextRetry,omitzero"`
-	Attempt   int       `json:"attempt,omitempty"`
+	Wanted    bool       `json:"wanted"`
+	Phase     RelayPhase `json:"phase"`
+	Reason    string     `json:"reason,omitempty"`
+	LastError string     `json:"lastError,omitempty"`
+	Since     time.Time  `json:"since"`
+	NextRetry time.Time  `json:"nextRetry,omitzero"`
+	Attempt   int        `json:"attempt,omitempty"`
 	// Replaced is true when another bridge took this dev slot (close 4001).
 	Replaced bool `json:"replaced,omitempty"`
 	// Unauthorized is true when the relay rejected the token.
@@ -54,9 +58,12 @@ type RelayState struct {
 
 // TokenState describes the bridge token without revealing it.
 type TokenState struct {
-	Present bool   `json:"present"`
-	Source  string `json:"source,omitempty"` // token-file, env, systemd-credential, keychain
-	Last4   string `json:"last4,omitempty"`
+	Present bool `json:"present"`
+	// Status says why there is no token, so a UI can pick its words by
+	// type rather than by reading Error.
+	Status TokenStatus `json:"status"`
+	Source TokenSource `json:"source,omitempty"`
+	Last4  string      `json:"last4,omitempty"`
 	// DevID and Subject come from the JWT claims, read for display only.
 	DevID   string    `json:"devId,omitempty"`
 	Subject string    `json:"subject,omitempty"`
@@ -82,25 +89,23 @@ type ConfigState struct {
 
 // ServerView is one server from mcp.json (enabled or not).
 type ServerView struct {
-	Name    string `json:"name"`
-	Enabled bool   `json:"enabled"`
-	// Kind is "stdio" or "http".
-	Kind string `json:"kind"`
-	// Phase is the child's phase (starting, ready, backoff, crashloop,
-	// stopped, ...); "disabled" for a disabled server.
-	Phase       string    `json:"phase"`
-	Era         string    `json:"era,omitempty"`
-	PID         int       `json:"pid,omitempty"`
-	ToolCount   int       `json:"toolCount"`
-	Tools       []string  `json:"tools,omitempty"`  // tool names after allow/deny, sorted
-	Hidden      int       `json:"hidden,omitempty"` // tools removed by allow/deny
-	Restarts    int       `json:"restarts"`
-	LastError   string    `json:"lastError,omitempty"`
-	Warning     string    `json:"warning,omitempty"`
-	StderrTail  []string  `json:"stderrTail,omitempty"`
-	Since       time.Time `json:"since,omitzero"`
-	NextRestart time.Time `json:"nextRestart,omitzero"`
-	LogFile     string    `json:"logFile,omitempty"`
+	Name    string     `json:"name"`
+	Enabled bool       `json:"enabled"`
+	Kind    ServerKind `json:"kind"`
+	// Phase is the child's phase, or ServerDisabled.
+	Phase       ServerPhase  `json:"phase"`
+	Era         mcpchild.Era `json:"era,omitempty"`
+	PID         int          `json:"pid,omitempty"`
+	ToolCount   int          `json:"toolCount"`
+	Tools       []string     `json:"tools,omitempty"`  // tool names after allow/deny, sorted
+	Hidden      int          `json:"hidden,omitempty"` // tools removed by allow/deny
+	Restarts    int          `json:"restarts"`
+	LastError   string       `json:"lastError,omitempty"`
+	Warning     string       `json:"warning,omitempty"`
+	StderrTail  []string     `json:"stderrTail,omitempty"`
+	Since       time.Time    `json:"since,omitzero"`
+	NextRestart time.Time    `json:"nextRestart,omitzero"`
+	LogFile     string       `json:"logFile,omitempty"`
 }
 
 // CallRecord is one remote tools/call that finished.
@@ -109,10 +114,87 @@ type CallRecord struct {
 	Server   string        `json:"server"`
 	Tool     string        `json:"tool"`
 	Duration time.Duration `json:"durationNs"`
-	// Outcome is ok, tool_error (the tool said isError), error (JSON-RPC
-	// error), cancelled, or failed (the server crashed or went away).
-	Outcome string `json:"outcome"`
-	Error   string `json:"error,omitempty"`
+	Outcome  Outcome       `json:"outcome"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// RelayPhase is where the relay connection is; the relay client's own type.
+type RelayPhase = relay.Phase
+
+// Relay phases, named here so a UI needs only this package.
+const (
+	RelayOffline    = relay.PhaseOffline
+	RelayConnecting = relay.PhaseConnecting
+	RelayConnected  = relay.PhaseConnected
+	RelayBackoff    = relay.PhaseBackoff
+	RelayRejected   = relay.PhaseRejected
+)
+
+// ServerPhase is a server's phase: its child's phase, or ServerDisabled
+// for a server that mcp.json marks disabled (it has no child).
+type ServerPhase string
+
+const (
+	ServerStopped               = ServerPhase(mcpchild.PhaseStopped)
+	ServerStarting              = ServerPhase(mcpchild.PhaseStarting)
+	ServerReady                 = ServerPhase(mcpchild.PhaseReady)
+	ServerBackoff               = ServerPhase(mcpchild.PhaseBackoff)
+	ServerCrashLoop             = ServerPhase(mcpchild.PhaseCrashLoop)
+	ServerDisabled  ServerPhase = "disabled"
+)
+
+// Outcome is how one remote tools/call ended.
+type Outcome string
+
+const (
+	OutcomeOK        Outcome = mcpchild.OutcomeOK        // a result
+	OutcomeToolError Outcome = mcpchild.OutcomeToolError // a result with isError
+	OutcomeError     Outcome = mcpchild.OutcomeError     // a JSON-RPC error
+	OutcomeCancelled Outcome = mcpchild.OutcomeCancelled // the session cancelled it or closed
+	OutcomeFailed    Outcome = mcpchild.OutcomeFailed    // the server crashed, went away or was not ready
+	OutcomeDenied    Outcome = mcpchild.OutcomeDenied    // blocked by the tool filter
+)
+
+// TokenSource is where the token came from; the keystore's own type.
+type TokenSource = keystore.Source
+
+// Token sources, named here so a UI needs only this package.
+const (
+	TokenFromFile     = keystore.SourceTokenFile
+	TokenFromEnv      = keystore.SourceEnv
+	TokenFromSystemd  = keystore.SourceSystemd
+	TokenFromKeychain = keystore.SourceKeychain
+)
+
+// TokenStatus says whether a token was found and, if not, what kind of
+// problem kept it away: nothing stored (paste one) is not the same as a
+// keychain that cannot be reached (use a file) or a named source that is
+// broken (fix it).
+type TokenStatus string
+
+const (
+	TokenPresent TokenStatus = "present"
+	// TokenMissing: no source holds a token.
+	TokenMissing TokenStatus = "missing"
+	// TokenKeychainUnavailable: no other source holds one and the OS
+	// keychain could not be asked (headless, locked, no Secret Service).
+	TokenKeychainUnavailable TokenStatus = "keychain-unavailable"
+	// TokenUnreadable: a source was named but is broken (missing file,
+	// loose permissions, keychain error); Error says which.
+	TokenUnreadable TokenStatus = "unreadable"
+)
+
+// tokenStatus classifies the token lookup's error.
+func tokenStatus(err error) TokenStatus {
+	switch {
+	case err == nil:
+		return TokenPresent
+	case errors.Is(err, keystore.ErrUnavailable):
+		return TokenKeychainUnavailable // checked first: it also wraps ErrNoToken
+	case errors.Is(err, keystore.ErrNoToken):
+		return TokenMissing
+	}
+	return TokenUnreadable
 }
 
 // Control is what a UI can do with an engine. *Engine implements it in
@@ -138,4 +220,10 @@ type Control interface {
 	// SetServerEnabled writes "disabled" into mcp.json for that server; the
 	// watcher then applies it like any other edit.
 	SetServerEnabled(ctx context.Context, name string, enabled bool) error
+	// SetRelay writes the relay URL into settings.json and reloads; State
+	// shows the new relay once the reload is applied.
+	SetRelay(ctx context.Context, url string) error
+	// ImportServers copies other apps' servers from srcs into mcp.json,
+	// disabled, and reloads.
+	ImportServers(ctx context.Context, srcs []ImportSource) (ImportReport, error)
 }

@@ -80,19 +80,19 @@ func (b *Bridge) recordTAGCall(path string, start time.Time, status int, body an
 	b.mu.Lock()
 	route, ok := b.routes[path]
 	b.mu.Unlock()
-	rec := CallRecord{At: start, Server: route.Server, Tool: route.Tool, Duration: time.Since(start), Outcome: "ok"}
+	rec := CallRecord{At: start, Server: route.Server, Tool: route.Tool, Duration: time.Since(start), Outcome: OutcomeOK}
 	if !ok {
 		rec.Tool = path
 	}
 	if status != http.StatusOK {
-		rec.Outcome = "error"
+		rec.Outcome = OutcomeError
 		if m, ok := body.(map[string]string); ok {
 			rec.Error = m["error"]
 		} else if m, ok := body.(map[string]any); ok {
 			rec.Error, _ = m["error"].(string)
 		}
 	} else if raw, ok := body.(json.RawMessage); ok && bytes.Contains(raw, []byte(`"isError":true`)) {
-		rec.Outcome = "tool_error"
+		rec.Outcome = OutcomeToolError
 	}
 	b.opts.OnCall(rec)
 }

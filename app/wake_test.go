@@ -27,6 +27,7 @@ func (c *fakeWakeClock) advance(run, slept time.Duration) {
 }
 
 func TestWatchWake(t *testing.T) {
+	t.Parallel()
 	clk := &fakeWakeClock{w: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
 	ticks := make(chan time.Time)
 	wakes := make(chan time.Duration, 10)
@@ -76,6 +77,7 @@ func TestWatchWake(t *testing.T) {
 }
 
 func TestTokenTurn(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 	cases := []struct {
 		name string

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/tether-dev/tether/internal/atomicfile"
 )
 
 // waitFor is the longest a test waits for an event that should come; it
@@ -134,7 +136,7 @@ func TestWatchSaveStyles(t *testing.T) {
 			must(r.t, os.Remove(r.path("mcp.json")))
 		},
 		"our own atomic write": func(r *watchRig) {
-			must(r.t, writeFileAtomic(r.path("mcp.json"), []byte(`{"e":1}`), 0o600))
+			must(r.t, atomicfile.WriteFile(r.path("mcp.json"), []byte(`{"e":1}`), 0o600))
 		},
 		"settings.json created": func(r *watchRig) {
 			must(r.t, SaveSettings(r.path("settings.json"), Settings{Relay: "https://r.example"}))

@@ -19,7 +19,7 @@ import (
 // choose for it.
 func configCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "import" {
-		return errors.New("usage: tetherd config import [--from claude|cursor|vscode|FILE]...")
+		return errors.New("usage: tetherd config import [--from claude|cursor|vscode|FILE] (repeatable)")
 	}
 	fs := flag.NewFlagSet("tetherd config import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,7 +43,15 @@ func configCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	rep, err := app.ImportServers(paths.MCPJSON, srcs)
+	// A running engine writes its own mcp.json; without one, the same
+	// writer runs here.
+	var rep app.ImportReport
+	if c, derr := app.DialControl(ctx, paths.Socket); derr == nil {
+		rep, err = c.ImportServers(ctx, srcs)
+		c.Close()
+	} else {
+		rep, err = app.ImportServers(paths.MCPJSON, srcs)
+	}
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,8 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+
+	"github.com/tether-dev/tether/internal/atomicfile"
 )
 
 const unitFile = serviceName + ".service"
@@ -76,7 +78,7 @@ func (s *systemdUser) install(ctx context.Context, spec serviceSpec, out io.Writ
 	if err := os.MkdirAll(s.unitDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", s.unitDir, err)
 	}
-	if err := writeFileAtomic(path, []byte(unit), 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(unit), 0o644); err != nil {
 		return fmt.Errorf("write unit file: %w", err)
 	}
 	if existed {
@@ -240,26 +242,4 @@ func lingerNote() string {
 	return "Note: systemd stops user services when you log out. To keep tetherd running\n" +
 		"after logout and start it at boot without a login, run:\n" +
 		"  loginctl enable-linger " + name + "\n"
-}
-
-// writeFileAtomic replaces path with data through a temporary file in the
-// same folder, so systemd never reads half a unit.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

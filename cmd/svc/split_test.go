@@ -6,6 +6,7 @@ import (
 )
 
 func TestSplitCommand(t *testing.T) {
+	t.Parallel()
 	cases := map[string][]string{
 		`python -m x`:                {"python", "-m", "x"},
 		`  npx  -y "@a/b c"  `:       {"npx", "-y", "@a/b c"},

@@ -67,10 +67,10 @@ func (e *quietError) Error() string { return "not running" }
 // first, then the token, the config, each server, and the last calls.
 func writeStatus(w io.Writer, st app.State, now time.Time) {
 	fmt.Fprintf(w, "Tether %s — %s\n", st.Version, summaryLine(st))
-	if st.Relay.Reason != "" && st.Relay.Phase != "connected" {
+	if st.Relay.Reason != "" && st.Relay.Phase != app.RelayConnected {
 		fmt.Fprintf(w, "  why:     %s\n", st.Relay.Reason)
 	}
-	if st.Relay.LastError != "" && st.Relay.Phase != "connected" {
+	if st.Relay.LastError != "" && st.Relay.Phase != app.RelayConnected {
 		fmt.Fprintf(w, "  error:   %s\n", st.Relay.LastError)
 	}
 	mode := "foreground (tetherd run or the tray)"
@@ -108,7 +108,7 @@ func writeStatus(w io.Writer, st app.State, now time.Time) {
 			if detail == "" {
 				detail = s.Warning
 			}
-			if s.Phase == "disabled" {
+			if s.Phase == app.ServerDisabled {
 				detail = "enable it in mcp.json or the tray"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Name, s.Phase, tools, s.Restarts, oneLine(detail, 90))
@@ -145,18 +145,18 @@ func summaryLine(st app.State) string {
 		host = u.Host
 	}
 	switch st.Relay.Phase {
-	case "connected":
+	case app.RelayConnected:
 		who := ""
 		if st.Token.DevID != "" {
 			who = " as " + st.Token.DevID
 		}
 		return fmt.Sprintf("connected to %s%s · %s", host, who, counts)
-	case "connecting":
+	case app.RelayConnecting:
 		return fmt.Sprintf("connecting to %s… · %s", host, counts)
-	case "backoff":
+	case app.RelayBackoff:
 		wait := time.Until(st.Relay.NextRetry).Round(time.Second)
 		return fmt.Sprintf("cannot reach %s, retrying in %s · %s", host, max(wait, 0), counts)
-	case "rejected":
+	case app.RelayRejected:
 		if st.Relay.Replaced {
 			return "another Tether bridge took over this dev slot · " + counts
 		}
@@ -170,12 +170,12 @@ func summaryLine(st app.State) string {
 
 func tokenLine(t app.TokenState, now time.Time) string {
 	if !t.Present {
-		if t.Error != "" {
+		if t.Status != app.TokenMissing && t.Error != "" {
 			return "none — " + firstLine(t.Error) + " (run `tetherd token set`)"
 		}
 		return "none (run `tetherd token set`)"
 	}
-	parts := []string{"from " + t.Source}
+	parts := []string{"from " + string(t.Source)}
 	if t.DevID != "" {
 		parts = append(parts, "dev "+t.DevID)
 	}

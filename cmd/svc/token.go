@@ -63,11 +63,14 @@ func tokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 		if settings.Relay == "" {
-			if err := paths.Ensure(); err != nil {
-				return err
+			// The running engine writes its own settings.json; without
+			// one, the same writer runs here.
+			if engine != nil {
+				err = engine.SetRelay(ctx, relayURL)
+			} else if err = paths.Ensure(); err == nil {
+				err = app.SaveRelay(paths.Settings, relayURL)
 			}
-			settings.Relay = relayURL
-			if err := app.SaveSettings(paths.Settings, settings); err != nil {
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "Saved relay %s in %s.\n", relayURL, paths.Settings)

@@ -18,7 +18,7 @@ import (
 // notice line in the menu.
 
 // errStarting is returned while the tray is between engines.
-var errStarting = errors.New("Tether is still starting; try again in a moment")
+var errStarting = errors.New("tether is still starting; try again in a moment")
 
 // maxClipboard bounds what Paste token reads as a token.
 const maxClipboard = 64 << 10
@@ -69,7 +69,9 @@ func (t *tray) do(action string) {
 	case action == actOpenLogs:
 		err = openPath(ctx, t.logsDir(st, have))
 	case action == actImport && have:
-		msg, err = importServers(st.Config.Path)
+		if needCtl() {
+			msg, err = importServers(ctx, ctl)
+		}
 	case action == actServiceInstall:
 		msg, err = t.installService(ctx)
 	case action == actServiceUninstall:
@@ -153,14 +155,14 @@ func pasteToken(ctx context.Context, ctl app.Control, read func(context.Context)
 	return fmt.Sprintf("Token for %s saved (%s); connecting", c.Dev, when), nil
 }
 
-// importServers copies other apps' servers into mcp.json, disabled. The
-// engine sees the file change and shows them.
-func importServers(dst string) (string, error) {
+// importServers has the engine copy other apps' servers into its mcp.json,
+// disabled; it reloads and shows them.
+func importServers(ctx context.Context, ctl app.Control) (string, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return "", err
 	}
-	rep, err := app.ImportServers(dst, app.ImportCandidates(home, runtime.GOOS))
+	rep, err := ctl.ImportServers(ctx, app.ImportCandidates(home, runtime.GOOS))
 	if err != nil {
 		return "", err
 	}

@@ -28,7 +28,7 @@ func alerts(st app.State, now time.Time) []alert {
 		out = append(out, alert{"token-expiring", "Tether: token expires soon",
 			fmt.Sprintf("Your bridge token expires %s. Copy a new one and choose Paste token from clipboard.", until(t.Expires, now))})
 	}
-	if st.Relay.Phase == "rejected" {
+	if st.Relay.Phase == app.RelayRejected {
 		switch {
 		case st.Relay.Replaced:
 			out = append(out, alert{"replaced", "Tether: another bridge took over",
@@ -38,7 +38,7 @@ func alerts(st app.State, now time.Time) []alert {
 		}
 	}
 	for _, s := range st.Servers {
-		if s.Phase == "crashloop" {
+		if s.Phase == app.ServerCrashLoop {
 			out = append(out, alert{"crashloop:" + s.Name, "Tether: " + s.Name + " keeps crashing",
 				fmt.Sprintf("%s crashed %d times and was stopped. See its log, then choose Restart.", s.Name, s.Restarts)})
 		}

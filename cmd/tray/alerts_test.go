@@ -9,6 +9,7 @@ import (
 )
 
 func TestNotifierOncePerCause(t *testing.T) {
+	t.Parallel()
 	var sent []string
 	n := newNotifier(func(title, body string) { sent = append(sent, title) })
 	st := base()
@@ -43,6 +44,7 @@ func TestNotifierOncePerCause(t *testing.T) {
 }
 
 func TestAlertBodiesHaveNoToken(t *testing.T) {
+	t.Parallel()
 	st := base()
 	st.Token.ExpiringSoon, st.Token.Expires = true, now.Add(30*time.Hour)
 	for _, a := range alerts(st, now) {

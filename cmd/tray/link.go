@@ -75,9 +75,8 @@ func (l connectLink) question() string {
 	return q + "?"
 }
 
-// apply makes the engine use the link: the relay goes into settings.json
-// (of the engine's own folder, which is the service's when attached), the
-// engine reloads, and once it reports the new relay the token is stored
+// apply makes the engine use the link: the engine saves the relay in its
+// settings.json (the service's when attached) and reloads, and once it reports the new relay the token is stored
 // for it (SetToken connects). Without a token it just connects.
 func (l connectLink) apply(ctx context.Context, ctl app.Control) error {
 	st, err := ctl.State(ctx)
@@ -85,16 +84,7 @@ func (l connectLink) apply(ctx context.Context, ctl app.Control) error {
 		return err
 	}
 	if l.relay != "" && st.Relay.URL != l.relay {
-		settings := app.PathsIn(st.Engine.Home).Settings
-		s, err := app.LoadSettings(settings)
-		if err != nil {
-			return err
-		}
-		s.Relay = l.relay
-		if err := app.SaveSettings(settings, s); err != nil {
-			return fmt.Errorf("save the relay: %w", err)
-		}
-		if err := ctl.Reload(ctx); err != nil {
+		if err := ctl.SetRelay(ctx, l.relay); err != nil {
 			return err
 		}
 		if err := waitRelay(ctx, ctl, l.relay); err != nil {

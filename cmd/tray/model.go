@@ -105,7 +105,7 @@ func menuModel(st app.State, now time.Time, attached bool) Model {
 	items = append(items, sep("sep-setup"),
 		Item{Key: actPasteToken, ID: actPasteToken, Label: "Paste token from clipboard", Enabled: true,
 			Tooltip: "Reads a bridge token from the clipboard, stores it in the OS keychain and connects."},
-		Item{Key: actForgetToken, ID: actForgetToken, Label: "Forget stored token", Enabled: st.Token.Present && st.Token.Source == "keychain",
+		Item{Key: actForgetToken, ID: actForgetToken, Label: "Forget stored token", Enabled: st.Token.Present && st.Token.Source == app.TokenFromKeychain,
 			Tooltip: "Removes the token from the OS keychain and disconnects."},
 		Item{Key: actEditServers, ID: actEditServers, Label: "Edit servers…", Enabled: st.Config.Path != "",
 			Tooltip: "Opens mcp.json in your editor; Tether applies changes when you save."},
@@ -134,20 +134,20 @@ func iconState(st app.State) string {
 	switch {
 	case needsAttention(st):
 		return assets.Attention
-	case st.Relay.Phase == "connected":
+	case st.Relay.Phase == app.RelayConnected:
 		return assets.Connected
-	case st.Relay.Phase == "connecting" || st.Relay.Phase == "backoff":
+	case st.Relay.Phase == app.RelayConnecting || st.Relay.Phase == app.RelayBackoff:
 		return assets.Connecting
 	}
 	return assets.Offline
 }
 
 func needsAttention(st app.State) bool {
-	if st.Relay.Phase == "rejected" || st.Token.Expired || st.Config.Error != "" {
+	if st.Relay.Phase == app.RelayRejected || st.Token.Expired || st.Config.Error != "" {
 		return true
 	}
 	for _, s := range st.Servers {
-		if s.Phase == "crashloop" {
+		if s.Phase == app.ServerCrashLoop {
 			return true
 		}
 	}
@@ -175,24 +175,24 @@ func relayLine(st app.State, now time.Time) (string, string) {
 	r := st.Relay
 	host := relayHost(r.URL)
 	switch r.Phase {
-	case "connected":
+	case app.RelayConnected:
 		l := "Connected to " + host
 		if st.Token.DevID != "" {
 			l += " as " + st.Token.DevID
 		}
 		return l, "Hosted agents can reach your servers through " + r.URL
-	case "connecting":
+	case app.RelayConnecting:
 		if r.Attempt > 0 {
 			return fmt.Sprintf("Connecting to %s… (attempt %d)", host, r.Attempt+1), r.LastError
 		}
 		return "Connecting to " + host + "…", ""
-	case "backoff":
+	case app.RelayBackoff:
 		wait := r.NextRetry.Sub(now)
 		if r.NextRetry.IsZero() || wait <= 0 {
 			return "Connecting… retrying now", r.LastError
 		}
 		return "Connecting… retry in " + seconds(wait), r.LastError
-	case "rejected":
+	case app.RelayRejected:
 		switch {
 		case r.Replaced:
 			return "Another Tether took over this bridge", "Another computer or Tether connected with the same token. Connect takes the bridge back."
@@ -210,10 +210,7 @@ func relayLine(st app.State, now time.Time) (string, string) {
 	case st.Token.Expired:
 		return "Token expired — paste a new one", ""
 	case !st.Token.Present:
-		if st.Token.Error != "" && !strings.Contains(st.Token.Error, "not found") {
-			return "No token: " + clip(st.Token.Error), st.Token.Error
-		}
-		return "No token — paste one to connect", "Copy a bridge token for " + host + ", then choose Paste token from clipboard."
+		return noTokenLine(st.Token, host)
 	case !r.Wanted:
 		return "Disconnected", "Your servers stay warm; Connect shares them again."
 	}
@@ -223,9 +220,22 @@ func relayLine(st app.State, now time.Time) (string, string) {
 	return "Offline", ""
 }
 
+// noTokenLine says, by the kind of problem, what to do when there is no
+// token; the lookup's full text (every place looked) is the tooltip where
+// it helps.
+func noTokenLine(t app.TokenState, host string) (string, string) {
+	switch t.Status {
+	case app.TokenKeychainUnavailable:
+		return "No keychain here — use a token file", t.Error
+	case app.TokenUnreadable:
+		return "Token could not be read — see details", t.Error
+	}
+	return "No token — paste one to connect", "Copy a bridge token for " + host + ", then choose Paste token from clipboard."
+}
+
 // lastErrorLine shows why the relay link is retrying.
 func lastErrorLine(st app.State) string {
-	if st.Relay.LastError == "" || (st.Relay.Phase != "backoff" && st.Relay.Phase != "connecting") {
+	if st.Relay.LastError == "" || (st.Relay.Phase != app.RelayBackoff && st.Relay.Phase != app.RelayConnecting) {
 		return ""
 	}
 	return "Last error: " + st.Relay.LastError
@@ -255,7 +265,7 @@ func tokenLine(st app.State, now time.Time) (string, string) {
 // connectItem is one item whose label follows the state.
 func connectItem(st app.State) Item {
 	r := st.Relay
-	if r.Wanted && (r.Phase == "connected" || r.Phase == "connecting" || r.Phase == "backoff") {
+	if r.Wanted && (r.Phase == app.RelayConnected || r.Phase == app.RelayConnecting || r.Phase == app.RelayBackoff) {
 		return Item{Key: "connect", ID: actDisconnect, Label: "Disconnect", Enabled: true,
 			Tooltip: "Stops sharing; your servers stay warm."}
 	}
@@ -265,7 +275,7 @@ func connectItem(st app.State) Item {
 		it.Enabled, it.Tooltip = false, "No relay is set."
 	case !st.Token.Present || st.Token.Expired:
 		it.Enabled, it.Tooltip = false, "Paste a token first."
-	case r.Phase == "rejected" && r.Replaced:
+	case r.Phase == app.RelayRejected && r.Replaced:
 		it.Label = "Connect (take the bridge back)"
 	}
 	return it
@@ -327,26 +337,26 @@ func serverItem(s app.ServerView, now time.Time) Item {
 // serverPhase is the part after the server name: "26 tools", "starting…".
 func serverPhase(s app.ServerView, now time.Time) string {
 	switch s.Phase {
-	case "disabled":
+	case app.ServerDisabled:
 		return "disabled"
-	case "ready":
+	case app.ServerReady:
 		return plural(s.ToolCount, "tool")
-	case "starting":
+	case app.ServerStarting:
 		return "starting…"
-	case "backoff":
+	case app.ServerBackoff:
 		l := fmt.Sprintf("crashed %d×", max(s.Restarts, 1))
 		if d := s.NextRestart.Sub(now); !s.NextRestart.IsZero() && d > 0 {
 			l += " · restarting in " + seconds(d)
 		}
 		return l
-	case "crashloop":
+	case app.ServerCrashLoop:
 		return fmt.Sprintf("crashed %d× · see log", s.Restarts)
-	case "stopped":
+	case app.ServerStopped:
 		return "stopped"
 	case "":
 		return "not started"
 	}
-	return s.Phase
+	return string(s.Phase)
 }
 
 // serviceItem offers the OS service. When the tray shows the service, it
@@ -378,16 +388,14 @@ func callsItem(st app.State, now time.Time) Item {
 	return it
 }
 
-func outcome(o string) string {
+func outcome(o app.Outcome) string {
 	switch o {
-	case "ok":
-		return "ok"
-	case "tool_error":
+	case app.OutcomeToolError:
 		return "tool error"
 	case "":
 		return "?"
 	}
-	return o
+	return string(o)
 }
 
 func aboutLabel(st app.State) string {

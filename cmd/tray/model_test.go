@@ -17,13 +17,13 @@ func base() app.State {
 	return app.State{
 		Version: "1.2.3",
 		Engine:  app.EngineInfo{PID: 4242, Home: "/home/a/.config/tether"},
-		Relay:   app.RelayState{URL: "https://relay.example.com", Wanted: true, Phase: "connected", Since: now.Add(-time.Hour)},
-		Token: app.TokenState{Present: true, Source: "keychain", Last4: "wxyz", DevID: "alice", Subject: "dev:alice",
+		Relay:   app.RelayState{URL: "https://relay.example.com", Wanted: true, Phase: app.RelayConnected, Since: now.Add(-time.Hour)},
+		Token: app.TokenState{Present: true, Source: app.TokenFromKeychain, Last4: "wxyz", DevID: "alice", Subject: "dev:alice",
 			Scope: []string{"bridge"}, Expires: now.Add(10 * 24 * time.Hour)},
 		Config: app.ConfigState{Path: "/home/a/.config/tether/mcp.json"},
 		Servers: []app.ServerView{
-			{Name: "github", Enabled: true, Kind: "stdio", Phase: "ready", ToolCount: 2, Tools: []string{"create_issue", "search"}, LogFile: "/l/github.log"},
-			{Name: "files", Enabled: true, Kind: "stdio", Phase: "ready", ToolCount: 1, Tools: []string{"read"}, LogFile: "/l/files.log"},
+			{Name: "github", Enabled: true, Kind: app.KindStdio, Phase: app.ServerReady, ToolCount: 2, Tools: []string{"create_issue", "search"}, LogFile: "/l/github.log"},
+			{Name: "files", Enabled: true, Kind: app.KindStdio, Phase: app.ServerReady, ToolCount: 1, Tools: []string{"read"}, LogFile: "/l/files.log"},
 		},
 	}
 }
@@ -42,6 +42,7 @@ var yes, no = new(bool), new(bool)
 func init() { *yes = true }
 
 func TestMenuModel(t *testing.T) {
+	t.Parallel()
 	tools := make([]string, 22)
 	for i := range tools {
 		tools[i] = fmt.Sprintf("tool_%02d", i)
@@ -146,7 +147,7 @@ func TestMenuModel(t *testing.T) {
 		{
 			name: "token expired while offline", icon: assets.Attention,
 			edit: func(s *app.State) {
-				s.Relay.Phase = "offline"
+				s.Relay.Phase = app.RelayOffline
 				s.Token.Expired, s.Token.Expires = true, now.Add(-time.Hour)
 			},
 			want: []want{{path: "status", label: "Token expired — paste a new one"}},
@@ -167,8 +168,9 @@ func TestMenuModel(t *testing.T) {
 		{
 			name: "no token", icon: assets.Offline,
 			edit: func(s *app.State) {
-				s.Relay.Phase = "offline"
-				s.Token = app.TokenState{Error: "no bridge token: secret not found in keyring"}
+				s.Relay.Phase = app.RelayOffline
+				// The real lookup's text: long, and without "not found".
+				s.Token = app.TokenState{Status: app.TokenMissing, Error: "no bridge token found. Looked, in order:\n  1. --token-file / $TETHER_TOKEN_FILE: not set"}
 			},
 			want: []want{
 				{path: "status", label: "No token — paste one to connect"},
@@ -179,14 +181,22 @@ func TestMenuModel(t *testing.T) {
 		{
 			name: "keychain unreachable", icon: assets.Offline,
 			edit: func(s *app.State) {
-				s.Relay.Phase = "offline"
-				s.Token = app.TokenState{Error: "the OS keychain is unavailable"}
+				s.Relay.Phase = app.RelayOffline
+				s.Token = app.TokenState{Status: app.TokenKeychainUnavailable, Error: "no bridge token found; the OS keychain is unavailable"}
 			},
-			want: []want{{path: "status", label: "No token: the OS keychain is unavailable"}},
+			want: []want{{path: "status", label: "No keychain here — use a token file"}},
+		},
+		{
+			name: "token file unreadable", icon: assets.Offline,
+			edit: func(s *app.State) {
+				s.Relay.Phase = app.RelayOffline
+				s.Token = app.TokenState{Status: app.TokenUnreadable, Error: "token file from --token-file: open /x: no such file or directory"}
+			},
+			want: []want{{path: "status", label: "Token could not be read — see details"}},
 		},
 		{
 			name: "no relay", icon: assets.Offline,
-			edit: func(s *app.State) { s.Relay = app.RelayState{Phase: "offline", Wanted: true} },
+			edit: func(s *app.State) { s.Relay = app.RelayState{Phase: app.RelayOffline, Wanted: true} },
 			want: []want{
 				{path: "status", label: "No relay set*"},
 				{path: "connect", label: "Connect", enabled: no},
@@ -374,6 +384,7 @@ func dump(items []Item, depth int) string {
 }
 
 func TestHelpers(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ got, want string }{
 		{seconds(7200 * time.Millisecond), "8 s"},
 		{seconds(time.Millisecond), "1 s"},

@@ -97,6 +97,7 @@ func (f *fakeMenu) findLabel(label string) *fakeItem {
 // checks after each that the menu shows exactly the model, and that only
 // the expected changes needed a rebuild.
 func TestRenderSequence(t *testing.T) {
+	t.Parallel()
 	f := &fakeMenu{}
 	var clicks []string
 	r := newRenderer(f, func(a string) { clicks = append(clicks, a) })
@@ -172,6 +173,7 @@ func TestRenderSequence(t *testing.T) {
 
 // TestFits covers the planning rules directly.
 func TestFits(t *testing.T) {
+	t.Parallel()
 	leaf := func(k string) Item { return Item{Key: k, Label: k} }
 	r := newRenderer(&fakeMenu{}, nil)
 	r.render(Model{Items: []Item{leaf("a"), sep("s"), leaf("b")}})

@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -286,24 +287,20 @@ func writeJSON(t *testing.T, path string, v any) {
 	}
 }
 
-func TestTrayOverDBus(t *testing.T) {
-	needTool(t, "dbus-daemon", "dbus-daemon")
-	tray := testbin.Build(t, "./cmd/tray")
-	mcpBin := testbin.Build(t, "./internal/testservers/mcpserver")
-	rl := startRelay(t)
-	bridgeTok, clientTok := rl.token(t, "alice", "bridge"), rl.token(t, "alice", "client")
+// trayRun is one tether process registered on a private session bus.
+type trayRun struct {
+	cmd    *exec.Cmd
+	exited chan error
+	out    *waitbuf.Buffer
+	item   dbus.BusObject // its StatusNotifierItem
+	menu   *trayMenu
+}
 
-	// A short TETHER_HOME: the control socket path must fit in sun_path.
-	home, err := os.MkdirTemp("", "tt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	writeJSON(t, filepath.Join(home, "settings.json"), map[string]any{"relay": rl.url})
-	mcpJSON := filepath.Join(home, "mcp.json")
-	writeJSON(t, mcpJSON, map[string]any{"mcpServers": map[string]any{"test": map[string]any{"command": mcpBin}}})
-
-	addr := startBus(t)
+// launchTray plays the desktop's StatusNotifierWatcher on the bus at addr,
+// starts the tray with TETHER_HOME=home plus env, and waits until it
+// registers its item.
+func launchTray(t *testing.T, tray, addr, home string, env ...string) trayRun {
+	t.Helper()
 	conn, err := dbus.Connect(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -319,8 +316,9 @@ func TestTrayOverDBus(t *testing.T) {
 
 	out := &waitbuf.Buffer{}
 	app := exec.Command(tray)
-	app.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr, "TETHER_HOME="+home, "TETHER_TOKEN="+bridgeTok,
+	app.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr, "TETHER_HOME="+home,
 		"XDG_CONFIG_HOME="+filepath.Join(home, "xdg"))
+	app.Env = append(app.Env, env...)
 	app.Stdout, app.Stderr = out, out
 	if err := app.Start(); err != nil {
 		t.Fatal(err)
@@ -355,6 +353,29 @@ func TestTrayOverDBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &trayMenu{t: t, menu: conn.Object(bus, mp.Value().(dbus.ObjectPath)), signals: sig}
+	return trayRun{cmd: app, exited: exited, out: out, item: item, menu: m}
+}
+
+func TestTrayOverDBus(t *testing.T) {
+	needTool(t, "dbus-daemon", "dbus-daemon")
+	tray := testbin.Build(t, "./cmd/tray")
+	mcpBin := testbin.Build(t, "./internal/testservers/mcpserver")
+	rl := startRelay(t)
+	bridgeTok, clientTok := rl.token(t, "alice", "bridge"), rl.token(t, "alice", "client")
+
+	// A short TETHER_HOME: the control socket path must fit in sun_path.
+	home, err := os.MkdirTemp("", "tt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	writeJSON(t, filepath.Join(home, "settings.json"), map[string]any{"relay": rl.url})
+	mcpJSON := filepath.Join(home, "mcp.json")
+	writeJSON(t, mcpJSON, map[string]any{"mcpServers": map[string]any{"test": map[string]any{"command": mcpBin}}})
+
+	addr := startBus(t)
+	tr := launchTray(t, tray, addr, home, "TETHER_TOKEN="+bridgeTok)
+	app, exited, item, m := tr.cmd, tr.exited, tr.item, tr.menu
 
 	// Connected, with the real server's tools listed in its submenu.
 	toolsRe := regexp.MustCompile(`^test — (\d+) tools?$`)
@@ -427,5 +448,93 @@ func TestTrayOverDBus(t *testing.T) {
 	rl.waitConnected(t, "alice", clientTok, false)
 	if _, err := os.Stat(filepath.Join(home, "tether.sock")); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind: %v", err)
+	}
+}
+
+// keyringBus starts a private DBus session bus with an unlocked, empty
+// gnome-keyring on it (the real Secret Service), and returns the bus
+// address and the XDG environment that goes with it.
+func keyringBus(t *testing.T) (string, []string) {
+	t.Helper()
+	testbin.NeedTools(t, "dbus-run-session", "gnome-keyring-daemon", "gdbus")
+	dir := t.TempDir()
+	data, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
+	for _, d := range []string{data, run} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xdg := []string{"XDG_DATA_HOME=" + data, "XDG_RUNTIME_DIR=" + run}
+	// The session lives as long as the shell reads its stdin.
+	script := testbin.KeyringStart + `echo "BUS=$DBUS_SESSION_BUS_ADDRESS"
+cat >/dev/null
+kill $kpid 2>/dev/null; wait $kpid 2>/dev/null`
+	cmd := exec.Command("dbus-run-session", "--", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), xdg...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "BUS="); ok {
+			return addr, xdg
+		}
+	}
+	t.Fatalf("the private keyring session did not start: %v", sc.Err())
+	return "", nil
+}
+
+// TestTrayNoTokenOverDBus: with no token anywhere the status line says in
+// plain words what to do — not the token lookup's internal error — and
+// the tooltip-only details stay out of the menu.
+func TestTrayNoTokenOverDBus(t *testing.T) {
+	needTool(t, "dbus-daemon", "dbus-daemon")
+	tray := testbin.Build(t, "./cmd/tray")
+	tests := []struct {
+		name string
+		bus  func(t *testing.T) (string, []string)
+		want string
+	}{
+		// An empty keychain: nothing stored yet, the first-run case.
+		{"empty keychain", keyringBus, "No token — paste one to connect"},
+		// A bus without a Secret Service, as on a bare desktop session.
+		{"no keychain", func(t *testing.T) (string, []string) { return startBus(t), nil }, "No keychain here — use a token file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home, err := os.MkdirTemp("", "tt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(home) })
+			// A relay URL, so the keychain is asked; nothing listens there.
+			writeJSON(t, filepath.Join(home, "settings.json"), map[string]any{"relay": "http://127.0.0.1:9"})
+			writeJSON(t, filepath.Join(home, "mcp.json"), map[string]any{"mcpServers": map[string]any{}})
+			addr, env := tt.bus(t)
+			env = append(env, "TETHER_TOKEN=", "TETHER_TOKEN_FILE=", "CREDENTIALS_DIRECTORY=")
+			m := launchTray(t, tray, addr, home, env...).menu
+			n := m.waitFor(tt.want, 20*time.Second, func(n node) bool { return n.find(tt.want) != nil })
+			if n.findPrefix("No token:") != nil || strings.Contains(n.String(), "Looked, in order") {
+				t.Errorf("menu shows the internal error:\n%s", n)
+			}
+			if c := n.find("Connect"); c == nil || c.Enabled {
+				t.Errorf("Connect should be shown disabled without a token:\n%s", n)
+			}
+		})
 	}
 }
