@@ -29,6 +29,7 @@ const usage = `tether-relay — the self-hostable Tether relay
 
 Usage:
   tether-relay serve --listen ADDR --secret-file FILE [--call-timeout D]
+                     [--public-url URL]... [--allow-origin ORIGIN]...
   tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D]
 
 serve
@@ -37,6 +38,13 @@ serve
     --listen ADDR        address to listen on (default 127.0.0.1:8080)
     --secret-file FILE   HMAC secret for tokens (required)
     --call-timeout D     longest wait for one relayed MCP request (default 60s)
+    --public-url URL     the relay's public base URL (repeatable). The MCP
+                         endpoints answer to its host name, to loopback names
+                         and to IP addresses; any other Host gets 421 (DNS
+                         rebinding protection)
+    --allow-origin O     a browser origin allowed to call the MCP endpoints,
+                         e.g. https://inspector.example.com (repeatable); other
+                         browsers' requests (with an Origin header) get 403
 
 token
   Prints a signed token (JWT) on stdout and nothing else.
@@ -46,7 +54,7 @@ token
     --ttl D              validity (default 720h)
 
 Examples:
-  tether-relay serve --listen :8080 --secret-file /var/lib/tether-relay/secret
+  tether-relay serve --listen :8080 --secret-file /var/lib/tether-relay/secret --public-url https://relay.example.com
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope bridge > bridge.jwt
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope client --ttl 24h
 
@@ -98,6 +106,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
 	callTimeout := fs.Duration("call-timeout", server.DefaultCallTimeout, "longest wait for one relayed request")
+	var publicURLs, allowOrigins listFlag
+	fs.Var(&publicURLs, "public-url", "the relay's public base URL, e.g. https://relay.example.com (repeatable); its host is a name the MCP endpoints answer to")
+	fs.Var(&allowOrigins, "allow-origin", "a browser origin allowed to call the MCP endpoints, e.g. https://app.example.com (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,7 +125,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	startPprof(logger)
-	relaySrv := &server.Server{Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout}
+	relaySrv := &server.Server{Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout,
+		PublicURLs: publicURLs, AllowOrigins: allowOrigins}
 	httpSrv := &http.Server{Handler: relaySrv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -206,4 +218,14 @@ func loadOrCreateSecret(path string) (secret []byte, created bool, err error) {
 		return nil, false, fmt.Errorf("write secret: %w", err)
 	}
 	return []byte(hexSecret), true, nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

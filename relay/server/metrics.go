@@ -25,6 +25,7 @@ type metrics struct {
 	bytesOut atomic.Uint64
 
 	mu      sync.Mutex
+	refusal map[string]uint64 // requests refused before routing, by reason (host, origin, ...)
 	calls   map[string]uint64 // by status: ok, error, timeout, cancelled, unavailable
 	buckets []uint64          // cumulative counts are computed when written
 	sum     float64
@@ -32,7 +33,14 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
-	return &metrics{calls: make(map[string]uint64), buckets: make([]uint64, len(callBuckets))}
+	return &metrics{calls: make(map[string]uint64), refusal: make(map[string]uint64), buckets: make([]uint64, len(callBuckets))}
+}
+
+// refused counts a request turned away before routing.
+func (m *metrics) refused(reason string) {
+	m.mu.Lock()
+	m.refusal[reason]++
+	m.mu.Unlock()
 }
 
 func (m *metrics) addBytes(direction string, n int) {
@@ -75,6 +83,16 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(&b, "# TYPE tether_relay_calls_total counter\n")
 	for _, st := range statuses {
 		fmt.Fprintf(&b, "tether_relay_calls_total{status=%q} %d\n", st, m.calls[st])
+	}
+	reasons := make([]string, 0, len(m.refusal))
+	for r := range m.refusal {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	fmt.Fprintf(&b, "# HELP tether_relay_refused_total Requests refused before routing, by reason.\n")
+	fmt.Fprintf(&b, "# TYPE tether_relay_refused_total counter\n")
+	for _, r := range reasons {
+		fmt.Fprintf(&b, "tether_relay_refused_total{reason=%q} %d\n", r, m.refusal[r])
 	}
 	fmt.Fprintf(&b, "# HELP tether_relay_call_duration_seconds Time from forwarding a request to its answer.\n")
 	fmt.Fprintf(&b, "# TYPE tether_relay_call_duration_seconds histogram\n")

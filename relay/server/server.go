@@ -40,6 +40,14 @@ type Server struct {
 	// SessionIdleTimeout ends idle client sessions (default DefaultSessionIdleTimeout).
 	SessionIdleTimeout time.Duration
 
+	// PublicURLs are the relay's public base URLs (https://relay.example.com).
+	// Their hosts are the DNS names the MCP endpoints answer to, besides
+	// loopback names and IP literals (see origin.go).
+	PublicURLs []string
+	// AllowOrigins are the browser origins (https://app.example.com, or "*")
+	// allowed to call the MCP endpoints, besides the relay's own.
+	AllowOrigins []string
+
 	// onRegister, when set (tests), is called after a bridge takes its slot.
 	onRegister func(dev, protocol string)
 
@@ -68,7 +76,7 @@ func (s *Server) init() {
 		mux.HandleFunc("GET /v1/connect", s.handleTetherConnect)
 		mux.HandleFunc("GET /dev/{id}/connect", s.handleTAGConnect)
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
-		mux.HandleFunc("/mcp/{dev}/{server}", s.handleMCP)
+		mux.Handle("/mcp/{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
 		s.mux = mux
 	})
 }
