@@ -117,6 +117,18 @@ type ControlServer struct {
 // ErrEngineRunning); a socket left by a crashed engine is removed and taken
 // over. log may be nil.
 func ServeControl(ctx context.Context, socketPath string, c Control, log *slog.Logger) (*ControlServer, error) {
+	return serveControl(ctx, socketPath, c, log, defaultControlTimeouts)
+}
+
+// controlTimeouts bound the control API's connections.
+type controlTimeouts struct {
+	read time.Duration // whole request, body included
+	idle time.Duration // an idle keep-alive connection
+}
+
+var defaultControlTimeouts = controlTimeouts{read: 30 * time.Second, idle: 2 * time.Minute}
+
+func serveControl(ctx context.Context, socketPath string, c Control, log *slog.Logger, to controlTimeouts) (*ControlServer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -146,7 +158,7 @@ func ServeControl(ctx context.Context, socketPath string, c Control, log *slog.L
 		// Another engine holds the lock: it is running or about to listen.
 		return nil, waitForControl(ctx, path)
 	}
-	s, err := listenControl(ctx, path, lock, c, log)
+	s, err := listenControl(ctx, path, lock, c, log, to)
 	if err != nil {
 		controlUnlock(lock)
 		return nil, err
@@ -156,7 +168,7 @@ func ServeControl(ctx context.Context, socketPath string, c Control, log *slog.L
 
 // listenControl runs with the engine lock held, so no other locking engine
 // can be listening: a socket file that does not answer is stale.
-func listenControl(ctx context.Context, path string, lock *os.File, c Control, log *slog.Logger) (*ControlServer, error) {
+func listenControl(ctx context.Context, path string, lock *os.File, c Control, log *slog.Logger, to controlTimeouts) (*ControlServer, error) {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("control socket %s exists and is not a socket: move it away", path)
@@ -194,8 +206,15 @@ func listenControl(ctx context.Context, path string, lock *os.File, c Control, l
 	s.srv = &http.Server{
 		Handler:           newControlHandler(c, log),
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// A client that stops mid-request, or keeps an idle connection,
+		// must not hold a connection (and a goroutine) for good: every
+		// request is read within to.read, and an idle keep-alive
+		// connection closes after to.idle. The event
+		// stream lifts its read deadline itself (see events).
+		ReadTimeout: to.read,
+		IdleTimeout: to.idle,
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go func() {
 		defer close(s.done)
@@ -360,6 +379,10 @@ func (h *controlHandler) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
+	// The stream outlives the server's ReadTimeout: without this, the
+	// server's background read would hit that deadline and cancel r's
+	// context, ending the stream after the read timeout.
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

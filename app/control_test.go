@@ -592,3 +592,66 @@ func TestControlRefusesOpenFolder(t *testing.T) {
 		t.Fatal("a socket was created in the refused folder")
 	}
 }
+
+// TestControlTimeouts: a client that stops mid-request and one that leaves
+// an idle connection open are both cut off, while the event stream lives on
+// past the read timeout.
+func TestControlTimeouts(t *testing.T) {
+	to := controlTimeouts{read: 300 * time.Millisecond, idle: 300 * time.Millisecond}
+	fake := newFakeControl()
+	srv, err := serveControl(t.Context(), filepath.Join(controlDir(t), "tether.sock"), fake, nil, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("unix", srv.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// closedWithin reads until the server closes c (or the bound passes).
+	closedWithin := func(c net.Conn, bound time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(bound))
+		_, err := io.Copy(io.Discard, c)
+		return err == nil // EOF: the server closed it; a timeout is an error
+	}
+
+	// Headers promise a body that never comes.
+	slow := dial()
+	fmt.Fprintf(slow, "POST /v1/reload HTTP/1.1\r\nHost: tether\r\nContent-Length: 100\r\n\r\n")
+	if !closedWithin(slow, 5*time.Second) {
+		t.Error("a request whose body never came kept its connection")
+	}
+
+	// One request, then silence on a keep-alive connection.
+	idle := dial()
+	fmt.Fprintf(idle, "GET /v1/state HTTP/1.1\r\nHost: tether\r\n\r\n")
+	if !closedWithin(idle, 5*time.Second) {
+		t.Error("an idle keep-alive connection was never closed")
+	}
+
+	// The event stream outlives the read timeout: a change published after
+	// several read timeouts still arrives.
+	cc := dialFake(t, srv)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch, err := cc.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ch                    // the current snapshot
+	time.Sleep(4 * to.read) // the scenario: a quiet stream longer than the read timeout
+	fake.publish(func(s *State) { s.Version = "after-quiet" })
+	select {
+	case st, ok := <-ch:
+		if !ok || st.Version != "after-quiet" {
+			t.Fatalf("after a quiet spell the stream gave %+v (open %v)", st.Version, ok)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the event stream died during a quiet spell longer than the read timeout")
+	}
+}
