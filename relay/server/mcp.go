@@ -47,7 +47,7 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	// A bridge that is reconnecting (sleep, network change, relay or
 	// tetherd restart) is waited for, briefly, rather than refused.
-	b := s.awaitBridge(r.Context(), dev)
+	b := s.awaitBridge(r.Context(), dev, r.Method)
 	if b == nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 			"error": "bridge offline",
@@ -164,6 +164,9 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		sess = b.newEphemeralSession(name)
 		defer b.endSession(sess, true)
 	case pk.Method == "initialize":
+		// A client that arrives while the server starts (right after the
+		// bridge connected, or a reload) waits for it instead of failing.
+		s.awaitServer(r.Context(), b, name)
 		sc := sessionClaimsFor(b.dev, name, claims, body, time.Now(), s.sessionMaxAge())
 		id, err := s.signer.sign(sc)
 		if err != nil {

@@ -198,6 +198,9 @@ func (s *Server) awaitServer(ctx context.Context, b *bridgeConn, name string) bo
 	}
 	timer := time.NewTimer(s.startWait())
 	defer timer.Stop()
+	if s.onWait != nil {
+		s.onWait("server")
+	}
 	for {
 		select {
 		case <-changed:

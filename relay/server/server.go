@@ -65,6 +65,9 @@ type Server struct {
 
 	// onRegister, when set (tests), is called after a bridge takes its slot.
 	onRegister func(dev, protocol string)
+	// onWait, when set (tests), is called when a request starts waiting
+	// for a bridge ("bridge") or for a server to start ("server").
+	onWait func(what string)
 
 	initOnce sync.Once
 	mux      *http.ServeMux

@@ -188,9 +188,9 @@ func (s *Server) liveBridge(dev string) *bridgeConn {
 }
 
 // awaitBridge returns dev's live bridge, waiting up to Server.BridgeWait
-// for one to connect (a bridge reconnecting after sleep, a network change
+// for one to connect (method labels the wait for tests) (a bridge reconnecting after sleep, a network change
 // or a relay restart is back within seconds). nil when none came.
-func (s *Server) awaitBridge(ctx context.Context, dev string) *bridgeConn {
+func (s *Server) awaitBridge(ctx context.Context, dev, method string) *bridgeConn {
 	if b := s.liveBridge(dev); b != nil {
 		return b
 	}
@@ -221,6 +221,9 @@ func (s *Server) awaitBridge(ctx context.Context, dev string) *bridgeConn {
 		}
 		a.waiters++
 		s.mu.Unlock()
+		if s.onWait != nil {
+			s.onWait("bridge " + method)
+		}
 
 		var gaveUp bool
 		select {

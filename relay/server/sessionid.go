@@ -105,6 +105,8 @@ func (s *sessionSigner) sign(c sessionClaims) (string, error) {
 	return signed + "." + base64.RawURLEncoding.EncodeToString(s.mac(signed)), nil
 }
 
+var strictB64 = base64.RawURLEncoding.Strict()
+
 var errBadSessionID = errors.New("not a session id of this relay")
 
 // parse checks id's form and signature and returns its claims. It does
@@ -118,11 +120,14 @@ func (s *sessionSigner) parse(id string) (*sessionClaims, error) {
 		return nil, errBadSessionID
 	}
 	signed, sig := id[:dot], id[dot+1:]
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: one signature, one spelling. Lax decoding accepts other last
+	// characters for the same bytes, and a respelled id would slip past
+	// the session book, which knows ids by their hash.
+	got, err := strictB64.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, s.mac(signed)) {
 		return nil, errBadSessionID
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(signed[len(sessionIDPrefix):])
+	payload, err := strictB64.DecodeString(signed[len(sessionIDPrefix):])
 	if err != nil {
 		return nil, errBadSessionID
 	}
