@@ -98,6 +98,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
 	callTimeout := fs.Duration("call-timeout", server.DefaultCallTimeout, "longest wait for one relayed request")
+	bridgeWait := fs.Duration("bridge-wait", server.DefaultBridgeWait, "how long a request waits for an offline bridge to reconnect before 503 (0: not at all)")
+	startWait := fs.Duration("start-wait", server.DefaultStartWait, "how long an initialize waits for a server that is starting (0: not at all)")
+	sessionIdle := fs.Duration("session-idle", server.DefaultSessionIdleTimeout, "end a client session unused for this long")
+	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,7 +118,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	startPprof(logger)
-	relaySrv := &server.Server{Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout}
+	relaySrv := &server.Server{
+		Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout,
+		BridgeWait: orNegative(*bridgeWait), StartWait: orNegative(*startWait),
+		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
+	}
 	httpSrv := &http.Server{Handler: relaySrv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -206,4 +214,13 @@ func loadOrCreateSecret(path string) (secret []byte, created bool, err error) {
 		return nil, false, fmt.Errorf("write secret: %w", err)
 	}
 	return []byte(hexSecret), true, nil
+}
+
+// orNegative maps a flag's 0 ("do not wait") to the Server's -1 (its 0
+// means the default).
+func orNegative(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
