@@ -30,6 +30,7 @@ const usage = `tether-relay — the self-hostable Tether relay
 Usage:
   tether-relay serve --listen ADDR --secret-file FILE [--call-timeout D]
                      [--public-url URL]... [--allow-origin ORIGIN]...
+                     [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
   tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D]
 
 serve
@@ -45,6 +46,13 @@ serve
     --allow-origin O     a browser origin allowed to call the MCP endpoints,
                          e.g. https://inspector.example.com (repeatable); other
                          browsers' requests (with an Origin header) get 403
+    --bridge-wait D      how long a request waits for a bridge that is
+                         reconnecting before 503 (default 10s; 0: no wait)
+    --start-wait D       how long an initialize waits for a server that is
+                         starting (default 30s; 0: no wait)
+    --session-idle D     end a client session unused this long (default 30m)
+    --session-max-age D  longest life of a session id (default 24h; sooner
+                         when the client's token expires)
 
 token
   Prints a signed token (JWT) on stdout and nothing else.
@@ -109,6 +117,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var publicURLs, allowOrigins listFlag
 	fs.Var(&publicURLs, "public-url", "the relay's public base URL, e.g. https://relay.example.com (repeatable); its host is a name the MCP endpoints answer to")
 	fs.Var(&allowOrigins, "allow-origin", "a browser origin allowed to call the MCP endpoints, e.g. https://app.example.com (repeatable)")
+	bridgeWait := fs.Duration("bridge-wait", server.DefaultBridgeWait, "how long a request waits for an offline bridge to reconnect before 503 (0: not at all)")
+	startWait := fs.Duration("start-wait", server.DefaultStartWait, "how long an initialize waits for a server that is starting (0: not at all)")
+	sessionIdle := fs.Duration("session-idle", server.DefaultSessionIdleTimeout, "end a client session unused for this long")
+	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,8 +137,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	startPprof(logger)
-	relaySrv := &server.Server{Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout,
-		PublicURLs: publicURLs, AllowOrigins: allowOrigins}
+	relaySrv := &server.Server{
+		Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout,
+		BridgeWait: orNegative(*bridgeWait), StartWait: orNegative(*startWait),
+		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
+		PublicURLs: publicURLs, AllowOrigins: allowOrigins,
+	}
 	httpSrv := &http.Server{Handler: relaySrv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -228,4 +244,13 @@ func (l *listFlag) String() string { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error {
 	*l = append(*l, v)
 	return nil
+}
+
+// orNegative maps a flag's 0 ("do not wait") to the Server's -1 (its 0
+// means the default).
+func orNegative(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

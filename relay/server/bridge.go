@@ -52,6 +52,7 @@ type bridgeConn struct {
 
 	mu       sync.Mutex
 	servers  []relay.ServerInfo
+	catalogd chan struct{}               // closed and replaced when servers changes
 	sessions map[string]*session         // Tether: relay session id → session
 	rpcs     map[string]chan relay.Frame // TAG: rpc id → waiter
 	nextRPC  uint64
@@ -117,6 +118,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 	b := &bridgeConn{
 		s: s, dev: c.Dev, protocol: protocol, version: hello.Version, since: time.Now(), ws: ws,
 		sessions: make(map[string]*session),
+		catalogd: make(chan struct{}),
 		rpcs:     make(map[string]chan relay.Frame),
 	}
 	b.w = wire.New(ws, cw.Cork, wire.Config{
@@ -162,6 +164,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 	}
 	b.shutdown(websocket.CloseNormalClosure, "")
 	ws.Close()
+	s.parkSessions(b) // before a request can find the slot empty and resume
 	s.unregister(b)
 }
 
@@ -209,6 +212,7 @@ func (s *Server) register(b *bridgeConn) bool {
 	}
 	old := s.bridges[b.dev]
 	s.bridges[b.dev] = b
+	s.bridgeArrivedLocked(b.dev)
 	s.wg.Add(1)
 	s.mu.Unlock()
 	if old != nil {
@@ -329,6 +333,8 @@ func (b *bridgeConn) handleFrame(data []byte) {
 	case f.Kind == relay.KindCatalog && b.protocol == protoTether:
 		b.mu.Lock()
 		b.servers = f.Servers
+		close(b.catalogd) // wakes requests waiting for a server to start
+		b.catalogd = make(chan struct{})
 		b.mu.Unlock()
 		b.s.log.Debug("catalog updated", "dev", b.dev, "servers", len(f.Servers))
 	case f.Kind == relay.KindMCP && b.protocol == protoTether:

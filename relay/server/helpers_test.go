@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,7 +145,11 @@ type fakeBridge struct {
 	Cancelled   chan json.RawMessage // params of notifications/cancelled seen
 	Closed      chan string          // session ids closed by the relay
 	Gone        chan struct{}        // read loop ended
-	closeCode   int
+	Inits       chan json.RawMessage // ids of the initialize requests seen
+	// FailInit makes the bridge answer initialize with the error mcpchild
+	// gives for a server that is not ready.
+	FailInit  atomic.Bool
+	closeCode int
 }
 
 type fakeSession struct {
@@ -180,6 +185,7 @@ func tryDialFakeBridge(r *testRelay, token, dev string) (*fakeBridge, *http.Resp
 		Cancelled:   make(chan json.RawMessage, 64),
 		Closed:      make(chan string, 1024),
 		Gone:        make(chan struct{}),
+		Inits:       make(chan json.RawMessage, 64),
 	}
 	fb.write(relay.Frame{Kind: relay.KindHello, Protocol: relay.ProtocolVersion, DevID: dev, Version: "test",
 		Servers: []relay.ServerInfo{{Name: "everything", State: "ready", Era: "2025", ToolCount: 3, Restarts: 1}}})
@@ -306,6 +312,17 @@ func (fb *fakeBridge) deliver(f relay.Frame) {
 		} `json:"params"`
 	}
 	json.Unmarshal(f.Msg, &pk)
+	if pk.Method == "initialize" {
+		select {
+		case fb.Inits <- pk.ID:
+		default:
+		}
+		if fb.FailInit.Load() {
+			fb.write(relay.Frame{Kind: relay.KindMCP, Server: f.Server, Session: f.Session,
+				Msg: rpcErrorBody(pk.ID, -32001, `mcp server "everything" is not ready (starting)`)})
+			return
+		}
+	}
 	if len(pk.Params.Meta.ProgressToken) > 0 && len(pk.ID) > 0 {
 		s.mu.Lock()
 		s.progress[string(pk.Params.Meta.ProgressToken)] = pk.ID

@@ -40,11 +40,14 @@ const (
 // then the Streamable HTTP methods.
 func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 	dev, name := r.PathValue("dev"), r.PathValue("server")
-	if _, code, err := s.Verifier.authorize(r, dev, ScopeClient); err != nil {
+	claims, code, err := s.Verifier.authorize(r, dev, ScopeClient)
+	if err != nil {
 		s.authError(w, code, err)
 		return
 	}
-	b := s.bridge(dev)
+	// A bridge that is reconnecting (sleep, network change, relay or
+	// tetherd restart) is waited for, briefly, rather than refused.
+	b := s.awaitBridge(r.Context(), dev, r.Method)
 	if b == nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 			"error": "bridge offline",
@@ -67,11 +70,11 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodPost:
-		s.mcpPOST(w, r, b, name)
+		s.mcpPOST(w, r, b, claims, name)
 	case http.MethodGet:
-		s.mcpGET(w, r, b, name)
+		s.mcpGET(w, r, b, claims, name)
 	case http.MethodDelete:
-		s.mcpDELETE(w, r, b, name)
+		s.mcpDELETE(w, r, b, claims, name)
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
@@ -103,7 +106,7 @@ func is2026(r *http.Request, pk peek) bool {
 	return pk.Method == "server/discover"
 }
 
-func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, name string) {
+func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, claims Claims, name string) {
 	if !isJSONContentType(r.Header.Get("Content-Type")) {
 		writeRPCError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Content-Type must be application/json")
 		return
@@ -135,11 +138,20 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 	sid := r.Header.Get(headerSession)
 	stateless := sid == "" && is2026(r, pk)
 	var sess *session
+	var newID string // an initialize's session id, handed out only if it succeeds
 	switch {
 	case sid != "":
-		sess = b.lookupSession(sid)
-		if sess == nil || sess.server != name || sess.ephemeral {
-			writeRPCError(w, http.StatusNotFound, pk.ID, codeInvalidRequest, "session not found; initialize a new one")
+		var err error
+		sess, err = s.clientSession(r.Context(), b, claims, name, sid)
+		switch {
+		case errors.Is(err, errNoSession):
+			sessionNotFound(w)
+			return
+		case err != nil && pk.isRequest():
+			writeRPCError(w, http.StatusOK, pk.ID, codeUnavailable, "tether-relay: could not resume the session: "+err.Error())
+			return
+		case err != nil:
+			writeRPCError(w, http.StatusServiceUnavailable, nil, codeUnavailable, "tether-relay: could not resume the session: "+err.Error())
 			return
 		}
 	case stateless && !pk.isRequest():
@@ -149,11 +161,20 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		w.WriteHeader(http.StatusAccepted)
 		return
 	case stateless:
-		sess = b.newSession(name, true)
+		sess = b.newEphemeralSession(name)
 		defer b.endSession(sess, true)
 	case pk.Method == "initialize":
-		sess = b.newSession(name, false)
-		w.Header().Set(headerSession, sess.id)
+		// A client that arrives while the server starts (right after the
+		// bridge connected, or a reload) waits for it instead of failing.
+		s.awaitServer(r.Context(), b, name)
+		sc := sessionClaimsFor(b.dev, name, claims, body, time.Now(), s.sessionMaxAge())
+		id, err := s.signer.sign(sc)
+		if err != nil {
+			writeRPCError(w, http.StatusInternalServerError, pk.ID, codeInternal, err.Error())
+			return
+		}
+		sess = b.openClientSession(id, &sc)
+		newID = id
 	default:
 		writeRPCError(w, http.StatusBadRequest, pk.ID, codeInvalidRequest, "missing Mcp-Session-Id header: send initialize first")
 		return
@@ -188,7 +209,7 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		return
 	}
 	jsonOK, sseOK := accepts(r)
-	final := s.await(w, r, b, sess, c, stateless, jsonOK, sseOK)
+	final := s.await(w, r, b, sess, c, newID, stateless, jsonOK, sseOK)
 	if pk.Method == "initialize" && !isSuccess(final) {
 		b.endSession(sess, true)
 	}
@@ -200,11 +221,14 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 // client accepts only SSE, in which case the response is an SSE stream
 // that ends with the response. It returns the message written last, or
 // nil when the client went away.
-func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, sess *session, c *call, stateless, jsonOK, sseOK bool) []byte {
+//
+// newID, when set, is the session id an initialize opens: it goes out in
+// the Mcp-Session-Id header only with a successful answer.
+func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, sess *session, c *call, newID string, stateless, jsonOK, sseOK bool) []byte {
 	start := time.Now()
 	timer := time.NewTimer(s.callTimeout())
 	defer timer.Stop()
-	out := &responder{w: w, rc: http.NewResponseController(w), stateless: stateless, forceSSE: !jsonOK}
+	out := &responder{w: w, rc: http.NewResponseController(w), stateless: stateless, forceSSE: !jsonOK, sessionID: newID}
 	fail := func(code int, msg, label string) []byte {
 		b.forgetCall(sess, c)
 		resp := rpcErrorBody(c.id, code, msg)
@@ -271,7 +295,7 @@ func (s *Server) cancelAtBridge(b *bridgeConn, sess *session, c *call, reason st
 
 // mcpGET serves the standalone SSE stream of a 2025-era session: the
 // bridge's messages that belong to no request (list_changed, logs).
-func (s *Server) mcpGET(w http.ResponseWriter, r *http.Request, b *bridgeConn, name string) {
+func (s *Server) mcpGET(w http.ResponseWriter, r *http.Request, b *bridgeConn, claims Claims, name string) {
 	sid := r.Header.Get(headerSession)
 	if sid == "" {
 		// Stateless (2026) clients have no GET stream; 405 is the spec's
@@ -284,9 +308,13 @@ func (s *Server) mcpGET(w http.ResponseWriter, r *http.Request, b *bridgeConn, n
 		writeJSON(w, http.StatusNotAcceptable, map[string]string{"error": "GET must accept text/event-stream"})
 		return
 	}
-	sess := b.lookupSession(sid)
-	if sess == nil || sess.server != name || sess.ephemeral {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "session not found"})
+	sess, err := s.clientSession(r.Context(), b, claims, name, sid)
+	switch {
+	case errors.Is(err, errNoSession):
+		sessionNotFound(w)
+		return
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "could not resume the session: " + err.Error()})
 		return
 	}
 	b.mu.Lock()
@@ -306,6 +334,15 @@ func (s *Server) mcpGET(w http.ResponseWriter, r *http.Request, b *bridgeConn, n
 
 	out := &responder{w: w, rc: http.NewResponseController(w), forceSSE: true}
 	out.startSSE()
+	if r.Header.Get(headerProtocol) >= primingVersion {
+		// A priming event (SEP-1699) with an id of its own: the go-sdk
+		// client counts a stream that ended without a new event id as a
+		// retry without progress and gives the session up after a few,
+		// and this stream ends whenever the bridge's socket does.
+		if out.priming(newSessionID()) != nil {
+			return
+		}
+	}
 	// Comments keep idle load balancers from dropping a quiet stream.
 	keepalive := time.NewTicker(relay.PingInterval)
 	defer keepalive.Stop()
@@ -329,19 +366,34 @@ func (s *Server) mcpGET(w http.ResponseWriter, r *http.Request, b *bridgeConn, n
 	}
 }
 
-// mcpDELETE ends a session and tells the bridge.
-func (s *Server) mcpDELETE(w http.ResponseWriter, r *http.Request, b *bridgeConn, name string) {
+// mcpDELETE ends a session for good: the bridge is told (if this socket
+// has the session) and this relay process will not resume the id.
+func (s *Server) mcpDELETE(w http.ResponseWriter, r *http.Request, b *bridgeConn, claims Claims, name string) {
 	sid := r.Header.Get(headerSession)
 	if sid == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "DELETE needs an Mcp-Session-Id"})
 		return
 	}
-	sess := b.lookupSession(sid)
-	if sess == nil || sess.server != name || sess.ephemeral {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "session not found"})
+	now := time.Now()
+	b.mu.Lock()
+	sess := b.sessions[sid]
+	b.mu.Unlock()
+	if sess != nil {
+		if sess.ephemeral || sess.server != name || sess.token != claims.ID {
+			sessionNotFound(w)
+			return
+		}
+		b.retire(sess)
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	b.endSession(sess, true)
+	// Not live here: a valid id still must not come back.
+	sc, err := s.signer.parse(sid)
+	if err != nil || !sc.valid(b.dev, name, claims.ID, now) || !s.book.take(sid, now, s.sessionIdleTimeout()) {
+		sessionNotFound(w)
+		return
+	}
+	s.book.end(sid, sc.expiry())
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -450,10 +502,21 @@ type responder struct {
 	stateless bool // 2026 era: some errors carry an HTTP status
 	forceSSE  bool
 	started   bool
+	// sessionID is the Mcp-Session-Id an initialize opens. It goes out with
+	// a successful answer, never with a failed one; only when something must
+	// be streamed before the answer is it sent first.
+	sessionID string
 }
+
+// primingVersion is the first protocol revision whose clients expect a
+// priming event (an id and empty data) on SSE streams.
+const primingVersion = "2025-11-25"
 
 func (o *responder) startSSE() {
 	h := o.w.Header()
+	if o.sessionID != "" {
+		h.Set(headerSession, o.sessionID)
+	}
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
@@ -484,6 +547,14 @@ func (o *responder) event(msg []byte) error {
 	return o.rc.Flush()
 }
 
+// priming writes an event with an id and no data.
+func (o *responder) priming(id string) error {
+	if _, err := io.WriteString(o.w, "id: "+id+"\ndata: \n\n"); err != nil {
+		return err
+	}
+	return o.rc.Flush()
+}
+
 func (o *responder) comment(text string) error {
 	if _, err := io.WriteString(o.w, ": "+text+"\n\n"); err != nil {
 		return err
@@ -493,6 +564,12 @@ func (o *responder) comment(text string) error {
 
 // final writes the response that ends the exchange.
 func (o *responder) final(msg []byte) {
+	if !o.started && o.sessionID != "" {
+		if isSuccess(msg) {
+			o.w.Header().Set(headerSession, o.sessionID)
+		}
+		o.sessionID = ""
+	}
 	if o.started || o.forceSSE {
 		o.event(msg)
 		return

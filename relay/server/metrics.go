@@ -23,6 +23,9 @@ type metrics struct {
 	bridges  atomic.Int64
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
+	// sessionsResumed counts 2025-era sessions re-created on a socket
+	// that had not seen them (bridge reconnect, relay or tetherd restart).
+	sessionsResumed atomic.Uint64
 
 	mu      sync.Mutex
 	refusal map[string]uint64 // requests refused before routing, by reason (host, origin, ...)
@@ -110,6 +113,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(&b, "# TYPE tether_relay_bytes_total counter\n")
 	fmt.Fprintf(&b, "tether_relay_bytes_total{direction=\"in\"} %d\n", m.bytesIn.Load())
 	fmt.Fprintf(&b, "tether_relay_bytes_total{direction=\"out\"} %d\n", m.bytesOut.Load())
+
+	fmt.Fprintf(&b, "# HELP tether_relay_sessions_resumed_total Client sessions re-created on a new bridge socket or relay process.\n")
+	fmt.Fprintf(&b, "# TYPE tether_relay_sessions_resumed_total counter\n")
+	fmt.Fprintf(&b, "tether_relay_sessions_resumed_total %d\n", m.sessionsResumed.Load())
 
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,20 @@ const DefaultCallTimeout = 60 * time.Second
 // Clients that never send DELETE would otherwise pin bridge sessions forever.
 const DefaultSessionIdleTimeout = 30 * time.Minute
 
+// DefaultSessionMaxAge caps how long a 2025-era session id is accepted
+// after it was issued (sooner when the client's token expires). Ids are
+// signed and outlive the relay process, so this cap, not the idle timeout,
+// is what ends a session that was idle across a relay restart.
+const DefaultSessionMaxAge = 24 * time.Hour
+
+// DefaultBridgeWait is how long a request for a dev whose bridge is
+// offline waits for it to come back before the 503.
+const DefaultBridgeWait = 10 * time.Second
+
+// DefaultStartWait is how long a request for a server that is starting
+// (or waiting to restart after a crash) waits for it to be ready.
+const DefaultStartWait = 30 * time.Second
+
 // Server is the relay. Set the exported fields, then use it as an
 // http.Handler; the zero value of every field but Verifier is usable.
 type Server struct {
@@ -39,6 +54,14 @@ type Server struct {
 	CallTimeout time.Duration
 	// SessionIdleTimeout ends idle client sessions (default DefaultSessionIdleTimeout).
 	SessionIdleTimeout time.Duration
+	// SessionMaxAge bounds a session id's life (default DefaultSessionMaxAge).
+	SessionMaxAge time.Duration
+	// BridgeWait is how long a request waits for an offline bridge
+	// (default DefaultBridgeWait; negative: answer 503 at once).
+	BridgeWait time.Duration
+	// StartWait is how long a request waits for a server that is starting
+	// (default DefaultStartWait; negative: do not wait).
+	StartWait time.Duration
 
 	// PublicURLs are the relay's public base URLs (https://relay.example.com).
 	// Their hosts are the DNS names the MCP endpoints answer to, besides
@@ -50,16 +73,25 @@ type Server struct {
 
 	// onRegister, when set (tests), is called after a bridge takes its slot.
 	onRegister func(dev, protocol string)
+	// onWait, when set (tests), is called when a request starts waiting
+	// for a bridge ("bridge") or for a server to start ("server").
+	onWait func(what string)
 
 	initOnce sync.Once
 	mux      *http.ServeMux
 	log      *slog.Logger
 	metrics  *metrics
 
-	mu      sync.Mutex
-	closed  bool
-	bridges map[string]*bridgeConn // dev → the one live bridge
-	wg      sync.WaitGroup         // bridge sockets still running
+	signer *sessionSigner
+	book   sessionBook
+	// lastBookSweep is the unix second of the book's last sweep.
+	lastBookSweep atomic.Int64
+
+	mu       sync.Mutex
+	closed   bool
+	bridges  map[string]*bridgeConn // dev → the one live bridge
+	arrivals map[string]*arrival    // dev → requests waiting for its bridge
+	wg       sync.WaitGroup         // bridge sockets still running
 }
 
 func (s *Server) init() {
@@ -70,6 +102,12 @@ func (s *Server) init() {
 		}
 		s.metrics = newMetrics()
 		s.bridges = make(map[string]*bridgeConn)
+		s.arrivals = make(map[string]*arrival)
+		var secret []byte
+		if s.Verifier != nil {
+			secret = s.Verifier.Secret
+		}
+		s.signer = newSessionSigner(secret)
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", s.handleHealth)
 		mux.HandleFunc("GET /metrics", s.handleMetrics)
@@ -101,6 +139,33 @@ func (s *Server) sessionIdleTimeout() time.Duration {
 	return DefaultSessionIdleTimeout
 }
 
+func (s *Server) sessionMaxAge() time.Duration {
+	if s.SessionMaxAge > 0 {
+		return s.SessionMaxAge
+	}
+	return DefaultSessionMaxAge
+}
+
+func (s *Server) bridgeWait() time.Duration {
+	switch {
+	case s.BridgeWait < 0:
+		return 0
+	case s.BridgeWait == 0:
+		return DefaultBridgeWait
+	}
+	return s.BridgeWait
+}
+
+func (s *Server) startWait() time.Duration {
+	switch {
+	case s.StartWait < 0:
+		return 0
+	case s.StartWait == 0:
+		return DefaultStartWait
+	}
+	return s.StartWait
+}
+
 // Shutdown refuses new bridges, closes every bridge socket with 1001
 // (going away) and waits for their loops to end or ctx to expire.
 // http.Server.Shutdown cannot do this: it does not track hijacked
@@ -109,6 +174,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
 	s.closed = true
+	for dev := range s.arrivals {
+		s.bridgeArrivedLocked(dev) // waiters see closed and give up
+	}
 	list := make([]*bridgeConn, 0, len(s.bridges))
 	for _, b := range s.bridges {
 		list = append(list, b)

@@ -139,7 +139,8 @@ func TestAuthTable(t *testing.T) {
 }
 
 func TestOfflineAndUnknownServer(t *testing.T) {
-	r := newTestRelay(t, 5*time.Second)
+	const wait = 300 * time.Millisecond
+	r := startRelay(t, &Server{Verifier: &Verifier{Secret: testSecret}, CallTimeout: 5 * time.Second, BridgeWait: wait})
 	hc := authClient(mustToken(t, "alice", ScopeClient))
 	post := func(url string) (*http.Response, map[string]any) {
 		resp, err := hc.Post(url, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
@@ -152,7 +153,11 @@ func TestOfflineAndUnknownServer(t *testing.T) {
 		}
 		return resp, body
 	}
+	start := time.Now()
 	resp, body := post(r.mcpURL("alice", "everything"))
+	if d := time.Since(start); d < wait {
+		t.Errorf("503 after %v, before the bridge wait of %v", d, wait)
+	}
 	if resp.StatusCode != 503 || body["error"] != "bridge offline" || body["dev"] != "alice" || body["hint"] == nil {
 		t.Fatalf("offline: %d %v", resp.StatusCode, body)
 	}

@@ -19,15 +19,27 @@ const eventQueue = 64
 
 // session is one relay session, the `session` of mcp frames. A 2025-era
 // client gets one per Mcp-Session-Id; a 2026-era request gets an ephemeral
-// one that lives for a single POST. Sessions belong to one bridge socket:
-// when it goes, they go, and the client's next request gets 404 and
-// re-initializes (the bridge on the new socket has never seen the session).
+// one that lives for a single POST. A session object belongs to one bridge
+// socket, but a 2025-era session outlives it: its id is signed and
+// self-describing (sessionid.go), so when the client comes back on another
+// socket — the bridge reconnected, tetherd or the relay restarted — the
+// relay re-creates the object under the same id and replays the client's
+// initialize to the bridge before the client's request (resumeSession).
 type session struct {
 	id        string
 	server    string
 	ephemeral bool
+	token     string    // 2025 era: the client token id the session is bound to
+	expires   time.Time // 2025 era: when the id stops being accepted
 	done      chan struct{}
 	endOnce   bool // guarded by bridgeConn.mu
+
+	// ready is closed once the session takes client messages: at once for
+	// a session opened by initialize, after the replayed initialize for a
+	// resumed one. replayErr, written before ready is closed, says how the
+	// replay went.
+	ready     chan struct{}
+	replayErr error
 
 	// guarded by bridgeConn.mu
 	calls      map[string]*call
@@ -76,21 +88,51 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (b *bridgeConn) newSession(server string, ephemeral bool) *session {
+// readyNow is the ready channel of sessions that need no replay.
+var readyNow = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// newEphemeralSession opens the one-POST session of a 2026-era request.
+func (b *bridgeConn) newEphemeralSession(server string) *session {
 	sess := &session{
-		id: newSessionID(), server: server, ephemeral: ephemeral,
-		done:     make(chan struct{}),
+		id: newSessionID(), server: server, ephemeral: true,
+		done: make(chan struct{}), ready: readyNow,
 		calls:    make(map[string]*call),
 		lastUsed: time.Now(),
-	}
-	if !ephemeral {
-		// Only a 2025-era session can have a standalone GET stream.
-		sess.stream = make(chan json.RawMessage, eventQueue)
 	}
 	b.mu.Lock()
 	b.sessions[sess.id] = sess
 	b.mu.Unlock()
 	return sess
+}
+
+// newClientSession makes a 2025-era session object for a signed id; the
+// caller puts it in b.sessions.
+func newClientSession(id string, sc *sessionClaims) *session {
+	return &session{
+		id: id, server: sc.Server, token: sc.Token, expires: sc.expiry(),
+		done: make(chan struct{}), ready: readyNow,
+		calls:    make(map[string]*call),
+		stream:   make(chan json.RawMessage, eventQueue), // only this era has a GET stream
+		lastUsed: time.Now(),
+	}
+}
+
+// openClientSession registers the session an initialize opens.
+func (b *bridgeConn) openClientSession(id string, sc *sessionClaims) *session {
+	sess := newClientSession(id, sc)
+	b.mu.Lock()
+	b.sessions[id] = sess
+	b.mu.Unlock()
+	return sess
+}
+
+// retire ends a 2025-era session for good (DELETE, idle, expiry): the
+// bridge is told, and this process will not resume its id.
+func (b *bridgeConn) retire(sess *session) {
+	b.endSession(sess, true)
+	if !sess.ephemeral {
+		b.s.book.end(sess.id, sess.expires)
+	}
 }
 
 func (b *bridgeConn) lookupSession(id string) *session {
@@ -236,13 +278,28 @@ func (b *bridgeConn) sweepSessions(now time.Time) {
 	var stale []*session
 	b.mu.Lock()
 	for _, sess := range b.sessions {
-		if !sess.ephemeral && len(sess.calls) == 0 && !sess.streamOpen && now.Sub(sess.lastUsed) > idle {
+		if sess.ephemeral {
+			continue
+		}
+		idleTooLong := len(sess.calls) == 0 && !sess.streamOpen && now.Sub(sess.lastUsed) > idle
+		if idleTooLong || !now.Before(sess.expires) {
 			stale = append(stale, sess)
 		}
 	}
 	b.mu.Unlock()
 	for _, sess := range stale {
 		// Not on the writer goroutine: endSession queues a close frame.
-		go b.endSession(sess, true)
+		go b.retire(sess)
 	}
+	b.s.sweepBook(now)
+}
+
+// sweepBook drops expired entries from the session book, at most once a
+// minute however many bridges are connected.
+func (s *Server) sweepBook(now time.Time) {
+	last := s.lastBookSweep.Load()
+	if now.Unix()-last < 60 || !s.lastBookSweep.CompareAndSwap(last, now.Unix()) {
+		return
+	}
+	s.book.sweep(now)
 }

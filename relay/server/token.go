@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +39,9 @@ type Claims struct {
 	Dev    string
 	Scopes []string
 	Expiry time.Time
+	// ID names the token: its jti, or for a token without one a hash of
+	// the token itself. Session ids are bound to it.
+	ID string
 }
 
 // HasScope reports whether the token was issued for scope.
@@ -175,9 +180,19 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if !ok || checkDevID(dev) != nil {
 		return Claims{}, fmt.Errorf("%w: subject is not dev:<id>", ErrBadToken)
 	}
-	c = Claims{Dev: dev, Scopes: tc.Scope, Expiry: tc.ExpiresAt.Time}
+	c = Claims{Dev: dev, Scopes: tc.Scope, Expiry: tc.ExpiresAt.Time, ID: tokenID(tc.ID, token)}
 	v.remember(token, c)
 	return c, nil
+}
+
+// tokenID is jti when the token has one, else a hash of the token (which
+// names it just as well, and is not the token).
+func tokenID(jti, token string) string {
+	if jti != "" {
+		return "j:" + jti
+	}
+	h := sha256.Sum256([]byte(token))
+	return "h:" + base64.RawURLEncoding.EncodeToString(h[:16])
 }
 
 func (v *Verifier) remember(token string, c Claims) {
