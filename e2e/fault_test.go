@@ -176,7 +176,7 @@ type load struct {
 	lastOK                           []atomic.Int64 // per session: unix nanos of the last ok call
 	cancel                           context.CancelFunc
 	wg                               sync.WaitGroup
-	firstErr                         atomic.Value
+	firstErr, lastErr                atomic.Value
 }
 
 func startLoad(t *testing.T, url, tok string, sessions, callersPer int) *load {
@@ -185,7 +185,9 @@ func startLoad(t *testing.T, url, tok string, sessions, callersPer int) *load {
 	l := &load{cancel: cancel, lastOK: make([]atomic.Int64, sessions)}
 	for s := range sessions {
 		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-		cs := connect(t, cctx, url, tok, sessionVersion, nil)
+		// The SDK's default retries, as a real client runs: the GET stream
+		// reconnects after an outage instead of ending the session.
+		cs := connectRetrying(t, cctx, url, tok, sessionVersion, nil, 0)
 		ccancel()
 		for c := range callersPer {
 			l.wg.Go(func() {
@@ -202,6 +204,7 @@ func startLoad(t *testing.T, url, tok string, sessions, callersPer int) *load {
 					case err != nil:
 						l.failed.Add(1)
 						l.firstErr.CompareAndSwap(nil, err.Error())
+						l.lastErr.Store(err.Error())
 						// A failed call during an outage is expected; back off a
 						// little so a dead relay is not spun against.
 						select {
@@ -251,7 +254,7 @@ func (l *load) waitAllSessions(t *testing.T, since time.Time, timeout time.Durat
 					dead = append(dead, i)
 				}
 			}
-			t.Fatalf("sessions %v had no ok call within %v (first error: %v)", dead, timeout, l.firstErr.Load())
+			t.Fatalf("sessions %v had no ok call within %v (first error: %v; last error: %v)", dead, timeout, l.firstErr.Load(), l.lastErr.Load())
 		}
 		time.Sleep(5 * time.Millisecond) // polling counters, not synchronisation
 	}

@@ -339,6 +339,13 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // connect opens a go-sdk client session to url. version "" is the SDK's newest.
 func connect(t *testing.T, ctx context.Context, url, tok, version string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	t.Helper()
+	return connectRetrying(t, ctx, url, tok, version, opts, -1)
+}
+
+// connectRetrying is connect with the transport's retries of the standalone
+// GET stream: -1 none, 0 the SDK's default (what a real client runs with).
+func connectRetrying(t *testing.T, ctx context.Context, url, tok, version string, opts *mcp.ClientOptions, retries int) *mcp.ClientSession {
+	t.Helper()
 	if opts == nil {
 		opts = &mcp.ClientOptions{}
 	}
@@ -346,7 +353,7 @@ func connect(t *testing.T, ctx context.Context, url, tok, version string, opts *
 	tr := &mcp.StreamableClientTransport{
 		Endpoint:   url,
 		HTTPClient: &http.Client{Transport: bearer{tok, transportFor(hostOf(url))}},
-		MaxRetries: -1,
+		MaxRetries: retries,
 	}
 	cs, err := c.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {

@@ -364,7 +364,7 @@ func (c *Client) loop(ctx context.Context, endpoint string, bo *Backoff) error {
 		// at the TCP level waits at most NetBackoffCap and does not make
 		// the next ordinary wait longer (see NetBackoffCap).
 		var d time.Duration
-		if !wasUp && tcpLevel(err) {
+		if (!wasUp && tcpLevel(err)) || (wasUp && relayWentAway(err)) {
 			d = nbo.Next()
 		} else {
 			d = bo.Next()
@@ -385,6 +385,24 @@ func (c *Client) loop(ctx context.Context, endpoint string, bo *Backoff) error {
 			nbo.Reset()
 		}
 	}
+}
+
+// relayWentAway reports whether a connection that was up ended because the
+// relay or the path to it went away — the socket reset or cut (EOF, close
+// 1006), the relay going down (close 1001), silence past the pong wait —
+// rather than because the relay asked us to go (any other close code: a
+// policy, "try again later", an internal error). A restarted or crashed
+// relay is dialled again within NetBackoffCap however often it happens;
+// one that keeps telling bridges to go away gets the climbing backoff.
+func relayWentAway(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code == websocket.CloseAbnormalClosure || ce.Code == websocket.CloseGoingAway
+	}
+	return true
 }
 
 // tcpLevel reports whether a dial failed before any byte reached the relay:

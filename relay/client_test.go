@@ -310,18 +310,20 @@ func TestClientReconnectsWithBackoff(t *testing.T) {
 		t.Errorf("backoff state = %+v (seen %v)", st, seen)
 	}
 
-	// 2: the TCP connection just drops.
+	// 2: the TCP connection just drops (the relay died): the relay went
+	// away, so the wait stays within NetBackoffCap and the ordinary
+	// backoff does not climb.
 	sc = rs.next()
 	rec.waitPhase(t, PhaseConnected)
 	sc.ws.UnderlyingConn().Close()
 	st, _ = rec.waitPhase(t, PhaseBackoff)
-	if st.Attempt != 2 {
-		t.Errorf("attempt = %d, want 2 (short connections do not reset the backoff)", st.Attempt)
+	if st.Attempt != 1 || st.NextRetry.Sub(st.Since) > NetBackoffCap {
+		t.Errorf("after a dropped socket: %+v, want attempt 1 and a wait ≤ %v", st, NetBackoffCap)
 	}
 
-	// 3 is refused with 503, 4 connects.
+	// 3 is refused with 503 (climbs), 4 connects.
 	st, _ = rec.waitPhase(t, PhaseBackoff)
-	if st.Attempt != 3 || !strings.Contains(st.LastError, "503") {
+	if st.Attempt != 2 || !strings.Contains(st.LastError, "503") {
 		t.Errorf("after a 503: %+v", st)
 	}
 	rs.next().read()
@@ -439,7 +441,8 @@ func TestClientKickWhileConnectedRedials(t *testing.T) {
 }
 
 // The backoff resets only after StableAfter of connection, measured on the
-// injected clock: short connections grow the wait, a stable one resets it.
+// injected clock: short connections that the relay ends on purpose (1013,
+// try again later) grow the wait, a stable one resets it.
 func TestClientBackoffResetsAfterStableConnection(t *testing.T) {
 	rs := newRelayStub(t)
 	rec := newRecorder()
@@ -455,7 +458,7 @@ func TestClientBackoffResetsAfterStableConnection(t *testing.T) {
 		sc.read()
 		rec.waitPhase(t, PhaseConnected)
 		clock.Advance(stayUp)
-		sc.closeWith(t, websocket.CloseGoingAway, "restart")
+		sc.closeWith(t, websocket.CloseTryAgainLater, "busy")
 		ft := clock.nextTimer(t)
 		st, _ := rec.waitPhase(t, PhaseBackoff)
 		if !st.NextRetry.Equal(clock.Now().Add(ft.d)) {

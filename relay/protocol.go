@@ -95,12 +95,14 @@ const (
 	BackoffCap = 30 * time.Second
 	// NetBackoffCap bounds the wait after a dial that failed at the TCP
 	// level (refused, unreachable, no route, DNS, no answer within
-	// ConnectTimeout). Such a failure says the network or the relay's host
-	// is not there right now, and trying again costs almost nothing, so
-	// those waits do not climb towards BackoffCap: the bridge is back
-	// within about a second of the network's return (a relay that restarts
-	// every few seconds included). Failures past TCP (TLS, HTTP 5xx from a
-	// proxy, the upgrade) climb as before.
+	// ConnectTimeout), and after a connection that ended because the relay
+	// or the network went away (reset, EOF, close 1006 or 1001, silence).
+	// Such a failure says the network or the relay is not there right now,
+	// and trying again costs almost nothing, so those waits do not climb
+	// towards BackoffCap: the bridge is back within about a second of the
+	// network's or the relay's return (a relay that restarts every few
+	// seconds included). Failures past TCP (TLS, HTTP 5xx from a proxy, the
+	// upgrade) and a relay that closes with any other code climb as before.
 	NetBackoffCap = time.Second
 	// ConnectTimeout bounds the TCP connect of one dial (the default dialer
 	// only). Linux sends the 2nd SYN after 1 s and the 3rd after 3 s; a
