@@ -3,6 +3,8 @@ package mcpchild
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // Tool filters come from allow/deny lists in mcp.json. The child always
@@ -14,10 +16,6 @@ import (
 //     answer is decoded, and only far enough to read each tool's name);
 //   - a tools/call of a denied tool is answered by the bridge and never
 //     reaches the child.
-
-// codeInvalidParams is JSON-RPC's "invalid params", which MCP uses for an
-// unknown tool.
-const codeInvalidParams = -32602
 
 // SetToolFilter sets which tools clients may see and call; nil allows all.
 // It takes effect at once: sessions are told the list changed (as when the
@@ -135,7 +133,7 @@ func (c *Child) announceToolsChanged() {
 		s.deliverBroadcast(&m)
 	}
 	for _, l := range childListens {
-		meta := setField(nil, metaSubscriptionID, l.id)
+		meta := setField(nil, mcpwire.MetaSubscriptionID, l.id)
 		l.s.deliver(buildNotification(method, setField(nil, "_meta", meta)), l.id)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // listAllTools pages through tools/list on a session and returns the names.
@@ -73,7 +75,7 @@ func TestToolFilterAtRuntimeBothSessionEras(t *testing.T) {
 
 	legacy.waitOther("plain list_changed", methodIs("notifications/tools/list_changed"))
 	d := modern.waitOther("list_changed on the listen", methodIs("notifications/tools/list_changed"))
-	if sub := field(field(field(d.msg, "params"), "_meta"), metaSubscriptionID); string(sub) != listenID || string(d.related) != listenID {
+	if sub := field(field(field(d.msg, "params"), "_meta"), mcpwire.MetaSubscriptionID); string(sub) != listenID || string(d.related) != listenID {
 		t.Fatalf("list_changed for the 2026 session = %s (related %s), want subscription %s", d.msg, d.related, listenID)
 	}
 	st := w.wait(t, "the filtered count", func(s Status) bool { return s.Hidden == 2 })

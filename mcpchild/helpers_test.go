@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/mcpwire"
 	"github.com/tether-dev/tether/internal/testbin"
 )
 
@@ -219,9 +220,9 @@ func (cl *client) initialize(version string) json.RawMessage {
 // modernMeta is the per-request _meta of a 2026-07-28 client.
 func modernMeta(name string) map[string]any {
 	return map[string]any{
-		metaProtocolVersion:    version2026,
-		metaClientInfo:         map[string]any{"name": name, "version": "1"},
-		metaClientCapabilities: map[string]any{},
+		mcpwire.MetaProtocolVersion:    mcpwire.Version2026,
+		mcpwire.MetaClientInfo:         map[string]any{"name": name, "version": "1"},
+		mcpwire.MetaClientCapabilities: map[string]any{},
 	}
 }
 

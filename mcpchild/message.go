@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // msgKind is what a JSON-RPC message is.
@@ -135,19 +137,6 @@ func (m *message) withID(id []byte) []byte {
 	return slices.Replace(m.raw, m.idAt, m.idAt+len(m.id), id...)
 }
 
-// JSON-RPC error codes the bridge itself answers with.
-const (
-	codeParseError     = -32700
-	codeInvalidRequest = -32600
-	codeMethodNotFound = -32601
-	codeInternal       = -32603
-	// codeUnavailable: the server is not running (starting, restarting,
-	// crash-looping, stopped) or it died while the request was in flight.
-	codeUnavailable = -32001
-	// codeTooLarge: a message was over the size cap.
-	codeTooLarge = -32002
-)
-
 func errorObject(code int, msg string) []byte {
 	b, _ := json.Marshal(struct {
 		Code    int    `json:"code"`
@@ -163,25 +152,6 @@ func errorResponse(id []byte, code int, msg string) []byte {
 	return buildResponse(id, nil, errorObject(code, msg))
 }
 
-// MCP per-request _meta keys of the 2026-07-28 revision (SEP-2575).
-const (
-	metaPrefix             = "io.modelcontextprotocol/"
-	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
-	metaClientInfo         = "io.modelcontextprotocol/clientInfo"
-	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
-	metaServerInfo         = "io.modelcontextprotocol/serverInfo"
-	metaSubscriptionID     = "io.modelcontextprotocol/subscriptionId"
-	metaLogLevel           = "io.modelcontextprotocol/logLevel"
-)
-
-// Protocol revisions the bridge knows by name.
-const (
-	version2026 = "2026-07-28"
-	version2025 = "2025-11-25"
-)
-
-var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
-
 // requestVersion reports the per-request protocol version a 2026-era message
 // carries in params._meta, or "".
 func requestVersion(params []byte) string {
@@ -192,14 +162,12 @@ func requestVersion(params []byte) string {
 	if meta == nil {
 		return ""
 	}
-	v := field(meta, metaProtocolVersion)
+	v := field(meta, mcpwire.MetaProtocolVersion)
 	if v == nil || v[0] != '"' {
 		return ""
 	}
 	return unquote(v)
 }
-
-func isModernVersion(v string) bool { return v >= version2026 }
 
 // stripProtocolMeta removes the 2026-era io.modelcontextprotocol/* keys from
 // params._meta, for a child that speaks the 2025 era: the go-sdk server, for
@@ -210,7 +178,7 @@ func stripProtocolMeta(params []byte) []byte {
 		return params
 	}
 	newMeta, dropped := deleteFields(meta, func(k []byte) bool {
-		return bytes.HasPrefix(k, []byte(metaPrefix))
+		return bytes.HasPrefix(k, []byte(mcpwire.MetaPrefix))
 	})
 	if !dropped {
 		return params
@@ -225,17 +193,17 @@ func addProtocolMeta(params []byte, clientInfo, clientCaps []byte) []byte {
 	if meta == nil {
 		meta = []byte("{}")
 	}
-	if field(meta, metaProtocolVersion) == nil {
-		meta = setField(meta, metaProtocolVersion, []byte(strconv.Quote(version2026)))
+	if field(meta, mcpwire.MetaProtocolVersion) == nil {
+		meta = setField(meta, mcpwire.MetaProtocolVersion, []byte(strconv.Quote(mcpwire.Version2026)))
 	}
-	if clientInfo != nil && field(meta, metaClientInfo) == nil {
-		meta = setField(meta, metaClientInfo, clientInfo)
+	if clientInfo != nil && field(meta, mcpwire.MetaClientInfo) == nil {
+		meta = setField(meta, mcpwire.MetaClientInfo, clientInfo)
 	}
-	if field(meta, metaClientCapabilities) == nil {
+	if field(meta, mcpwire.MetaClientCapabilities) == nil {
 		if clientCaps == nil {
 			clientCaps = []byte("{}")
 		}
-		meta = setField(meta, metaClientCapabilities, clientCaps)
+		meta = setField(meta, mcpwire.MetaClientCapabilities, clientCaps)
 	}
 	return setField(params, "_meta", meta)
 }
@@ -289,7 +257,7 @@ func stripSubscription(params []byte) []byte {
 	if meta == nil {
 		return params
 	}
-	newMeta, _ := deleteFields(meta, func(k []byte) bool { return string(k) == metaSubscriptionID })
+	newMeta, _ := deleteFields(meta, func(k []byte) bool { return string(k) == mcpwire.MetaSubscriptionID })
 	if string(newMeta) == "{}" {
 		out, _ := deleteFields(params, func(k []byte) bool { return string(k) == "_meta" })
 		return out

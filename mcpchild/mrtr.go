@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // Multi-round-trip results (2026-07-28, SEP-2322) replace server→client
@@ -54,7 +56,7 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	}
 	if err := json.Unmarshal(orEmpty(field(result, "inputRequests")), &reqs); err != nil || len(reqs) == 0 {
 		msg := fmt.Sprintf("mcp server %q asked for input with no usable inputRequests", c.spec.Name)
-		s.finish(p.origID, errorResponse(p.origID, codeInternal, msg))
+		s.finish(p.origID, errorResponse(p.origID, mcpwire.CodeInternal, msg))
 		c.reportCall(s, p.call, OutcomeError, msg)
 		return
 	}
@@ -65,7 +67,7 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	}
 	if round.rounds > maxInputRounds {
 		msg := fmt.Sprintf("mcp server %q asked for input more than %d times for one call", c.spec.Name, maxInputRounds)
-		s.finish(p.origID, errorResponse(p.origID, codeInternal, msg))
+		s.finish(p.origID, errorResponse(p.origID, mcpwire.CodeInternal, msg))
 		c.reportCall(s, p.call, OutcomeError, msg)
 		return
 	}
@@ -77,7 +79,7 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	for _, k := range keys {
 		if why := s.refuses(reqs[k].Method); why != "" {
 			msg := fmt.Sprintf("mcp server %q needs %s from the client, but %s", c.spec.Name, reqs[k].Method, why)
-			s.finish(p.origID, errorResponse(p.origID, codeMethodNotFound, msg))
+			s.finish(p.origID, errorResponse(p.origID, mcpwire.CodeMethodNotFound, msg))
 			c.reportCall(s, p.call, OutcomeError, msg)
 			return
 		}
@@ -140,7 +142,7 @@ func (s *Session) inputAnswer(m *message) bool {
 	s.mu.Unlock()
 	if in == nil {
 		msg := fmt.Sprintf("mcp server %q is not running", c.spec.Name)
-		s.finish(round.origID, errorResponse(round.origID, codeUnavailable, msg))
+		s.finish(round.origID, errorResponse(round.origID, mcpwire.CodeUnavailable, msg))
 		c.reportCall(s, round.call, OutcomeFailed, msg)
 		return true
 	}

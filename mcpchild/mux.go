@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // instance is one run of the server: its link and read loop.
@@ -129,14 +131,14 @@ func (c *Child) failPending(err error) {
 	c.mu.Unlock()
 	msg := err.Error()
 	for r := range rounds {
-		r.sess.finish(r.origID, errorResponse(r.origID, codeUnavailable, msg))
+		r.sess.finish(r.origID, errorResponse(r.origID, mcpwire.CodeUnavailable, msg))
 		c.reportCall(r.sess, r.call, OutcomeFailed, msg)
 	}
 	for _, p := range all {
 		if p.internal != nil {
 			continue // its caller watches inst.dead
 		}
-		p.sess.finish(p.origID, errorResponse(p.origID, codeUnavailable, msg))
+		p.sess.finish(p.origID, errorResponse(p.origID, mcpwire.CodeUnavailable, msg))
 		c.reportCall(p.sess, p.call, OutcomeFailed, msg)
 	}
 	for key, s := range srv {
@@ -202,9 +204,9 @@ func (c *Child) oversized(e *errLineTooLong) {
 	switch {
 	case p == nil:
 	case p.internal != nil:
-		p.internal <- errorResponse(id, codeTooLarge, msg)
+		p.internal <- errorResponse(id, mcpwire.CodeTooLarge, msg)
 	default:
-		p.sess.finish(p.origID, errorResponse(p.origID, codeTooLarge, msg))
+		p.sess.finish(p.origID, errorResponse(p.origID, mcpwire.CodeTooLarge, msg))
 		c.reportCall(p.sess, p.call, OutcomeError, msg)
 	}
 }
@@ -284,7 +286,7 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 	}
 	if reason != "" {
 		c.log.Info("answered a server→client request with an error", "method", m.method, "reason", reason)
-		_ = in.write(errorResponse(m.id, codeInternal,
+		_ = in.write(errorResponse(m.id, mcpwire.CodeInternal,
 			fmt.Sprintf("tether bridge: cannot route %s to a client: %s", m.method, reason)))
 		return
 	}
@@ -328,7 +330,7 @@ func (c *Child) fromChildNotification(m *message) {
 		default:
 		}
 	}
-	if sub := field(field(m.params, "_meta"), metaSubscriptionID); sub != nil {
+	if sub := field(field(m.params, "_meta"), mcpwire.MetaSubscriptionID); sub != nil {
 		if string(sub) != strconv.FormatInt(c.bridgeListen.Load(), 10) {
 			c.routeSubscription(m, sub)
 			return
@@ -402,7 +404,7 @@ func (c *Child) routeSubscription(m *message, sub []byte) {
 	if p == nil || p.sess == nil {
 		return
 	}
-	meta := setField(field(m.params, "_meta"), metaSubscriptionID, p.origID)
+	meta := setField(field(m.params, "_meta"), mcpwire.MetaSubscriptionID, p.origID)
 	p.sess.deliver(buildNotification(m.method, setField(m.params, "_meta", meta)), p.origID)
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // Session is one virtual MCP client of a Child, with its own JSON-RPC id
@@ -68,12 +70,12 @@ func (s *Session) Era() Era {
 func (s *Session) Handle(raw []byte) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
-		s.deliver(errorResponse(nil, codeParseError, "parse error: not a JSON object"), nil)
+		s.deliver(errorResponse(nil, mcpwire.CodeParseError, "parse error: not a JSON object"), nil)
 		return fmt.Errorf("session %s: parse error", s.id)
 	}
 	m, err := parseMessage(raw)
 	if err != nil {
-		s.deliver(errorResponse(field(raw, "id"), codeInvalidRequest, "invalid request: "+err.Error()), nil)
+		s.deliver(errorResponse(field(raw, "id"), mcpwire.CodeInvalidRequest, "invalid request: "+err.Error()), nil)
 		return fmt.Errorf("session %s: %w", s.id, err)
 	}
 	switch m.kind() {
@@ -88,7 +90,7 @@ func (s *Session) Handle(raw []byte) error {
 }
 
 func (s *Session) handleRequest(m *message) {
-	modern := m.method == "server/discover" || isModernVersion(requestVersion(m.params))
+	modern := m.method == "server/discover" || mcpwire.IsModern(requestVersion(m.params))
 	s.mu.Lock()
 	if modern && s.era == EraUnknown {
 		s.era = Era2026
@@ -100,7 +102,7 @@ func (s *Session) handleRequest(m *message) {
 		if allow := c.toolFilter(); allow != nil {
 			if name := toolName(m.params); !allow(name) {
 				msg := deniedMessage(name)
-				s.deliver(errorResponse(m.id, codeInvalidParams, msg), nil)
+				s.deliver(errorResponse(m.id, mcpwire.CodeInvalidParams, msg), nil)
 				c.reportCall(s, c.observeCall(m.method, m.params, time.Time{}), OutcomeDenied, msg)
 				return
 			}
@@ -116,7 +118,7 @@ func (s *Session) handleRequest(m *message) {
 		if st.LastError != "" {
 			msg += ": " + st.LastError
 		}
-		s.deliver(errorResponse(m.id, codeUnavailable, msg), nil)
+		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
 		c.reportCall(s, c.observeCall(m.method, m.params, time.Time{}), OutcomeFailed, msg)
 		return
 	}
@@ -134,8 +136,8 @@ func (s *Session) handleRequest(m *message) {
 		s.mu.Unlock()
 		res := hs.initResult
 		if hs.era == Era2026 {
-			if !slices.Contains(legacyVersions, version) {
-				version = version2025
+			if !slices.Contains(mcpwire.LegacyVersions, version) {
+				version = mcpwire.Version2025
 			}
 			res = setField(res, "protocolVersion", []byte(strconv.Quote(version)))
 		}
@@ -150,7 +152,7 @@ func (s *Session) handleRequest(m *message) {
 	case "logging/setLevel":
 		level := logLevel(unquote(field(m.params, "level")))
 		if level < 0 {
-			s.deliver(errorResponse(m.id, -32602, "invalid log level"), nil)
+			s.deliver(errorResponse(m.id, mcpwire.CodeInvalidParams, "invalid log level"), nil)
 			return
 		}
 		s.mu.Lock()
@@ -191,7 +193,7 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		params = addProtocolMeta(params, info, caps)
 		if level >= 0 {
 			// A 2026 child takes the log level per request.
-			meta := setField(field(params, "_meta"), metaLogLevel, []byte(strconv.Quote(logLevels[level])))
+			meta := setField(field(params, "_meta"), mcpwire.MetaLogLevel, []byte(strconv.Quote(logLevels[level])))
 			params = setField(params, "_meta", meta)
 		}
 	}
@@ -232,7 +234,7 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		delete(s.inflight, key)
 		s.mu.Unlock()
 		msg := fmt.Sprintf("mcp server %q: %v", s.c.spec.Name, err)
-		s.deliver(errorResponse(m.id, codeUnavailable, msg), nil)
+		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
 		s.c.reportCall(s, p.call, OutcomeFailed, msg)
 	}
 }
@@ -260,9 +262,7 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 	s.mu.Lock()
 	childID, ok := s.inflight[key]
 	delete(s.inflight, key)
-	if _, held := s.listens[key]; held {
-		delete(s.listens, key)
-	}
+	delete(s.listens, key)
 	s.mu.Unlock()
 	if !ok {
 		return
@@ -348,7 +348,7 @@ func (s *Session) Close() {
 	c.mu.Unlock()
 	if in != nil {
 		for _, k := range orphans {
-			_ = in.write(errorResponse([]byte(k), codeInternal, "tether bridge: the client session closed"))
+			_ = in.write(errorResponse([]byte(k), mcpwire.CodeInternal, "tether bridge: the client session closed"))
 		}
 	}
 }
@@ -387,7 +387,7 @@ func (s *Session) deliverBroadcast(m *message) {
 	// A 2026 client hears list changes only on its subscriptions/listen.
 	for _, id := range listens {
 		params := m.params
-		meta := setField(field(params, "_meta"), metaSubscriptionID, id)
+		meta := setField(field(params, "_meta"), mcpwire.MetaSubscriptionID, id)
 		params = setField(params, "_meta", meta)
 		s.deliver(buildNotification(m.method, params), id)
 	}
@@ -437,7 +437,7 @@ func (c *Child) Call(ctx context.Context, method string, params json.RawMessage)
 	allow := c.toolFilter()
 	if allow != nil && method == "tools/call" {
 		if name := toolName(params); !allow(name) {
-			return nil, &RPCError{Code: codeInvalidParams, Message: deniedMessage(name)}
+			return nil, &RPCError{Code: mcpwire.CodeInvalidParams, Message: deniedMessage(name)}
 		}
 	}
 	c.mu.Lock()

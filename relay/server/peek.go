@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/tether-dev/tether/internal/jsonscan"
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // peek is the part of a JSON-RPC message the relay looks at. peekMessage
@@ -26,7 +27,6 @@ type peek struct {
 }
 
 func (p peek) isRequest() bool      { return p.Method != "" && len(p.ID) > 0 && string(p.ID) != "null" }
-func (p peek) isNotification() bool { return p.Method != "" && !p.isRequest() }
 func (p peek) isResponse() bool     { return p.Method == "" && len(p.ID) > 0 }
 
 // peekMessage reads a JSON-RPC message. ok is false when d is not one
@@ -89,7 +89,7 @@ func metaProtocolOf(params []byte) string {
 			return true
 		}
 		jsonscan.Object(meta, 0, 2, func(k, v []byte, _ bool) bool {
-			if string(k) == metaProtocol && v[0] == '"' {
+			if string(k) == mcpwire.MetaProtocolVersion && v[0] == '"' {
 				out, _ = unquote(v)
 			}
 			return true
