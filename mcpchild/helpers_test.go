@@ -227,3 +227,22 @@ func modernMeta(name string) map[string]any {
 }
 
 func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
+
+// rawCall sends raw, a request with the given raw id, as the client wrote
+// it, and returns the error object of the answer (nil for a result).
+func (cl *client) rawCall(id, raw string) json.RawMessage {
+	cl.t.Helper()
+	ch := make(chan []byte, 1)
+	cl.mu.Lock()
+	cl.waiters[id] = ch
+	cl.mu.Unlock()
+	_ = cl.s.Handle([]byte(raw)) // a refused message is answered, and reported here too
+	select {
+	case resp := <-ch:
+		m, _ := parseMessage(resp)
+		return m.err
+	case <-time.After(30 * time.Second):
+		cl.t.Fatalf("no answer to %s within 30s", raw)
+	}
+	return nil
+}

@@ -147,6 +147,7 @@ func (s *Session) inputAnswer(m *message) bool {
 		return true
 	}
 	retry := message{id: round.origID, method: round.method, params: params}
+	retry.p, _ = parseParams(params)
 	s.forwardRound(in, hs, &retry, false, round.rounds, round.call.start)
 	return true
 }

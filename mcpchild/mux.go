@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/tether-dev/tether/internal/jsonscan"
 	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
@@ -168,14 +169,14 @@ func (in *instance) readLoop() {
 		if len(line) == 0 {
 			continue
 		}
-		if line[0] != '{' || !json.Valid(line) {
+		m, err := parseMessage(line)
+		if err != nil && (line[0] != '{' || !jsonscan.Valid(line)) {
 			// Servers that print banners or debug output on stdout are common;
 			// such lines are noise, not a reason to drop the child.
 			c.log.Warn("skipped a non-JSON line on the server's stdout", "line", truncate(string(line), 200))
 			c.logLine("stdout (not JSON, skipped): " + truncate(string(line), 500))
 			continue
 		}
-		m, err := parseMessage(line)
 		if err != nil {
 			c.log.Warn("skipped a message that is not JSON-RPC", "err", err, "line", truncate(string(line), 200))
 			continue
@@ -315,7 +316,7 @@ func (c *Child) fromChildNotification(m *message) {
 		return
 	case "notifications/cancelled":
 		// The child gave up on a server→client request it sent.
-		reqID := field(m.params, "requestId")
+		reqID := m.p.requestID
 		c.mu.Lock()
 		s := c.srvReqs[idKey(reqID)]
 		delete(c.srvReqs, idKey(reqID))
@@ -330,7 +331,7 @@ func (c *Child) fromChildNotification(m *message) {
 		default:
 		}
 	}
-	if sub := field(field(m.params, "_meta"), mcpwire.MetaSubscriptionID); sub != nil {
+	if sub := m.p.subscription; sub != nil {
 		if string(sub) != strconv.FormatInt(c.bridgeListen.Load(), 10) {
 			c.routeSubscription(m, sub)
 			return
@@ -350,7 +351,7 @@ func (c *Child) fromChildNotification(m *message) {
 	}
 	switch m.method {
 	case "notifications/message":
-		level := logLevel(unquote(field(m.params, "level")))
+		level := logLevel(unquote(m.p.level))
 		for _, s := range c.sessionList() {
 			if s.wantsLog(level) {
 				s.deliver(m.raw, nil)
@@ -366,14 +367,7 @@ func (c *Child) fromChildNotification(m *message) {
 // routeProgress sends a progress notification to the session that asked,
 // with its own token restored.
 func (c *Child) routeProgress(m *message) {
-	ts, te := -1, -1
-	_ = eachKey(m.params, func(k []byte, s, e int) bool {
-		if string(k) == "progressToken" {
-			ts, te = s, e
-			return false
-		}
-		return true
-	})
+	ts, te := m.p.token.s, m.p.token.e
 	if ts < 0 {
 		return
 	}
@@ -404,7 +398,7 @@ func (c *Child) routeSubscription(m *message, sub []byte) {
 	if p == nil || p.sess == nil {
 		return
 	}
-	meta := setField(field(m.params, "_meta"), mcpwire.MetaSubscriptionID, p.origID)
+	meta := setField(m.p.meta, mcpwire.MetaSubscriptionID, p.origID)
 	p.sess.deliver(buildNotification(m.method, setField(m.params, "_meta", meta)), p.origID)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-dev/tether/internal/jsonscan"
 	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
@@ -69,11 +70,11 @@ func (s *Session) Era() Era {
 // answered with a JSON-RPC error (and reported); it never affects the child.
 func (s *Session) Handle(raw []byte) error {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+	m, err := parseMessage(raw)
+	if err != nil && (len(raw) == 0 || raw[0] != '{' || !jsonscan.Valid(raw)) {
 		s.deliver(errorResponse(nil, mcpwire.CodeParseError, "parse error: not a JSON object"), nil)
 		return fmt.Errorf("session %s: parse error", s.id)
 	}
-	m, err := parseMessage(raw)
 	if err != nil {
 		s.deliver(errorResponse(field(raw, "id"), mcpwire.CodeInvalidRequest, "invalid request: "+err.Error()), nil)
 		return fmt.Errorf("session %s: %w", s.id, err)
@@ -90,7 +91,7 @@ func (s *Session) Handle(raw []byte) error {
 }
 
 func (s *Session) handleRequest(m *message) {
-	modern := m.method == "server/discover" || mcpwire.IsModern(requestVersion(m.params))
+	modern := m.method == "server/discover" || mcpwire.IsModern(m.p.version)
 	s.mu.Lock()
 	if modern && s.era == EraUnknown {
 		s.era = Era2026
@@ -100,10 +101,10 @@ func (s *Session) handleRequest(m *message) {
 	c := s.c
 	if m.method == "tools/call" {
 		if allow := c.toolFilter(); allow != nil {
-			if name := toolName(m.params); !allow(name) {
-				msg := deniedMessage(name)
+			if name, ok := m.p.name.get(); !ok || !allow(name) {
+				msg := deniedMessage(name, ok)
 				s.deliver(errorResponse(m.id, mcpwire.CodeInvalidParams, msg), nil)
-				c.reportCall(s, c.observeCall(m.method, m.params, time.Time{}), OutcomeDenied, msg)
+				c.reportCall(s, c.observeCall(m, time.Time{}), OutcomeDenied, msg)
 				return
 			}
 		}
@@ -119,7 +120,7 @@ func (s *Session) handleRequest(m *message) {
 			msg += ": " + st.LastError
 		}
 		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
-		c.reportCall(s, c.observeCall(m.method, m.params, time.Time{}), OutcomeFailed, msg)
+		c.reportCall(s, c.observeCall(m, time.Time{}), OutcomeFailed, msg)
 		return
 	}
 
@@ -150,7 +151,7 @@ func (s *Session) handleRequest(m *message) {
 		s.deliver(buildResponse(m.id, []byte("{}"), nil), nil)
 		return
 	case "logging/setLevel":
-		level := logLevel(unquote(field(m.params, "level")))
+		level := logLevel(unquote(m.p.level))
 		if level < 0 {
 			s.deliver(errorResponse(m.id, mcpwire.CodeInvalidParams, "invalid log level"), nil)
 			return
@@ -197,16 +198,17 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 			params = setField(params, "_meta", meta)
 		}
 	}
-	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds, call: s.c.observeCall(m.method, m.params, start)}
+	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds, call: s.c.observeCall(m, start)}
 	if hs.era == Era2026 && !modern {
 		p.params = m.params // kept to retry the call after input requests
 	}
-	ts, te := -1, -1
-	if params != nil {
-		ts, te = progressToken(params)
-		if ts >= 0 {
-			p.origTok = clone(params[ts:te])
-		}
+	tok := m.p.metaToken
+	if !sameBytes(params, m.params) {
+		tok = progressToken(params) // rewritten above: look again
+	}
+	ts, te := tok.s, tok.e
+	if ts >= 0 {
+		p.origTok = clone(params[ts:te])
 	}
 	key := idKey(m.id)
 	dup := false
@@ -244,7 +246,7 @@ func (s *Session) handleNotification(m *message) {
 	case "notifications/initialized":
 		return // the child was initialized by the bridge
 	case "notifications/cancelled":
-		s.cancel(field(m.params, "requestId"), m.params)
+		s.cancel(m.p.requestID, m.params)
 		return
 	}
 	s.c.mu.Lock()
@@ -436,8 +438,8 @@ func (s *Session) refuses(method string) string {
 func (c *Child) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	allow := c.toolFilter()
 	if allow != nil && method == "tools/call" {
-		if name := toolName(params); !allow(name) {
-			return nil, &RPCError{Code: mcpwire.CodeInvalidParams, Message: deniedMessage(name)}
+		if name, ok := toolName(params); !ok || !allow(name) {
+			return nil, &RPCError{Code: mcpwire.CodeInvalidParams, Message: deniedMessage(name, ok)}
 		}
 	}
 	c.mu.Lock()
