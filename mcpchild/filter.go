@@ -180,18 +180,7 @@ func (c *Child) announceToolsChanged() {
 	const method = "notifications/tools/list_changed"
 	plain := buildNotification(method, nil)
 	m := message{raw: plain, method: method}
-	type listen struct {
-		s  *Session
-		id []byte
-	}
-	var childListens []listen
-	c.mu.Lock()
-	for _, p := range c.pending {
-		if p.sess != nil && p.method == "subscriptions/listen" {
-			childListens = append(childListens, listen{p.sess, p.origID})
-		}
-	}
-	c.mu.Unlock()
+	childListens := c.route.listens()
 	for _, s := range c.sessionList() {
 		s.deliverBroadcast(&m)
 	}

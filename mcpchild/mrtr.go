@@ -86,14 +86,12 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	}
 	type out struct{ id, msg []byte }
 	var msgs []out
-	c.mu.Lock()
 	for _, k := range keys {
 		id := []byte(strconv.Quote("tether-input-" + strconv.FormatInt(c.nextID.Add(1), 10)))
 		round.keys[idKey(id)] = k
-		c.inputs[idKey(id)] = round
 		msgs = append(msgs, out{id, buildRequest(id, reqs[k].Method, orEmpty(reqs[k].Params))})
 	}
-	c.mu.Unlock()
+	c.route.addInputs(round)
 	s.mu.Lock()
 	s.inflight[idKey(p.origID)] = 0 // still in flight from the client's view
 	s.mu.Unlock()
@@ -106,32 +104,21 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 // once all are in, retries the call. It reports whether the id was ours.
 func (s *Session) inputAnswer(m *message) bool {
 	c := s.c
-	key := idKey(m.id)
-	c.mu.Lock()
-	round := c.inputs[key]
-	if round == nil || round.sess != s {
-		c.mu.Unlock()
+	round, complete := c.route.inputAnswered(idKey(m.id), s, m.result, m.err != nil)
+	if round == nil {
 		return false
 	}
-	delete(c.inputs, key)
-	inKey := round.keys[key]
-	delete(round.keys, key)
 	if m.err != nil {
-		for k := range round.keys { // the call fails; forget its other requests
-			delete(c.inputs, k)
-		}
-		c.mu.Unlock()
 		s.finish(round.origID, buildResponse(round.origID, nil, m.err))
 		c.reportCall(s, round.call, OutcomeError, unquote(field(m.err, "message")))
 		return true
 	}
-	round.responses[inKey] = clone(m.result)
-	done := len(round.keys) == 0
-	in, hs := c.inst, c.init
-	c.mu.Unlock()
-	if !done {
+	if !complete {
 		return true
 	}
+	c.mu.Lock()
+	in, hs := c.inst, c.init
+	c.mu.Unlock()
 	resp, _ := json.Marshal(round.responses)
 	params := setField(round.params, "inputResponses", resp)
 	if round.state != nil {
@@ -155,16 +142,7 @@ func (s *Session) inputAnswer(m *message) bool {
 // cancelInputRound forgets a call that waits on the session's input answers
 // when the session cancels it (or closes).
 func (c *Child) cancelInputRound(s *Session, origKey string) {
-	var round *inputRound
-	c.mu.Lock()
-	for k, r := range c.inputs {
-		if r.sess == s && idKey(r.origID) == origKey {
-			round = r
-			delete(c.inputs, k)
-		}
-	}
-	c.mu.Unlock()
-	if round != nil {
+	if round := c.route.cancelInputs(s, origKey); round != nil {
 		c.reportCall(s, round.call, OutcomeCancelled, "")
 	}
 }

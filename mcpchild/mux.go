@@ -59,12 +59,12 @@ func (c *Child) send(in *instance, p *pending, build func(id int64, idb []byte) 
 		c.mu.Unlock()
 		return 0, errNotRunning
 	}
-	c.pending[id] = p
+	// Under mu, so that teardown (which clears c.inst, then drains the
+	// router) cannot miss it.
+	c.route.add(id, p)
 	c.mu.Unlock()
 	if err := in.write(build(id, idb)); err != nil {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
+		c.route.take(id)
 		return 0, fmt.Errorf("write to mcp server %q: %w", c.spec.Name, err)
 	}
 	return id, nil
@@ -111,38 +111,24 @@ type RPCError struct {
 
 func (e *RPCError) Error() string { return fmt.Sprintf("JSON-RPC error %d: %s", e.Code, e.Message) }
 
-func (c *Child) dropPending(id int64) {
-	c.mu.Lock()
-	delete(c.pending, id)
-	c.mu.Unlock()
-}
+func (c *Child) dropPending(id int64) { c.route.take(id) }
 
 // failPending answers every request still waiting on the child with err.
 func (c *Child) failPending(err error) {
-	c.mu.Lock()
-	all := c.pending
-	c.pending = map[int64]*pending{}
-	srv := c.srvReqs
-	c.srvReqs = map[string]*Session{}
-	rounds := map[*inputRound]bool{}
-	for _, r := range c.inputs {
-		rounds[r] = true
-	}
-	c.inputs = map[string]*inputRound{}
-	c.mu.Unlock()
+	d := c.route.drain()
 	msg := err.Error()
-	for r := range rounds {
+	for _, r := range d.rounds {
 		r.sess.finish(r.origID, errorResponse(r.origID, mcpwire.CodeUnavailable, msg))
 		c.reportCall(r.sess, r.call, OutcomeFailed, msg)
 	}
-	for _, p := range all {
+	for _, p := range d.pending {
 		if p.internal != nil {
 			continue // its caller watches inst.dead
 		}
 		p.sess.finish(p.origID, errorResponse(p.origID, mcpwire.CodeUnavailable, msg))
 		c.reportCall(p.sess, p.call, OutcomeFailed, msg)
 	}
-	for key, s := range srv {
+	for key, s := range d.srvReqs {
 		// The child that asked is gone: tell the session to stop waiting.
 		s.deliver(buildNotification("notifications/cancelled",
 			[]byte(`{"requestId":`+key+`,"reason":"server exited"}`)), nil)
@@ -219,11 +205,7 @@ func (c *Child) takePending(id []byte) *pending {
 	if err != nil {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.pending[n]
-	delete(c.pending, n)
-	return p
+	return c.route.take(n)
 }
 
 func (c *Child) fromChildResponse(m *message) {
@@ -266,20 +248,13 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 		_ = in.write(buildResponse(m.id, []byte("{}"), nil))
 		return
 	}
-	c.mu.Lock()
-	var target *Session
-	candidates := 0
-	for p := range c.pendingSessions() {
-		candidates++
-		target = p
-	}
-	c.mu.Unlock()
+	target, candidates := c.route.soleSession()
 	var reason string
 	switch {
 	case candidates == 0:
 		reason = "no client has a request in flight"
 	case candidates > 1:
-		reason = fmt.Sprintf("%d clients have requests in flight, so the one it is for is ambiguous", candidates)
+		reason = "several clients have requests in flight, so the one it is for is ambiguous"
 	default:
 		if why := target.refuses(m.method); why != "" {
 			reason = why
@@ -291,22 +266,8 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 			fmt.Sprintf("tether bridge: cannot route %s to a client: %s", m.method, reason)))
 		return
 	}
-	key := idKey(m.id)
-	c.mu.Lock()
-	c.srvReqs[key] = target
-	c.mu.Unlock()
+	c.route.sentToSession(idKey(m.id), target)
 	target.deliver(m.raw, target.relatedRequest())
-}
-
-// pendingSessions lists the sessions with requests in flight. Caller holds c.mu.
-func (c *Child) pendingSessions() map[*Session]struct{} {
-	out := map[*Session]struct{}{}
-	for _, p := range c.pending {
-		if p.sess != nil {
-			out[p.sess] = struct{}{}
-		}
-	}
-	return out
 }
 
 func (c *Child) fromChildNotification(m *message) {
@@ -316,12 +277,7 @@ func (c *Child) fromChildNotification(m *message) {
 		return
 	case "notifications/cancelled":
 		// The child gave up on a server→client request it sent.
-		reqID := m.p.requestID
-		c.mu.Lock()
-		s := c.srvReqs[idKey(reqID)]
-		delete(c.srvReqs, idKey(reqID))
-		c.mu.Unlock()
-		if s != nil {
+		if s := c.route.withdrawn(idKey(m.p.requestID)); s != nil {
 			s.deliver(m.raw, nil)
 		}
 		return
@@ -375,9 +331,7 @@ func (c *Child) routeProgress(m *message) {
 	if err != nil {
 		return
 	}
-	c.mu.Lock()
-	p := c.pending[n]
-	c.mu.Unlock()
+	p := c.route.lookup(n)
 	if p == nil || p.sess == nil || p.origTok == nil {
 		return
 	}
@@ -392,9 +346,7 @@ func (c *Child) routeSubscription(m *message, sub []byte) {
 	if err != nil {
 		return
 	}
-	c.mu.Lock()
-	p := c.pending[n]
-	c.mu.Unlock()
+	p := c.route.lookup(n)
 	if p == nil || p.sess == nil {
 		return
 	}

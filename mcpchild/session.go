@@ -274,9 +274,8 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 		c.cancelInputRound(s, key)
 		return
 	}
+	p := c.route.take(childID)
 	c.mu.Lock()
-	p := c.pending[childID]
-	delete(c.pending, childID)
 	in := c.inst
 	c.mu.Unlock()
 	if p != nil {
@@ -300,14 +299,11 @@ func (s *Session) handleResponse(m *message) {
 	}
 	c := s.c
 	key := idKey(m.id)
+	mine := c.route.answeredBy(key, s)
 	c.mu.Lock()
-	owner := c.srvReqs[key]
-	if owner == s {
-		delete(c.srvReqs, key)
-	}
 	in := c.inst
 	c.mu.Unlock()
-	if owner != s || in == nil {
+	if !mine || in == nil {
 		c.log.Warn("client answered a request that was not sent to it", "session", s.id, "id", truncate(key, 40))
 		return
 	}
@@ -332,20 +328,9 @@ func (s *Session) Close() {
 		s.cancel(k, nil)
 	}
 	c := s.c
+	orphans := c.route.forgetSession(s)
 	c.mu.Lock()
 	delete(c.sessions, s)
-	var orphans []string
-	for k, owner := range c.srvReqs {
-		if owner == s {
-			orphans = append(orphans, k)
-			delete(c.srvReqs, k)
-		}
-	}
-	for k, round := range c.inputs {
-		if round.sess == s {
-			delete(c.inputs, k)
-		}
-	}
 	in := c.inst
 	c.mu.Unlock()
 	if in != nil {
