@@ -95,10 +95,10 @@ func (c *Child) request(ctx context.Context, in *instance, method string, params
 		}
 		return m.result, nil
 	case <-in.dead:
-		c.dropPending(id)
+		c.route.take(id)
 		return nil, in.deathError()
 	case <-ctx.Done():
-		c.dropPending(id)
+		c.route.take(id)
 		return nil, fmt.Errorf("%s: %w", method, ctx.Err())
 	}
 }
@@ -110,8 +110,6 @@ type RPCError struct {
 }
 
 func (e *RPCError) Error() string { return fmt.Sprintf("JSON-RPC error %d: %s", e.Code, e.Message) }
-
-func (c *Child) dropPending(id int64) { c.route.take(id) }
 
 // failPending answers every request still waiting on the child with err.
 func (c *Child) failPending(err error) {
@@ -187,7 +185,7 @@ func (c *Child) oversized(e *errLineTooLong) {
 	c.log.Error("message over the size cap", "bytes", e.size, "cap", c.opts.MaxMessageBytes)
 	c.logLine(msg)
 	id := peekID(e.prefix)
-	p := c.takePending(id)
+	p := c.route.takeRaw(id)
 	switch {
 	case p == nil:
 	case p.internal != nil:
@@ -198,18 +196,8 @@ func (c *Child) oversized(e *errLineTooLong) {
 	}
 }
 
-// takePending removes and returns the request a child-side id belongs to,
-// or nil (unknown id, or cancelled earlier: its caller is gone).
-func (c *Child) takePending(id []byte) *pending {
-	n, err := strconv.ParseInt(string(id), 10, 64)
-	if err != nil {
-		return nil
-	}
-	return c.route.take(n)
-}
-
 func (c *Child) fromChildResponse(m *message) {
-	p := c.takePending(m.id)
+	p := c.route.takeRaw(m.id)
 	switch {
 	case p == nil:
 	case p.internal != nil:

@@ -2,6 +2,7 @@ package mcpchild
 
 import (
 	"encoding/json"
+	"strconv"
 	"sync"
 )
 
@@ -37,6 +38,16 @@ func (r *router) take(id int64) *pending {
 	p := r.pending[id]
 	delete(r.pending, id)
 	return p
+}
+
+// takeRaw is take for a raw JSON id, as the child echoes it: nil when it is
+// not one of the bridge's integer ids.
+func (r *router) takeRaw(id []byte) *pending {
+	n, err := strconv.ParseInt(string(id), 10, 64)
+	if err != nil {
+		return nil
+	}
+	return r.take(n)
 }
 
 // lookup returns the request id belongs to and leaves it pending (progress

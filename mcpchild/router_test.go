@@ -23,7 +23,8 @@ func TestRouterPending(t *testing.T) {
 	if s, n := r.soleSession(); s != a || n != 1 {
 		t.Fatalf("soleSession with two of a's requests = %v, %d; want a, 1", s, n)
 	}
-	r.add(4, &pending{sess: b, origID: []byte(`1`), method: "tools/call"})
+	got4 := &pending{sess: b, origID: []byte(`1`), method: "tools/call"}
+	r.add(4, got4)
 	if s, n := r.soleSession(); s != nil || n < 2 {
 		t.Fatalf("soleSession with a and b = %v, %d; want nil, more than 1", s, n)
 	}
@@ -39,6 +40,13 @@ func TestRouterPending(t *testing.T) {
 	if got := r.take(1); got != nil {
 		t.Fatalf("second take(1) = %v, want nil: an answer is delivered once", got)
 	}
+	if got := r.takeRaw([]byte(`"4"`)); got != nil {
+		t.Fatalf("takeRaw of a string id = %v; the bridge's ids are integers", got)
+	}
+	if got := r.takeRaw([]byte(`4`)); got == nil || got.sess != b {
+		t.Fatalf("takeRaw(4) = %v", got)
+	}
+	r.add(4, got4)
 	d := r.drain()
 	if len(d.pending) != 3 || r.sessionRequests() != 0 || r.lookup(2) != nil {
 		t.Fatalf("drain took %d, left %d", len(d.pending), r.sessionRequests())
