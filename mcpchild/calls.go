@@ -35,14 +35,15 @@ type callStart struct {
 
 // observeCall returns what to keep for a tools/call, or the zero value when
 // nobody observes calls.
-func (c *Child) observeCall(method string, params []byte, start time.Time) callStart {
-	if c.opts.OnCall == nil || method != "tools/call" {
+func (c *Child) observeCall(m *message, start time.Time) callStart {
+	if c.opts.OnCall == nil || m.method != "tools/call" {
 		return callStart{}
 	}
 	if start.IsZero() {
 		start = time.Now()
 	}
-	return callStart{tool: toolName(params), start: start}
+	tool, _ := m.p.name.get()
+	return callStart{tool: tool, start: start}
 }
 
 // reportCall calls OnCall for a finished call; it is a no-op for anything

@@ -163,9 +163,6 @@ type Child struct {
 	mu       sync.Mutex
 	st       Status
 	inst     *instance // the running process, nil between runs
-	pending  map[int64]*pending
-	srvReqs  map[string]*Session    // id of a child→client request → the session it went to
-	inputs   map[string]*inputRound // id of a translated input request → its call
 	sessions map[*Session]struct{}
 	tools    []json.RawMessage
 	init     handshake // cached handshake results of the current instance
@@ -178,6 +175,8 @@ type Child struct {
 
 	statusKick chan struct{}
 	relistKick chan struct{}
+
+	route *router // the id maps; its own lock, taken after mu
 }
 
 // OutputPending reports whether, while a message from the child is being
@@ -220,9 +219,7 @@ func New(spec Spec, opts Options) *Child {
 		opts:       opts,
 		log:        opts.Logger.With("server", spec.Name),
 		stderr:     NewRing(opts.StderrLines),
-		pending:    map[int64]*pending{},
-		srvReqs:    map[string]*Session{},
-		inputs:     map[string]*inputRound{},
+		route:      newRouter(),
 		sessions:   map[*Session]struct{}{},
 		restartCh:  make(chan struct{}, 1),
 		ready:      make(chan struct{}),

@@ -1,8 +1,12 @@
 package mcpchild
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/tether-dev/tether/internal/jsonscan"
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // Tool filters come from allow/deny lists in mcp.json. The child always
@@ -14,10 +18,6 @@ import (
 //     answer is decoded, and only far enough to read each tool's name);
 //   - a tools/call of a denied tool is answered by the bridge and never
 //     reaches the child.
-
-// codeInvalidParams is JSON-RPC's "invalid params", which MCP uses for an
-// unknown tool.
-const codeInvalidParams = -32602
 
 // SetToolFilter sets which tools clients may see and call; nil allows all.
 // It takes effect at once: sessions are told the list changed (as when the
@@ -41,17 +41,75 @@ func (c *Child) toolFilter() func(string) bool {
 	return nil
 }
 
-func deniedMessage(tool string) string {
+// deniedMessage explains a refused tools/call; ok false means the tool's
+// name was in doubt.
+func deniedMessage(tool string, ok bool) string {
+	if !ok {
+		return "tools/call refused: its tool name is not one plain string (it is repeated, not a string, or also given as \"Name\" or the like)"
+	}
 	return fmt.Sprintf("tool %q is not available through this bridge (blocked by allow/deny in mcp.json)", tool)
 }
 
-// toolName is the "name" of a tool object or of tools/call params.
-func toolName(obj []byte) string {
-	v := field(obj, "name")
-	if len(v) < 2 || v[0] != '"' {
-		return ""
+// exactMember reads one member of an object walk the way every reader of
+// the same bytes will, for a policy decision. The walk (jsonscan.Members)
+// already compares names decoded and refuses a name given twice; on top of
+// that, a member whose name differs from key only in case makes the read
+// doubtful, because encoding/json, which some servers and clients decode
+// with, matches such a name to the same field.
+type exactMember struct {
+	key    string
+	val    []byte
+	at     span // where val lies in the walked object
+	folded bool // a member named like key but in another case
+}
+
+func (r *exactMember) see(m jsonscan.Member, obj []byte) {
+	switch {
+	case string(m.Key) == r.key:
+		r.val, r.at = m.Val(obj), span{m.ValStart, m.ValEnd}
+	case bytes.EqualFold(m.Key, []byte(r.key)):
+		r.folded = true
 	}
-	return unquote(v)
+}
+
+// toolNameReader reads the "name" of a tool object or of tools/call
+// params; its zero value is ready for use.
+type toolNameReader struct{ exactMember }
+
+func (r *toolNameReader) see(m jsonscan.Member, obj []byte) {
+	r.key = "name"
+	r.exactMember.see(m, obj)
+}
+
+// get returns the tool name, "" when there is none. ok is false when the
+// name cannot be read without doubt: it is not a string, or another member
+// is "name" in another case.
+func (r *toolNameReader) get() (name string, ok bool) {
+	if r.folded || r.val != nil && r.val[0] != '"' {
+		return "", false
+	}
+	if r.val == nil {
+		return "", true
+	}
+	return unquote(r.val), true
+}
+
+// toolName is the "name" of a tool object or of tools/call params; ok is
+// false when obj is not one valid object without repeated member names, or
+// the name is in doubt (see toolNameReader.get).
+func toolName(obj []byte) (name string, ok bool) {
+	var r toolNameReader
+	if !members(obj, func(m jsonscan.Member) { r.see(m, obj) }) {
+		return "", false
+	}
+	return r.get()
+}
+
+// allowedTool applies the filter to a tool object or tools/call params: a
+// name in doubt is denied.
+func allowedTool(allow func(string) bool, obj []byte) bool {
+	name, ok := toolName(obj)
+	return ok && allow(name)
 }
 
 // visibleTools splits the cached tools by the filter. Caller holds c.mu.
@@ -62,39 +120,42 @@ func (c *Child) visibleToolsLocked() (visible []json.RawMessage, hidden int) {
 	}
 	visible = make([]json.RawMessage, 0, len(c.tools))
 	for _, t := range c.tools {
-		if allow(toolName(t)) {
+		if allowedTool(allow, t) {
 			visible = append(visible, t)
 		}
 	}
 	return visible, len(c.tools) - len(visible)
 }
 
+// noTools is what filterToolsResult answers for a result it cannot read
+// without doubt: showing none is the only answer sure to hide denied tools.
+var noTools = []byte(`{"tools":[]}`)
+
 // filterToolsResult cuts denied tools out of a tools/list result; the rest
 // of the result, and every kept tool, stays byte for byte.
 func filterToolsResult(result []byte, allow func(string) bool) []byte {
-	ts, te := -1, -1
-	_ = eachKey(result, func(k []byte, s, e int) bool {
-		if string(k) == "tools" {
-			ts, te = s, e
-			return false
-		}
-		return true
-	})
-	if ts < 0 {
+	r := exactMember{key: "tools"}
+	if !members(result, func(m jsonscan.Member) { r.see(m, result) }) || r.folded {
+		return noTools
+	}
+	if r.val == nil {
 		return result
 	}
+	ts, te := r.at.s, r.at.e
 	arr := result[ts:te]
-	type span struct{ s, e int }
 	var kept []span
 	dropped := false
-	if err := eachElement(arr, func(s, e int) bool {
-		if allow(toolName(arr[s:e])) {
+	if _, ok := jsonscan.Elements(arr, 0, 1, func(s, e int) bool {
+		if allowedTool(allow, arr[s:e]) {
 			kept = append(kept, span{s, e})
 		} else {
 			dropped = true
 		}
 		return true
-	}); err != nil || !dropped {
+	}); !ok {
+		return noTools
+	}
+	if !dropped {
 		return result
 	}
 	out := make([]byte, 0, len(result))
@@ -119,23 +180,12 @@ func (c *Child) announceToolsChanged() {
 	const method = "notifications/tools/list_changed"
 	plain := buildNotification(method, nil)
 	m := message{raw: plain, method: method}
-	type listen struct {
-		s  *Session
-		id []byte
-	}
-	var childListens []listen
-	c.mu.Lock()
-	for _, p := range c.pending {
-		if p.sess != nil && p.method == "subscriptions/listen" {
-			childListens = append(childListens, listen{p.sess, p.origID})
-		}
-	}
-	c.mu.Unlock()
+	childListens := c.route.listens()
 	for _, s := range c.sessionList() {
 		s.deliverBroadcast(&m)
 	}
 	for _, l := range childListens {
-		meta := setField(nil, metaSubscriptionID, l.id)
+		meta := setField(nil, mcpwire.MetaSubscriptionID, l.id)
 		l.s.deliver(buildNotification(method, setField(nil, "_meta", meta)), l.id)
 	}
 }

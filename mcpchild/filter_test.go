@@ -2,9 +2,12 @@ package mcpchild
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // listAllTools pages through tools/list on a session and returns the names.
@@ -73,7 +76,7 @@ func TestToolFilterAtRuntimeBothSessionEras(t *testing.T) {
 
 	legacy.waitOther("plain list_changed", methodIs("notifications/tools/list_changed"))
 	d := modern.waitOther("list_changed on the listen", methodIs("notifications/tools/list_changed"))
-	if sub := field(field(field(d.msg, "params"), "_meta"), metaSubscriptionID); string(sub) != listenID || string(d.related) != listenID {
+	if sub := field(field(field(d.msg, "params"), "_meta"), mcpwire.MetaSubscriptionID); string(sub) != listenID || string(d.related) != listenID {
 		t.Fatalf("list_changed for the 2026 session = %s (related %s), want subscription %s", d.msg, d.related, listenID)
 	}
 	st := w.wait(t, "the filtered count", func(s Status) bool { return s.Hidden == 2 })
@@ -190,5 +193,87 @@ func TestOnCallOutcomes(t *testing.T) {
 	case ci := <-calls:
 		t.Fatalf("an extra OnCall: %+v", ci)
 	default:
+	}
+}
+
+// The filter decides on the tool name the child will read: names are
+// compared decoded, and a name given twice (parsers disagree on which one
+// wins) or also given in another case (encoding/json folds case) is in
+// doubt and denied.
+func TestToolNameReadsWhatTheChildReads(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		obj  string
+		name string
+		ok   bool
+	}{
+		{`{"name":"echo"}`, "echo", true},
+		{`{"\u006eame":"echo"}`, "echo", true},
+		{`{"name":"\u0065cho"}`, "echo", true},
+		{`{"arguments":{}}`, "", true},
+		{`{"name":"x","name":"echo"}`, "", false},
+		{`{"name":"x","\u006eame":"echo"}`, "", false},
+		{`{"name":"x","Name":"echo"}`, "", false},
+		{`{"NAME":"echo"}`, "", false},
+		{`{"name":1}`, "", false},
+		{`{"name":"echo"`, "", false},
+		{`{"name":"echo","arguments":{"a":1,"a":2}}`, "echo", true}, // nested objects are the tool's business
+	} {
+		name, ok := toolName([]byte(c.obj))
+		if name != c.name || ok != c.ok {
+			t.Errorf("toolName(%s) = %q, %v; want %q, %v", c.obj, name, ok, c.name, c.ok)
+		}
+	}
+}
+
+func TestFilterToolsResultReadsWhatTheClientReads(t *testing.T) {
+	t.Parallel()
+	allow := func(name string) bool { return name != "echo" }
+	for _, c := range []struct{ result, want string }{
+		{`{"tools":[{"name":"echo"},{"name":"add"}],"nextCursor":"x"}`, `{"tools":[{"name":"add"}],"nextCursor":"x"}`},
+		{`{"tools":[{"\u006eame":"echo"},{"name":"x","name":"echo"},{"name":"x","Name":"echo"},{"name":"add"}]}`, `{"tools":[{"name":"add"}]}`},
+		{`{"tools":[{"name":"add"}]}`, `{"tools":[{"name":"add"}]}`},
+		{`{"tools":[{"name":"add"}],"tools":[{"name":"echo"}]}`, `{"tools":[]}`},
+		{`{"tools":[{"name":"add"}],"\u0074ools":[{"name":"echo"}]}`, `{"tools":[]}`},
+		{`{"tools":[{"name":"add"}],"Tools":[{"name":"echo"}]}`, `{"tools":[]}`},
+		{`{"tools":{"name":"echo"}}`, `{"tools":[]}`},
+		{`{"nextCursor":"x"}`, `{"nextCursor":"x"}`},
+	} {
+		if got := string(filterToolsResult([]byte(c.result), allow)); got != c.want {
+			t.Errorf("filterToolsResult(%s) = %s, want %s", c.result, got, c.want)
+		}
+	}
+}
+
+// A client cannot reach a denied tool by spelling its name so that the
+// filter and the child read different names.
+func TestToolFilterDecidesOnTheNameTheChildReads(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	c.SetToolFilter(func(name string) bool { return name != "echo" })
+	cl := newClient(t, c, "sly")
+	cl.initialize("2025-11-25")
+
+	for _, tc := range []struct {
+		params, code, why string
+	}{
+		// The same name twice: JSON.parse and encoding/json read "echo".
+		{`{"name":"x","name":"echo","arguments":{"text":"hi"}}`, `"code":-32600`, "repeated member names"},
+		// An escaped key is still the key "name".
+		{`{"\u006eame":"echo","arguments":{"text":"hi"}}`, `"code":-32602`, `tool \"echo\" is not available`},
+		// encoding/json matches "Name" to the name field.
+		{`{"name":"x","Name":"echo","arguments":{"text":"hi"}}`, `"code":-32602`, "tool name is not one plain string"},
+	} {
+		id := strconv.Quote("sly-" + strconv.Itoa(int(cl.nextID.Add(1))))
+		errObj := cl.rawCall(id, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":`+tc.params+`}`)
+		if !contains(errObj, tc.code) || !contains(errObj, tc.why) {
+			t.Errorf("tools/call with params %s answered %s, want %s mentioning %q", tc.params, errObj, tc.code, tc.why)
+		}
+		res, err := c.Call(t.Context(), "tools/call", json.RawMessage(tc.params))
+		if err == nil {
+			t.Errorf("Child.Call with params %s = %s, want refused", tc.params, res)
+		}
+	}
+	if got := cl.toolText("sleep", map[string]any{"ms": 1}); got != "slept" {
+		t.Fatal("an allowed tool no longer answers")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // handshake is what the bridge learned from a child when it started.
@@ -75,9 +77,9 @@ func (c *Child) handshake(ctx context.Context, in *instance) (handshake, error) 
 // probeDiscover asks the child for server/discover (2026-07-28).
 func (c *Child) probeDiscover(ctx context.Context, in *instance) (handshake, error) {
 	meta := []byte(`{}`)
-	meta = setField(meta, metaProtocolVersion, []byte(strconv.Quote(version2026)))
-	meta = setField(meta, metaClientInfo, c.clientInfo())
-	meta = setField(meta, metaClientCapabilities, []byte(bridgeCapabilities))
+	meta = setField(meta, mcpwire.MetaProtocolVersion, []byte(strconv.Quote(mcpwire.Version2026)))
+	meta = setField(meta, mcpwire.MetaClientInfo, c.clientInfo())
+	meta = setField(meta, mcpwire.MetaClientCapabilities, []byte(bridgeCapabilities))
 	params := setField(nil, "_meta", meta)
 	pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeTimeout)
 	defer cancel()
@@ -94,14 +96,14 @@ func (c *Child) probeDiscover(ctx context.Context, in *instance) (handshake, err
 	if err := json.Unmarshal(res, &d); err != nil {
 		return handshake{}, fmt.Errorf("server/discover result: %w", err)
 	}
-	if !slices.ContainsFunc(d.SupportedVersions, isModernVersion) {
+	if !slices.ContainsFunc(d.SupportedVersions, mcpwire.IsModern) {
 		return handshake{}, errors.New("server/discover lists no 2026-era protocol version")
 	}
 	caps := orEmpty(d.Capabilities)
 	initRes := map[string]any{
-		"protocolVersion": version2025,
+		"protocolVersion": mcpwire.Version2025,
 		"capabilities":    caps,
-		"serverInfo":      rawOr(d.Meta[metaServerInfo], `{"name":"unknown","version":""}`),
+		"serverInfo":      rawOr(d.Meta[mcpwire.MetaServerInfo], `{"name":"unknown","version":""}`),
 	}
 	if d.Instructions != "" {
 		initRes["instructions"] = d.Instructions
@@ -136,7 +138,7 @@ func (c *Child) openBridgeListen(in *instance) {
 // initialize runs the 2025-era handshake: initialize, then initialized.
 func (c *Child) initialize(ctx context.Context, in *instance) (handshake, error) {
 	params, _ := json.Marshal(map[string]any{
-		"protocolVersion": version2025,
+		"protocolVersion": mcpwire.Version2025,
 		"capabilities":    json.RawMessage(bridgeCapabilities),
 		"clientInfo":      json.RawMessage(c.clientInfo()),
 	})
@@ -158,9 +160,9 @@ func (c *Child) initialize(ctx context.Context, in *instance) (handshake, error)
 	caps := orEmpty(r.Capabilities)
 	disc := map[string]any{
 		"resultType":        "complete",
-		"supportedVersions": []string{version2026},
+		"supportedVersions": []string{mcpwire.Version2026},
 		"capabilities":      caps,
-		"_meta":             map[string]json.RawMessage{metaServerInfo: rawOr(r.ServerInfo, `{"name":"unknown","version":""}`)},
+		"_meta":             map[string]json.RawMessage{mcpwire.MetaServerInfo: rawOr(r.ServerInfo, `{"name":"unknown","version":""}`)},
 	}
 	if r.Instructions != "" {
 		disc["instructions"] = r.Instructions

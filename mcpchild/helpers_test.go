@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/mcpwire"
 	"github.com/tether-dev/tether/internal/testbin"
 )
 
@@ -219,10 +220,29 @@ func (cl *client) initialize(version string) json.RawMessage {
 // modernMeta is the per-request _meta of a 2026-07-28 client.
 func modernMeta(name string) map[string]any {
 	return map[string]any{
-		metaProtocolVersion:    version2026,
-		metaClientInfo:         map[string]any{"name": name, "version": "1"},
-		metaClientCapabilities: map[string]any{},
+		mcpwire.MetaProtocolVersion:    mcpwire.Version2026,
+		mcpwire.MetaClientInfo:         map[string]any{"name": name, "version": "1"},
+		mcpwire.MetaClientCapabilities: map[string]any{},
 	}
 }
 
 func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
+
+// rawCall sends raw, a request with the given raw id, as the client wrote
+// it, and returns the error object of the answer (nil for a result).
+func (cl *client) rawCall(id, raw string) json.RawMessage {
+	cl.t.Helper()
+	ch := make(chan []byte, 1)
+	cl.mu.Lock()
+	cl.waiters[id] = ch
+	cl.mu.Unlock()
+	_ = cl.s.Handle([]byte(raw)) // a refused message is answered, and reported here too
+	select {
+	case resp := <-ch:
+		m, _ := parseMessage(resp)
+		return m.err
+	case <-time.After(30 * time.Second):
+		cl.t.Fatalf("no answer to %s within 30s", raw)
+	}
+	return nil
+}

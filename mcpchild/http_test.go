@@ -178,7 +178,7 @@ func TestHTTPChildBothEras(t *testing.T) {
 
 func hasTool(c *Child, name string) bool {
 	for _, tl := range c.Tools() {
-		if toolName(tl) == name {
+		if n, ok := toolName(tl); ok && n == name {
 			return true
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // HTTP servers (Spec.URL) are reached with the go-sdk's Streamable HTTP
@@ -256,7 +257,7 @@ func (l *httpLink) receive(msg jsonrpc.Message) {
 		if _, wire := resp.Error.(*jsonrpc.Error); !wire {
 			// The transport's own verdict ("request terminated without
 			// response"): the stream carrying the answer ended.
-			resp = &jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{Code: codeUnavailable,
+			resp = &jsonrpc.Response{ID: resp.ID, Error: &jsonrpc.Error{Code: mcpwire.CodeUnavailable,
 				Message: fmt.Sprintf("mcp server %q at %s: %v", l.name, l.display, resp.Error)}}
 			if call != nil && call.method == "subscriptions/listen" {
 				l.push(resp)
@@ -346,7 +347,7 @@ func (l *httpLink) post(ctx context.Context, req *jsonrpc.Request) {
 			msg = l.failErr.Error()
 		}
 		l.mu.Unlock()
-		wire = &jsonrpc.Error{Code: codeUnavailable, Message: msg}
+		wire = &jsonrpc.Error{Code: mcpwire.CodeUnavailable, Message: msg}
 	}
 	l.push(&jsonrpc.Response{ID: req.ID, Error: wire})
 }

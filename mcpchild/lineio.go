@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"runtime"
+
+	"github.com/tether-dev/tether/internal/jsonscan"
 )
 
 // DefaultMaxMessageBytes caps one JSON-RPC line from a child. A default
@@ -127,13 +129,13 @@ func peekID(prefix []byte) []byte {
 	if i < 0 {
 		return nil
 	}
-	j := skipWS(prefix, i+4)
+	j := jsonscan.SkipSpace(prefix, i+4)
 	if j >= len(prefix) || prefix[j] != ':' {
 		return nil
 	}
-	j = skipWS(prefix, j+1)
-	end, err := skipValue(prefix, j)
-	if err != nil {
+	j = jsonscan.SkipSpace(prefix, j+1)
+	end, ok := jsonscan.Value(prefix, j, 1)
+	if !ok {
 		return nil
 	}
 	return prefix[j:end]

@@ -3,10 +3,14 @@ package mcpchild
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/tether-dev/tether/internal/jsonscan"
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // msgKind is what a JSON-RPC message is.
@@ -19,8 +23,10 @@ const (
 	kindResponse
 )
 
-// message is a JSON-RPC message seen through its top-level spans. The
-// slices point into raw; nothing is decoded beyond the method name.
+// message is a JSON-RPC message, parsed once (parseMessage) and then asked
+// questions: its top-level spans, and the members of params the bridge
+// looks at. The slices point into raw; nothing is decoded beyond the method
+// name and the protocol version.
 type message struct {
 	raw    []byte
 	id     []byte // raw JSON value, nil when absent
@@ -29,6 +35,20 @@ type message struct {
 	params []byte
 	result []byte
 	err    []byte
+	p      paramsInfo
+}
+
+// paramsInfo is what the bridge asks of a message's params, read in the
+// same parse as the message. Spans are offsets into params.
+type paramsInfo struct {
+	name         toolNameReader
+	requestID    []byte // "requestId" (notifications/cancelled)
+	level        []byte // "level" (logging/setLevel, notifications/message)
+	meta         []byte // "_meta"
+	token        span   // "progressToken" (notifications/progress)
+	metaToken    span   // "_meta"."progressToken" (a request asking for progress)
+	version      string // "_meta"'s protocol version, when a string
+	subscription []byte // "_meta"'s subscription id
 }
 
 func (m *message) kind() msgKind {
@@ -43,40 +63,99 @@ func (m *message) kind() msgKind {
 	return kindInvalid
 }
 
-// parseMessage finds the spans of one JSON-RPC message. It does not run a
-// full validation; callers validate input from outside with json.Valid.
+// errNotJSONRPC: the message is JSON but not a JSON-RPC message.
+var errNotJSONRPC = errors.New("not a JSON-RPC request, notification or response")
+
+// parseMessage validates one JSON-RPC message and finds the spans of its
+// members, in one pass over the message (params, which is small, is walked
+// once more for its own members). The objects the bridge reads (the
+// message, params, params._meta) must not name a member twice: the
+// bridge's decisions must be about what the child or client will read.
 func parseMessage(raw []byte) (message, error) {
 	m := message{raw: raw}
-	err := eachKey(raw, func(k []byte, s, e int) bool {
-		switch string(k) {
+	if !members(raw, func(mb jsonscan.Member) {
+		v := mb.Val(raw)
+		switch string(mb.Key) {
 		case "id":
-			if v := raw[s:e]; string(v) != "null" {
-				m.id, m.idAt = v, s
+			if string(v) != "null" {
+				m.id, m.idAt = v, mb.ValStart
 			}
 		case "method":
-			if raw[s] == '"' {
-				m.method = unquote(raw[s:e])
+			if v[0] == '"' {
+				m.method = unquote(v)
 			}
 		case "params":
-			m.params = raw[s:e]
+			m.params = v
 		case "result":
-			m.result = raw[s:e]
+			m.result = v
 		case "error":
-			m.err = raw[s:e]
+			m.err = v
 		}
-		return true
-	})
-	if err != nil {
-		return message{}, err
+	}) {
+		return message{}, errMalformed
 	}
 	if m.kind() == kindInvalid {
-		return message{}, fmt.Errorf("not a JSON-RPC request, notification or response")
+		return message{}, errNotJSONRPC
 	}
+	p, ok := parseParams(m.params)
+	if !ok {
+		return message{}, errMalformed
+	}
+	m.p = p
 	return m, nil
 }
 
+// errMalformed: the message is not one JSON object, or an object the
+// bridge reads names a member twice.
+var errMalformed = errors.New("not one JSON object without repeated member names")
+
+// parseParams reads the members of params the bridge asks about. Params
+// that are not an object (absent, or an array) have none of them.
+func parseParams(params []byte) (paramsInfo, bool) {
+	p := paramsInfo{token: noSpan, metaToken: noSpan}
+	if len(params) == 0 || params[0] != '{' {
+		return p, true
+	}
+	metaAt := -1
+	if !members(params, func(mb jsonscan.Member) {
+		v := mb.Val(params)
+		p.name.see(mb, params)
+		switch string(mb.Key) {
+		case "requestId":
+			p.requestID = v
+		case "level":
+			p.level = v
+		case "progressToken":
+			p.token = span{mb.ValStart, mb.ValEnd}
+		case "_meta":
+			p.meta, metaAt = v, mb.ValStart
+		}
+	}) {
+		return p, false
+	}
+	if len(p.meta) == 0 || p.meta[0] != '{' {
+		return p, true
+	}
+	ok := members(p.meta, func(mb jsonscan.Member) {
+		v := mb.Val(p.meta)
+		switch string(mb.Key) {
+		case "progressToken":
+			p.metaToken = span{metaAt + mb.ValStart, metaAt + mb.ValEnd}
+		case mcpwire.MetaProtocolVersion:
+			if v[0] == '"' {
+				p.version = unquote(v)
+			}
+		case mcpwire.MetaSubscriptionID:
+			p.subscription = v
+		}
+	})
+	return p, ok
+}
+
+// unquote decodes a JSON string value as encoding/json does; a plain one
+// (no escapes, valid UTF-8) is cut out as is.
 func unquote(b []byte) string {
-	if bytes.IndexByte(b, '\\') < 0 && len(b) >= 2 {
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
 		return string(b[1 : len(b)-1])
 	}
 	var s string
@@ -135,19 +214,6 @@ func (m *message) withID(id []byte) []byte {
 	return slices.Replace(m.raw, m.idAt, m.idAt+len(m.id), id...)
 }
 
-// JSON-RPC error codes the bridge itself answers with.
-const (
-	codeParseError     = -32700
-	codeInvalidRequest = -32600
-	codeMethodNotFound = -32601
-	codeInternal       = -32603
-	// codeUnavailable: the server is not running (starting, restarting,
-	// crash-looping, stopped) or it died while the request was in flight.
-	codeUnavailable = -32001
-	// codeTooLarge: a message was over the size cap.
-	codeTooLarge = -32002
-)
-
 func errorObject(code int, msg string) []byte {
 	b, _ := json.Marshal(struct {
 		Code    int    `json:"code"`
@@ -163,44 +229,6 @@ func errorResponse(id []byte, code int, msg string) []byte {
 	return buildResponse(id, nil, errorObject(code, msg))
 }
 
-// MCP per-request _meta keys of the 2026-07-28 revision (SEP-2575).
-const (
-	metaPrefix             = "io.modelcontextprotocol/"
-	metaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
-	metaClientInfo         = "io.modelcontextprotocol/clientInfo"
-	metaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
-	metaServerInfo         = "io.modelcontextprotocol/serverInfo"
-	metaSubscriptionID     = "io.modelcontextprotocol/subscriptionId"
-	metaLogLevel           = "io.modelcontextprotocol/logLevel"
-)
-
-// Protocol revisions the bridge knows by name.
-const (
-	version2026 = "2026-07-28"
-	version2025 = "2025-11-25"
-)
-
-var legacyVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
-
-// requestVersion reports the per-request protocol version a 2026-era message
-// carries in params._meta, or "".
-func requestVersion(params []byte) string {
-	if params == nil {
-		return ""
-	}
-	meta := field(params, "_meta")
-	if meta == nil {
-		return ""
-	}
-	v := field(meta, metaProtocolVersion)
-	if v == nil || v[0] != '"' {
-		return ""
-	}
-	return unquote(v)
-}
-
-func isModernVersion(v string) bool { return v >= version2026 }
-
 // stripProtocolMeta removes the 2026-era io.modelcontextprotocol/* keys from
 // params._meta, for a child that speaks the 2025 era: the go-sdk server, for
 // one, switches a request to stateless handling when it sees them.
@@ -210,7 +238,7 @@ func stripProtocolMeta(params []byte) []byte {
 		return params
 	}
 	newMeta, dropped := deleteFields(meta, func(k []byte) bool {
-		return bytes.HasPrefix(k, []byte(metaPrefix))
+		return bytes.HasPrefix(k, []byte(mcpwire.MetaPrefix))
 	})
 	if !dropped {
 		return params
@@ -225,52 +253,26 @@ func addProtocolMeta(params []byte, clientInfo, clientCaps []byte) []byte {
 	if meta == nil {
 		meta = []byte("{}")
 	}
-	if field(meta, metaProtocolVersion) == nil {
-		meta = setField(meta, metaProtocolVersion, []byte(strconv.Quote(version2026)))
+	if field(meta, mcpwire.MetaProtocolVersion) == nil {
+		meta = setField(meta, mcpwire.MetaProtocolVersion, []byte(strconv.Quote(mcpwire.Version2026)))
 	}
-	if clientInfo != nil && field(meta, metaClientInfo) == nil {
-		meta = setField(meta, metaClientInfo, clientInfo)
+	if clientInfo != nil && field(meta, mcpwire.MetaClientInfo) == nil {
+		meta = setField(meta, mcpwire.MetaClientInfo, clientInfo)
 	}
-	if field(meta, metaClientCapabilities) == nil {
+	if field(meta, mcpwire.MetaClientCapabilities) == nil {
 		if clientCaps == nil {
 			clientCaps = []byte("{}")
 		}
-		meta = setField(meta, metaClientCapabilities, clientCaps)
+		meta = setField(meta, mcpwire.MetaClientCapabilities, clientCaps)
 	}
 	return setField(params, "_meta", meta)
 }
 
-// progressToken returns the span of params._meta.progressToken, as offsets
-// into params, or -1s.
-func progressToken(params []byte) (int, int) {
-	ms, me := -1, -1
-	_ = eachKey(params, func(k []byte, s, e int) bool {
-		if string(k) == "_meta" {
-			ms, me = s, e
-			return false
-		}
-		return true
-	})
-	if ms < 0 {
-		return -1, -1
-	}
-	ts, te := -1, -1
-	_ = eachKey(params[ms:me], func(k []byte, s, e int) bool {
-		if string(k) == "progressToken" {
-			ts, te = ms+s, ms+e
-			return false
-		}
-		return true
-	})
-	return ts, te
-}
-
-// splice returns b with b[s:e] replaced by v (a new slice).
-func splice(b []byte, s, e int, v []byte) []byte {
-	out := make([]byte, 0, len(b)-(e-s)+len(v))
-	out = append(out, b[:s]...)
-	out = append(out, v...)
-	return append(out, b[e:]...)
+// progressToken returns the span of params._meta.progressToken, for params
+// the bridge rewrote (a parsed message has it as p.metaToken).
+func progressToken(params []byte) span {
+	p, _ := parseParams(params)
+	return p.metaToken
 }
 
 // truncate shortens s for a log line.
@@ -289,7 +291,7 @@ func stripSubscription(params []byte) []byte {
 	if meta == nil {
 		return params
 	}
-	newMeta, _ := deleteFields(meta, func(k []byte) bool { return string(k) == metaSubscriptionID })
+	newMeta, _ := deleteFields(meta, func(k []byte) bool { return string(k) == mcpwire.MetaSubscriptionID })
 	if string(newMeta) == "{}" {
 		out, _ := deleteFields(params, func(k []byte) bool { return string(k) == "_meta" })
 		return out

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // Multi-round-trip results (2026-07-28, SEP-2322) replace server→client
@@ -54,7 +56,7 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	}
 	if err := json.Unmarshal(orEmpty(field(result, "inputRequests")), &reqs); err != nil || len(reqs) == 0 {
 		msg := fmt.Sprintf("mcp server %q asked for input with no usable inputRequests", c.spec.Name)
-		s.finish(p.origID, errorResponse(p.origID, codeInternal, msg))
+		s.finish(p.origID, errorResponse(p.origID, mcpwire.CodeInternal, msg))
 		c.reportCall(s, p.call, OutcomeError, msg)
 		return
 	}
@@ -65,7 +67,7 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	}
 	if round.rounds > maxInputRounds {
 		msg := fmt.Sprintf("mcp server %q asked for input more than %d times for one call", c.spec.Name, maxInputRounds)
-		s.finish(p.origID, errorResponse(p.origID, codeInternal, msg))
+		s.finish(p.origID, errorResponse(p.origID, mcpwire.CodeInternal, msg))
 		c.reportCall(s, p.call, OutcomeError, msg)
 		return
 	}
@@ -77,21 +79,19 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	for _, k := range keys {
 		if why := s.refuses(reqs[k].Method); why != "" {
 			msg := fmt.Sprintf("mcp server %q needs %s from the client, but %s", c.spec.Name, reqs[k].Method, why)
-			s.finish(p.origID, errorResponse(p.origID, codeMethodNotFound, msg))
+			s.finish(p.origID, errorResponse(p.origID, mcpwire.CodeMethodNotFound, msg))
 			c.reportCall(s, p.call, OutcomeError, msg)
 			return
 		}
 	}
 	type out struct{ id, msg []byte }
 	var msgs []out
-	c.mu.Lock()
 	for _, k := range keys {
 		id := []byte(strconv.Quote("tether-input-" + strconv.FormatInt(c.nextID.Add(1), 10)))
 		round.keys[idKey(id)] = k
-		c.inputs[idKey(id)] = round
 		msgs = append(msgs, out{id, buildRequest(id, reqs[k].Method, orEmpty(reqs[k].Params))})
 	}
-	c.mu.Unlock()
+	c.route.addInputs(round)
 	s.mu.Lock()
 	s.inflight[idKey(p.origID)] = 0 // still in flight from the client's view
 	s.mu.Unlock()
@@ -104,32 +104,21 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 // once all are in, retries the call. It reports whether the id was ours.
 func (s *Session) inputAnswer(m *message) bool {
 	c := s.c
-	key := idKey(m.id)
-	c.mu.Lock()
-	round := c.inputs[key]
-	if round == nil || round.sess != s {
-		c.mu.Unlock()
+	round, complete := c.route.inputAnswered(idKey(m.id), s, m.result, m.err != nil)
+	if round == nil {
 		return false
 	}
-	delete(c.inputs, key)
-	inKey := round.keys[key]
-	delete(round.keys, key)
 	if m.err != nil {
-		for k := range round.keys { // the call fails; forget its other requests
-			delete(c.inputs, k)
-		}
-		c.mu.Unlock()
 		s.finish(round.origID, buildResponse(round.origID, nil, m.err))
 		c.reportCall(s, round.call, OutcomeError, unquote(field(m.err, "message")))
 		return true
 	}
-	round.responses[inKey] = clone(m.result)
-	done := len(round.keys) == 0
-	in, hs := c.inst, c.init
-	c.mu.Unlock()
-	if !done {
+	if !complete {
 		return true
 	}
+	c.mu.Lock()
+	in, hs := c.inst, c.init
+	c.mu.Unlock()
 	resp, _ := json.Marshal(round.responses)
 	params := setField(round.params, "inputResponses", resp)
 	if round.state != nil {
@@ -140,11 +129,12 @@ func (s *Session) inputAnswer(m *message) bool {
 	s.mu.Unlock()
 	if in == nil {
 		msg := fmt.Sprintf("mcp server %q is not running", c.spec.Name)
-		s.finish(round.origID, errorResponse(round.origID, codeUnavailable, msg))
+		s.finish(round.origID, errorResponse(round.origID, mcpwire.CodeUnavailable, msg))
 		c.reportCall(s, round.call, OutcomeFailed, msg)
 		return true
 	}
 	retry := message{id: round.origID, method: round.method, params: params}
+	retry.p, _ = parseParams(params)
 	s.forwardRound(in, hs, &retry, false, round.rounds, round.call.start)
 	return true
 }
@@ -152,16 +142,7 @@ func (s *Session) inputAnswer(m *message) bool {
 // cancelInputRound forgets a call that waits on the session's input answers
 // when the session cancels it (or closes).
 func (c *Child) cancelInputRound(s *Session, origKey string) {
-	var round *inputRound
-	c.mu.Lock()
-	for k, r := range c.inputs {
-		if r.sess == s && idKey(r.origID) == origKey {
-			round = r
-			delete(c.inputs, k)
-		}
-	}
-	c.mu.Unlock()
-	if round != nil {
+	if round := c.route.cancelInputs(s, origKey); round != nil {
 		c.reportCall(s, round.call, OutcomeCancelled, "")
 	}
 }

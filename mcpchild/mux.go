@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/tether-dev/tether/internal/jsonscan"
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // instance is one run of the server: its link and read loop.
@@ -56,12 +59,12 @@ func (c *Child) send(in *instance, p *pending, build func(id int64, idb []byte) 
 		c.mu.Unlock()
 		return 0, errNotRunning
 	}
-	c.pending[id] = p
+	// Under mu, so that teardown (which clears c.inst, then drains the
+	// router) cannot miss it.
+	c.route.add(id, p)
 	c.mu.Unlock()
 	if err := in.write(build(id, idb)); err != nil {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
+		c.route.take(id)
 		return 0, fmt.Errorf("write to mcp server %q: %w", c.spec.Name, err)
 	}
 	return id, nil
@@ -92,10 +95,10 @@ func (c *Child) request(ctx context.Context, in *instance, method string, params
 		}
 		return m.result, nil
 	case <-in.dead:
-		c.dropPending(id)
+		c.route.take(id)
 		return nil, in.deathError()
 	case <-ctx.Done():
-		c.dropPending(id)
+		c.route.take(id)
 		return nil, fmt.Errorf("%s: %w", method, ctx.Err())
 	}
 }
@@ -108,38 +111,22 @@ type RPCError struct {
 
 func (e *RPCError) Error() string { return fmt.Sprintf("JSON-RPC error %d: %s", e.Code, e.Message) }
 
-func (c *Child) dropPending(id int64) {
-	c.mu.Lock()
-	delete(c.pending, id)
-	c.mu.Unlock()
-}
-
 // failPending answers every request still waiting on the child with err.
 func (c *Child) failPending(err error) {
-	c.mu.Lock()
-	all := c.pending
-	c.pending = map[int64]*pending{}
-	srv := c.srvReqs
-	c.srvReqs = map[string]*Session{}
-	rounds := map[*inputRound]bool{}
-	for _, r := range c.inputs {
-		rounds[r] = true
-	}
-	c.inputs = map[string]*inputRound{}
-	c.mu.Unlock()
+	d := c.route.drain()
 	msg := err.Error()
-	for r := range rounds {
-		r.sess.finish(r.origID, errorResponse(r.origID, codeUnavailable, msg))
+	for _, r := range d.rounds {
+		r.sess.finish(r.origID, errorResponse(r.origID, mcpwire.CodeUnavailable, msg))
 		c.reportCall(r.sess, r.call, OutcomeFailed, msg)
 	}
-	for _, p := range all {
+	for _, p := range d.pending {
 		if p.internal != nil {
 			continue // its caller watches inst.dead
 		}
-		p.sess.finish(p.origID, errorResponse(p.origID, codeUnavailable, msg))
+		p.sess.finish(p.origID, errorResponse(p.origID, mcpwire.CodeUnavailable, msg))
 		c.reportCall(p.sess, p.call, OutcomeFailed, msg)
 	}
-	for key, s := range srv {
+	for key, s := range d.srvReqs {
 		// The child that asked is gone: tell the session to stop waiting.
 		s.deliver(buildNotification("notifications/cancelled",
 			[]byte(`{"requestId":`+key+`,"reason":"server exited"}`)), nil)
@@ -166,14 +153,14 @@ func (in *instance) readLoop() {
 		if len(line) == 0 {
 			continue
 		}
-		if line[0] != '{' || !json.Valid(line) {
+		m, err := parseMessage(line)
+		if err != nil && (line[0] != '{' || !jsonscan.Valid(line)) {
 			// Servers that print banners or debug output on stdout are common;
 			// such lines are noise, not a reason to drop the child.
 			c.log.Warn("skipped a non-JSON line on the server's stdout", "line", truncate(string(line), 200))
 			c.logLine("stdout (not JSON, skipped): " + truncate(string(line), 500))
 			continue
 		}
-		m, err := parseMessage(line)
 		if err != nil {
 			c.log.Warn("skipped a message that is not JSON-RPC", "err", err, "line", truncate(string(line), 200))
 			continue
@@ -198,33 +185,19 @@ func (c *Child) oversized(e *errLineTooLong) {
 	c.log.Error("message over the size cap", "bytes", e.size, "cap", c.opts.MaxMessageBytes)
 	c.logLine(msg)
 	id := peekID(e.prefix)
-	p := c.takePending(id)
+	p := c.route.takeRaw(id)
 	switch {
 	case p == nil:
 	case p.internal != nil:
-		p.internal <- errorResponse(id, codeTooLarge, msg)
+		p.internal <- errorResponse(id, mcpwire.CodeTooLarge, msg)
 	default:
-		p.sess.finish(p.origID, errorResponse(p.origID, codeTooLarge, msg))
+		p.sess.finish(p.origID, errorResponse(p.origID, mcpwire.CodeTooLarge, msg))
 		c.reportCall(p.sess, p.call, OutcomeError, msg)
 	}
 }
 
-// takePending removes and returns the request a child-side id belongs to,
-// or nil (unknown id, or cancelled earlier: its caller is gone).
-func (c *Child) takePending(id []byte) *pending {
-	n, err := strconv.ParseInt(string(id), 10, 64)
-	if err != nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.pending[n]
-	delete(c.pending, n)
-	return p
-}
-
 func (c *Child) fromChildResponse(m *message) {
-	p := c.takePending(m.id)
+	p := c.route.takeRaw(m.id)
 	switch {
 	case p == nil:
 	case p.internal != nil:
@@ -263,20 +236,13 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 		_ = in.write(buildResponse(m.id, []byte("{}"), nil))
 		return
 	}
-	c.mu.Lock()
-	var target *Session
-	candidates := 0
-	for p := range c.pendingSessions() {
-		candidates++
-		target = p
-	}
-	c.mu.Unlock()
+	target, candidates := c.route.soleSession()
 	var reason string
 	switch {
 	case candidates == 0:
 		reason = "no client has a request in flight"
 	case candidates > 1:
-		reason = fmt.Sprintf("%d clients have requests in flight, so the one it is for is ambiguous", candidates)
+		reason = "several clients have requests in flight, so the one it is for is ambiguous"
 	default:
 		if why := target.refuses(m.method); why != "" {
 			reason = why
@@ -284,26 +250,12 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 	}
 	if reason != "" {
 		c.log.Info("answered a server→client request with an error", "method", m.method, "reason", reason)
-		_ = in.write(errorResponse(m.id, codeInternal,
+		_ = in.write(errorResponse(m.id, mcpwire.CodeInternal,
 			fmt.Sprintf("tether bridge: cannot route %s to a client: %s", m.method, reason)))
 		return
 	}
-	key := idKey(m.id)
-	c.mu.Lock()
-	c.srvReqs[key] = target
-	c.mu.Unlock()
+	c.route.sentToSession(idKey(m.id), target)
 	target.deliver(m.raw, target.relatedRequest())
-}
-
-// pendingSessions lists the sessions with requests in flight. Caller holds c.mu.
-func (c *Child) pendingSessions() map[*Session]struct{} {
-	out := map[*Session]struct{}{}
-	for _, p := range c.pending {
-		if p.sess != nil {
-			out[p.sess] = struct{}{}
-		}
-	}
-	return out
 }
 
 func (c *Child) fromChildNotification(m *message) {
@@ -313,12 +265,7 @@ func (c *Child) fromChildNotification(m *message) {
 		return
 	case "notifications/cancelled":
 		// The child gave up on a server→client request it sent.
-		reqID := field(m.params, "requestId")
-		c.mu.Lock()
-		s := c.srvReqs[idKey(reqID)]
-		delete(c.srvReqs, idKey(reqID))
-		c.mu.Unlock()
-		if s != nil {
+		if s := c.route.withdrawn(idKey(m.p.requestID)); s != nil {
 			s.deliver(m.raw, nil)
 		}
 		return
@@ -328,7 +275,7 @@ func (c *Child) fromChildNotification(m *message) {
 		default:
 		}
 	}
-	if sub := field(field(m.params, "_meta"), metaSubscriptionID); sub != nil {
+	if sub := m.p.subscription; sub != nil {
 		if string(sub) != strconv.FormatInt(c.bridgeListen.Load(), 10) {
 			c.routeSubscription(m, sub)
 			return
@@ -348,7 +295,7 @@ func (c *Child) fromChildNotification(m *message) {
 	}
 	switch m.method {
 	case "notifications/message":
-		level := logLevel(unquote(field(m.params, "level")))
+		level := logLevel(unquote(m.p.level))
 		for _, s := range c.sessionList() {
 			if s.wantsLog(level) {
 				s.deliver(m.raw, nil)
@@ -364,14 +311,7 @@ func (c *Child) fromChildNotification(m *message) {
 // routeProgress sends a progress notification to the session that asked,
 // with its own token restored.
 func (c *Child) routeProgress(m *message) {
-	ts, te := -1, -1
-	_ = eachKey(m.params, func(k []byte, s, e int) bool {
-		if string(k) == "progressToken" {
-			ts, te = s, e
-			return false
-		}
-		return true
-	})
+	ts, te := m.p.token.s, m.p.token.e
 	if ts < 0 {
 		return
 	}
@@ -379,9 +319,7 @@ func (c *Child) routeProgress(m *message) {
 	if err != nil {
 		return
 	}
-	c.mu.Lock()
-	p := c.pending[n]
-	c.mu.Unlock()
+	p := c.route.lookup(n)
 	if p == nil || p.sess == nil || p.origTok == nil {
 		return
 	}
@@ -396,13 +334,11 @@ func (c *Child) routeSubscription(m *message, sub []byte) {
 	if err != nil {
 		return
 	}
-	c.mu.Lock()
-	p := c.pending[n]
-	c.mu.Unlock()
+	p := c.route.lookup(n)
 	if p == nil || p.sess == nil {
 		return
 	}
-	meta := setField(field(m.params, "_meta"), metaSubscriptionID, p.origID)
+	meta := setField(m.p.meta, mcpwire.MetaSubscriptionID, p.origID)
 	p.sess.deliver(buildNotification(m.method, setField(m.params, "_meta", meta)), p.origID)
 }
 

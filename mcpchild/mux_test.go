@@ -134,15 +134,7 @@ func TestCancelAndCloseForgetInFlightRequests(t *testing.T) {
 
 // sessionPending counts requests of sessions in flight at the child.
 func sessionPending(c *Child) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, p := range c.pending {
-		if p.sess != nil {
-			n++
-		}
-	}
-	return n
+	return c.route.sessionRequests()
 }
 
 func waitPending(t *testing.T, c *Child, n int) {

@@ -1,7 +1,6 @@
 package mcpchild
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -150,78 +149,19 @@ func startProcess(spec Spec, path string, opts procOptions) (*process, error) {
 	return p, nil
 }
 
-// drainStderr copies stderr into the ring and the sink until EOF. A failing
-// sink (full disk) is dropped, never allowed to stop the draining.
+// drainStderr copies stderr into the ring and the sink until EOF (see
+// stderrLines: one line splitter feeds both).
 func (p *process) drainStderr(ring *Ring, sink io.Writer) {
 	defer close(p.stderrDone)
-	var ls *lineSink
-	if sink != nil {
-		ls = &lineSink{w: sink, log: p.log}
-	}
+	lines := &stderrLines{ring: ring, sink: sink, log: p.log}
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := p.stderr.Read(buf)
-		if n > 0 {
-			if ring != nil {
-				ring.Write(buf[:n])
-			}
-			if ls != nil {
-				ls.write(buf[:n])
-			}
-		}
+		lines.Write(buf[:n])
 		if err != nil {
-			if ring != nil {
-				ring.Flush()
-			}
-			if ls != nil {
-				ls.flush()
-			}
+			lines.Flush()
 			return
 		}
-	}
-}
-
-// maxSinkPending bounds the partial line lineSink holds back.
-const maxSinkPending = 64 * 1024
-
-// lineSink hands the sink whole lines only (each Write ends with '\n'), so
-// that lines the bridge itself writes to the same log file never land in
-// the middle of a child's line. A line longer than maxSinkPending is passed
-// on in pieces rather than buffered without bound.
-type lineSink struct {
-	w       io.Writer
-	log     *slog.Logger
-	pending []byte
-	failed  bool
-}
-
-func (s *lineSink) write(b []byte) {
-	if s.failed {
-		return
-	}
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		s.emit(append(s.pending, b[:i+1]...))
-		s.pending = append(s.pending[:0], b[i+1:]...)
-	} else {
-		s.pending = append(s.pending, b...)
-	}
-	if len(s.pending) > maxSinkPending {
-		s.emit(s.pending)
-		s.pending = s.pending[:0]
-	}
-}
-
-func (s *lineSink) flush() {
-	if len(s.pending) > 0 && !s.failed {
-		s.emit(append(s.pending, '\n'))
-	}
-	s.pending = nil
-}
-
-func (s *lineSink) emit(b []byte) {
-	if _, err := s.w.Write(b); err != nil {
-		s.log.Warn("stderr sink failed; no longer copying stderr to it", "err", err)
-		s.failed = true
 	}
 }
 

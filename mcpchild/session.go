@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tether-dev/tether/internal/jsonscan"
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // Session is one virtual MCP client of a Child, with its own JSON-RPC id
@@ -67,13 +70,13 @@ func (s *Session) Era() Era {
 // answered with a JSON-RPC error (and reported); it never affects the child.
 func (s *Session) Handle(raw []byte) error {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
-		s.deliver(errorResponse(nil, codeParseError, "parse error: not a JSON object"), nil)
+	m, err := parseMessage(raw)
+	if err != nil && (len(raw) == 0 || raw[0] != '{' || !jsonscan.Valid(raw)) {
+		s.deliver(errorResponse(nil, mcpwire.CodeParseError, "parse error: not a JSON object"), nil)
 		return fmt.Errorf("session %s: parse error", s.id)
 	}
-	m, err := parseMessage(raw)
 	if err != nil {
-		s.deliver(errorResponse(field(raw, "id"), codeInvalidRequest, "invalid request: "+err.Error()), nil)
+		s.deliver(errorResponse(field(raw, "id"), mcpwire.CodeInvalidRequest, "invalid request: "+err.Error()), nil)
 		return fmt.Errorf("session %s: %w", s.id, err)
 	}
 	switch m.kind() {
@@ -88,7 +91,7 @@ func (s *Session) Handle(raw []byte) error {
 }
 
 func (s *Session) handleRequest(m *message) {
-	modern := m.method == "server/discover" || isModernVersion(requestVersion(m.params))
+	modern := m.method == "server/discover" || mcpwire.IsModern(m.p.version)
 	s.mu.Lock()
 	if modern && s.era == EraUnknown {
 		s.era = Era2026
@@ -98,10 +101,10 @@ func (s *Session) handleRequest(m *message) {
 	c := s.c
 	if m.method == "tools/call" {
 		if allow := c.toolFilter(); allow != nil {
-			if name := toolName(m.params); !allow(name) {
-				msg := deniedMessage(name)
-				s.deliver(errorResponse(m.id, codeInvalidParams, msg), nil)
-				c.reportCall(s, c.observeCall(m.method, m.params, time.Time{}), OutcomeDenied, msg)
+			if name, ok := m.p.name.get(); !ok || !allow(name) {
+				msg := deniedMessage(name, ok)
+				s.deliver(errorResponse(m.id, mcpwire.CodeInvalidParams, msg), nil)
+				c.reportCall(s, c.observeCall(m, time.Time{}), OutcomeDenied, msg)
 				return
 			}
 		}
@@ -116,8 +119,8 @@ func (s *Session) handleRequest(m *message) {
 		if st.LastError != "" {
 			msg += ": " + st.LastError
 		}
-		s.deliver(errorResponse(m.id, codeUnavailable, msg), nil)
-		c.reportCall(s, c.observeCall(m.method, m.params, time.Time{}), OutcomeFailed, msg)
+		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
+		c.reportCall(s, c.observeCall(m, time.Time{}), OutcomeFailed, msg)
 		return
 	}
 
@@ -134,8 +137,8 @@ func (s *Session) handleRequest(m *message) {
 		s.mu.Unlock()
 		res := hs.initResult
 		if hs.era == Era2026 {
-			if !slices.Contains(legacyVersions, version) {
-				version = version2025
+			if !slices.Contains(mcpwire.LegacyVersions, version) {
+				version = mcpwire.Version2025
 			}
 			res = setField(res, "protocolVersion", []byte(strconv.Quote(version)))
 		}
@@ -148,9 +151,9 @@ func (s *Session) handleRequest(m *message) {
 		s.deliver(buildResponse(m.id, []byte("{}"), nil), nil)
 		return
 	case "logging/setLevel":
-		level := logLevel(unquote(field(m.params, "level")))
+		level := logLevel(unquote(m.p.level))
 		if level < 0 {
-			s.deliver(errorResponse(m.id, -32602, "invalid log level"), nil)
+			s.deliver(errorResponse(m.id, mcpwire.CodeInvalidParams, "invalid log level"), nil)
 			return
 		}
 		s.mu.Lock()
@@ -191,20 +194,21 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		params = addProtocolMeta(params, info, caps)
 		if level >= 0 {
 			// A 2026 child takes the log level per request.
-			meta := setField(field(params, "_meta"), metaLogLevel, []byte(strconv.Quote(logLevels[level])))
+			meta := setField(field(params, "_meta"), mcpwire.MetaLogLevel, []byte(strconv.Quote(logLevels[level])))
 			params = setField(params, "_meta", meta)
 		}
 	}
-	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds, call: s.c.observeCall(m.method, m.params, start)}
+	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds, call: s.c.observeCall(m, start)}
 	if hs.era == Era2026 && !modern {
 		p.params = m.params // kept to retry the call after input requests
 	}
-	ts, te := -1, -1
-	if params != nil {
-		ts, te = progressToken(params)
-		if ts >= 0 {
-			p.origTok = clone(params[ts:te])
-		}
+	tok := m.p.metaToken
+	if !sameBytes(params, m.params) {
+		tok = progressToken(params) // rewritten above: look again
+	}
+	ts, te := tok.s, tok.e
+	if ts >= 0 {
+		p.origTok = clone(params[ts:te])
 	}
 	key := idKey(m.id)
 	dup := false
@@ -232,7 +236,7 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		delete(s.inflight, key)
 		s.mu.Unlock()
 		msg := fmt.Sprintf("mcp server %q: %v", s.c.spec.Name, err)
-		s.deliver(errorResponse(m.id, codeUnavailable, msg), nil)
+		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
 		s.c.reportCall(s, p.call, OutcomeFailed, msg)
 	}
 }
@@ -242,7 +246,7 @@ func (s *Session) handleNotification(m *message) {
 	case "notifications/initialized":
 		return // the child was initialized by the bridge
 	case "notifications/cancelled":
-		s.cancel(field(m.params, "requestId"), m.params)
+		s.cancel(m.p.requestID, m.params)
 		return
 	}
 	s.c.mu.Lock()
@@ -260,9 +264,7 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 	s.mu.Lock()
 	childID, ok := s.inflight[key]
 	delete(s.inflight, key)
-	if _, held := s.listens[key]; held {
-		delete(s.listens, key)
-	}
+	delete(s.listens, key)
 	s.mu.Unlock()
 	if !ok {
 		return
@@ -272,9 +274,8 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 		c.cancelInputRound(s, key)
 		return
 	}
+	p := c.route.take(childID)
 	c.mu.Lock()
-	p := c.pending[childID]
-	delete(c.pending, childID)
 	in := c.inst
 	c.mu.Unlock()
 	if p != nil {
@@ -298,14 +299,11 @@ func (s *Session) handleResponse(m *message) {
 	}
 	c := s.c
 	key := idKey(m.id)
+	mine := c.route.answeredBy(key, s)
 	c.mu.Lock()
-	owner := c.srvReqs[key]
-	if owner == s {
-		delete(c.srvReqs, key)
-	}
 	in := c.inst
 	c.mu.Unlock()
-	if owner != s || in == nil {
+	if !mine || in == nil {
 		c.log.Warn("client answered a request that was not sent to it", "session", s.id, "id", truncate(key, 40))
 		return
 	}
@@ -330,25 +328,14 @@ func (s *Session) Close() {
 		s.cancel(k, nil)
 	}
 	c := s.c
+	orphans := c.route.forgetSession(s)
 	c.mu.Lock()
 	delete(c.sessions, s)
-	var orphans []string
-	for k, owner := range c.srvReqs {
-		if owner == s {
-			orphans = append(orphans, k)
-			delete(c.srvReqs, k)
-		}
-	}
-	for k, round := range c.inputs {
-		if round.sess == s {
-			delete(c.inputs, k)
-		}
-	}
 	in := c.inst
 	c.mu.Unlock()
 	if in != nil {
 		for _, k := range orphans {
-			_ = in.write(errorResponse([]byte(k), codeInternal, "tether bridge: the client session closed"))
+			_ = in.write(errorResponse([]byte(k), mcpwire.CodeInternal, "tether bridge: the client session closed"))
 		}
 	}
 }
@@ -387,7 +374,7 @@ func (s *Session) deliverBroadcast(m *message) {
 	// A 2026 client hears list changes only on its subscriptions/listen.
 	for _, id := range listens {
 		params := m.params
-		meta := setField(field(params, "_meta"), metaSubscriptionID, id)
+		meta := setField(field(params, "_meta"), mcpwire.MetaSubscriptionID, id)
 		params = setField(params, "_meta", meta)
 		s.deliver(buildNotification(m.method, params), id)
 	}
@@ -436,8 +423,8 @@ func (s *Session) refuses(method string) string {
 func (c *Child) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	allow := c.toolFilter()
 	if allow != nil && method == "tools/call" {
-		if name := toolName(params); !allow(name) {
-			return nil, &RPCError{Code: codeInvalidParams, Message: deniedMessage(name)}
+		if name, ok := toolName(params); !ok || !allow(name) {
+			return nil, &RPCError{Code: mcpwire.CodeInvalidParams, Message: deniedMessage(name, ok)}
 		}
 	}
 	c.mu.Lock()

@@ -1,9 +1,14 @@
-// Package jsonscan is a small validating JSON scanner. It accepts exactly
+// Package jsonscan is Tether's one JSON scanner: small, validating, and
+// built for messages that are relayed rather than decoded. It accepts exactly
 // what encoding/json's checkValid accepts (json.Valid), including its
 // nesting limit, but it only finds where values end: nothing is decoded,
 // copied or allocated, and nesting is tracked on a stack, not by recursion.
-// The relay passes megabyte messages on without building them, and only
-// looks at a few top-level members (see Object).
+// The relay and the bridge pass megabyte messages on without building them,
+// and only look at a few members (see Object and Members).
+//
+// Members is the walk for policy decisions (a tool allowed or denied, a
+// message routed): it compares member names decoded, as the next reader
+// will, and refuses an object that names a member twice.
 //
 // Indexes are into d; a function that returns ok false returns end 0.
 package jsonscan
@@ -161,6 +166,17 @@ func Value(d []byte, i, depth int) (end int, ok bool) {
 // depth is how many containers enclose the object. end is the index just
 // past '}'.
 func Object(d []byte, i, depth int, member func(key, val []byte, keyEscaped bool) bool) (end int, ok bool) {
+	if member == nil {
+		return object(d, i, depth, nil)
+	}
+	return object(d, i, depth, func(ks, ke int, escaped bool, vs, ve int) bool {
+		return member(d[ks:ke], d[vs:ve:ve], escaped)
+	})
+}
+
+// object is Object with offsets: the raw key is d[ks:ke] (inside its
+// quotes), the value d[vs:ve].
+func object(d []byte, i, depth int, member func(ks, ke int, escaped bool, vs, ve int) bool) (end int, ok bool) {
 	if i >= len(d) || d[i] != '{' || depth >= MaxDepth {
 		return 0, false
 	}
@@ -176,7 +192,7 @@ func Object(d []byte, i, depth int, member func(key, val []byte, keyEscaped bool
 		if !ok {
 			return 0, false
 		}
-		key := d[i+1 : kend-1]
+		ks := i + 1
 		i = SkipSpace(d, kend)
 		if i >= len(d) || d[i] != ':' {
 			return 0, false
@@ -186,7 +202,7 @@ func Object(d []byte, i, depth int, member func(key, val []byte, keyEscaped bool
 		if !ok {
 			return 0, false
 		}
-		if member != nil && !member(key, d[vstart:vend:vend], escaped) {
+		if member != nil && !member(ks, kend-1, escaped, vstart, vend) {
 			return 0, false
 		}
 		i = SkipSpace(d, vend)

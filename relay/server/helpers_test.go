@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/mcpwire"
 	"github.com/tether-dev/tether/relay"
 )
 
@@ -319,7 +320,7 @@ func (fb *fakeBridge) deliver(f relay.Frame) {
 		}
 		if fb.FailInit.Load() {
 			fb.write(relay.Frame{Kind: relay.KindMCP, Server: f.Server, Session: f.Session,
-				Msg: rpcErrorBody(pk.ID, -32001, `mcp server "everything" is not ready (starting)`)})
+				Msg: rpcErrorBody(pk.ID, mcpwire.CodeUnavailable, `mcp server "everything" is not ready (starting)`)})
 			return
 		}
 	}

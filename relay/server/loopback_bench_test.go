@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/tether-dev/tether/internal/mcpwire"
 	"github.com/tether-dev/tether/relay"
 )
 
@@ -138,7 +139,7 @@ func benchLoopback(b *testing.B, era string, inflight int) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		if era == "2026" {
-			req.Header.Set(headerProtocol, version2026)
+			req.Header.Set(headerProtocol, mcpwire.Version2026)
 		} else if sid != "" {
 			req.Header.Set(headerSession, sid)
 			req.Header.Set(headerProtocol, "2025-11-25")

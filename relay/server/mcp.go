@@ -13,27 +13,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-dev/tether/internal/mcpwire"
 	"github.com/tether-dev/tether/relay"
 )
 
 const (
 	headerSession  = "Mcp-Session-Id"
 	headerProtocol = "Mcp-Protocol-Version"
-	// version2026 is the first stateless MCP revision (SEP-2575).
-	version2026  = "2026-07-28"
-	metaProtocol = "io.modelcontextprotocol/protocolVersion"
 
 	// maxBodyBytes leaves room for the frame envelope around a message.
 	maxBodyBytes = relay.MaxFrameBytes - 64<<10
-
-	// JSON-RPC error codes the relay itself answers with.
-	codeParseError     = -32700
-	codeInvalidRequest = -32600
-	codeMethodNotFound = -32601
-	codeInvalidParams  = -32602
-	codeInternal       = -32603
-	codeUnavailable    = -32000 // bridge gone, session ended
-	codeTimeout        = -32001 // the TS SDK's RequestTimeout
 )
 
 // handleMCP serves /mcp/{dev}/{server}: auth, bridge and server lookup,
@@ -97,10 +86,10 @@ func (s *Server) unknownServer(w http.ResponseWriter, b *bridgeConn, name string
 // setMCPHeaders and Client.discover), or the server/discover method, which
 // exists only in that era. String comparison works: versions are dates.
 func is2026(r *http.Request, pk peek) bool {
-	if v := r.Header.Get(headerProtocol); v >= version2026 {
+	if mcpwire.IsModern(r.Header.Get(headerProtocol)) {
 		return true
 	}
-	if pk.MetaProtocol >= version2026 {
+	if mcpwire.IsModern(pk.MetaProtocol) {
 		return true
 	}
 	return pk.Method == "server/discover"
@@ -108,30 +97,30 @@ func is2026(r *http.Request, pk peek) bool {
 
 func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, claims Claims, name string) {
 	if !isJSONContentType(r.Header.Get("Content-Type")) {
-		writeRPCError(w, http.StatusUnsupportedMediaType, nil, codeInvalidRequest, "Content-Type must be application/json")
+		writeRPCError(w, http.StatusUnsupportedMediaType, nil, mcpwire.CodeInvalidRequest, "Content-Type must be application/json")
 		return
 	}
 	body, err := readBody(w, r)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, fmt.Sprintf("body over %d bytes", mbe.Limit))
+			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, mcpwire.CodeInvalidRequest, fmt.Sprintf("body over %d bytes", mbe.Limit))
 			return
 		}
-		writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "read body: "+err.Error())
+		writeRPCError(w, http.StatusBadRequest, nil, mcpwire.CodeParseError, "read body: "+err.Error())
 		return
 	}
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
-		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "JSON-RPC batches are not supported; send one message per POST")
+		writeRPCError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "JSON-RPC batches are not supported; send one message per POST")
 		return
 	}
 	pk, ok := peekMessage(body)
 	if !ok {
-		writeRPCError(w, http.StatusBadRequest, nil, codeParseError, "body is not a JSON object with a string method")
+		writeRPCError(w, http.StatusBadRequest, nil, mcpwire.CodeParseError, "body is not a JSON object with a string method")
 		return
 	}
 	if pk.Method == "" && len(pk.ID) == 0 {
-		writeRPCError(w, http.StatusBadRequest, nil, codeInvalidRequest, "not a JSON-RPC request, notification or response")
+		writeRPCError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "not a JSON-RPC request, notification or response")
 		return
 	}
 
@@ -148,10 +137,10 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 			sessionNotFound(w)
 			return
 		case err != nil && pk.isRequest():
-			writeRPCError(w, http.StatusOK, pk.ID, codeUnavailable, "tether-relay: could not resume the session: "+err.Error())
+			writeRPCError(w, http.StatusOK, pk.ID, mcpwire.CodeUnavailable, "tether-relay: could not resume the session: "+err.Error())
 			return
 		case err != nil:
-			writeRPCError(w, http.StatusServiceUnavailable, nil, codeUnavailable, "tether-relay: could not resume the session: "+err.Error())
+			writeRPCError(w, http.StatusServiceUnavailable, nil, mcpwire.CodeUnavailable, "tether-relay: could not resume the session: "+err.Error())
 			return
 		}
 	case stateless && !pk.isRequest():
@@ -170,13 +159,13 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		sc := sessionClaimsFor(b.dev, name, claims, body, time.Now(), s.sessionMaxAge())
 		id, err := s.signer.sign(sc)
 		if err != nil {
-			writeRPCError(w, http.StatusInternalServerError, pk.ID, codeInternal, err.Error())
+			writeRPCError(w, http.StatusInternalServerError, pk.ID, mcpwire.CodeInternal, err.Error())
 			return
 		}
 		sess = b.openClientSession(id, &sc)
 		newID = id
 	default:
-		writeRPCError(w, http.StatusBadRequest, pk.ID, codeInvalidRequest, "missing Mcp-Session-Id header: send initialize first")
+		writeRPCError(w, http.StatusBadRequest, pk.ID, mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header: send initialize first")
 		return
 	}
 
@@ -185,7 +174,7 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		// Notifications and responses (answers to server→client requests)
 		// are fire and forget.
 		if err := b.send(r.Context(), frame); err != nil {
-			writeRPCError(w, http.StatusServiceUnavailable, nil, codeUnavailable, "bridge unavailable: "+err.Error())
+			writeRPCError(w, http.StatusServiceUnavailable, nil, mcpwire.CodeUnavailable, "bridge unavailable: "+err.Error())
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -194,7 +183,7 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 
 	c, err := b.addCall(sess, pk.ID)
 	if err != nil {
-		writeRPCError(w, http.StatusBadRequest, pk.ID, codeInvalidRequest, err.Error())
+		writeRPCError(w, http.StatusBadRequest, pk.ID, mcpwire.CodeInvalidRequest, err.Error())
 		return
 	}
 	b.active.Add(1)
@@ -202,7 +191,7 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 	if err := b.send(r.Context(), frame); err != nil {
 		b.forgetCall(sess, c)
 		s.metrics.observeCall("unavailable", 0)
-		writeRPCError(w, http.StatusOK, pk.ID, codeUnavailable, "bridge unavailable: "+err.Error())
+		writeRPCError(w, http.StatusOK, pk.ID, mcpwire.CodeUnavailable, "bridge unavailable: "+err.Error())
 		if pk.Method == "initialize" {
 			b.endSession(sess, true)
 		}
@@ -264,16 +253,16 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 			return msg
 		case <-timer.C:
 			s.cancelAtBridge(b, sess, c, "timed out at the relay")
-			return fail(codeTimeout, fmt.Sprintf("tether-relay: no answer from the bridge within %v; the request was cancelled", s.callTimeout()), "timeout")
+			return fail(mcpwire.CodeTimeout, fmt.Sprintf("tether-relay: no answer from the bridge within %v; the request was cancelled", s.callTimeout()), "timeout")
 		case <-r.Context().Done():
 			b.forgetCall(sess, c)
 			s.cancelAtBridge(b, sess, c, "client disconnected")
 			s.metrics.observeCall("cancelled", time.Since(start))
 			return nil
 		case <-sess.done:
-			return fail(codeUnavailable, "tether-relay: the session was closed", "unavailable")
+			return fail(mcpwire.CodeUnavailable, "tether-relay: the session was closed", "unavailable")
 		case <-b.done:
-			return fail(codeUnavailable, "tether-relay: bridge disconnected before answering", "unavailable")
+			return fail(mcpwire.CodeUnavailable, "tether-relay: bridge disconnected before answering", "unavailable")
 		}
 	}
 }
@@ -602,9 +591,9 @@ func statelessErrorStatus(msg []byte) int {
 		return http.StatusOK
 	}
 	switch pk.ErrorCode {
-	case codeMethodNotFound:
+	case mcpwire.CodeMethodNotFound:
 		return http.StatusNotFound
-	case codeInvalidParams, -32022, -32021: // unsupported protocol version, missing client capabilities
+	case mcpwire.CodeInvalidParams, mcpwire.CodeUnsupportedProtocolVersion, mcpwire.CodeMissingClientCapabilities:
 		return http.StatusBadRequest
 	}
 	return http.StatusOK

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/tether-dev/tether/internal/jsonscan"
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // peek is the part of a JSON-RPC message the relay looks at. peekMessage
@@ -25,16 +26,18 @@ type peek struct {
 	MetaProtocol string
 }
 
-func (p peek) isRequest() bool      { return p.Method != "" && len(p.ID) > 0 && string(p.ID) != "null" }
-func (p peek) isNotification() bool { return p.Method != "" && !p.isRequest() }
-func (p peek) isResponse() bool     { return p.Method == "" && len(p.ID) > 0 }
+func (p peek) isRequest() bool  { return p.Method != "" && len(p.ID) > 0 && string(p.ID) != "null" }
+func (p peek) isResponse() bool { return p.Method == "" && len(p.ID) > 0 }
 
 // peekMessage reads a JSON-RPC message. ok is false when d is not one
-// valid JSON object (trailing whitespace allowed) or "method" is present
-// but not a string.
+// valid JSON object (trailing whitespace allowed), names a top-level member
+// twice (parsers disagree on which one wins, and the relay routes on what
+// it reads), or "method" is present but not a string. Member names are
+// compared decoded, as the bridge and the client will read them.
 func peekMessage(d []byte) (p peek, ok bool) {
-	end, ok := jsonscan.Object(d, jsonscan.SkipSpace(d, 0), 0, func(key, val []byte, _ bool) bool {
-		switch string(key) {
+	end, ok := jsonscan.Members(d, jsonscan.SkipSpace(d, 0), 0, func(m jsonscan.Member) bool {
+		val := m.Val(d)
+		switch string(m.Key) {
 		case "id":
 			p.ID = val
 		case "method":
@@ -89,7 +92,7 @@ func metaProtocolOf(params []byte) string {
 			return true
 		}
 		jsonscan.Object(meta, 0, 2, func(k, v []byte, _ bool) bool {
-			if string(k) == metaProtocol && v[0] == '"' {
+			if string(k) == mcpwire.MetaProtocolVersion && v[0] == '"' {
 				out, _ = unquote(v)
 			}
 			return true

@@ -64,6 +64,16 @@ func TestPeekMatchesEncodingJSON(t *testing.T) {
 	if _, ok := peekMessage([]byte(`{"method":5,"id":1}`)); ok {
 		t.Error("a non-string method was accepted")
 	}
+	// The relay routes on id and method: a message naming either twice
+	// would be routed on one value and read by the bridge with the other.
+	for _, c := range []string{`{"id":1,"id":2,"method":"m"}`, `{"id":1,"method":"a","\u006dethod":"b"}`} {
+		if p, ok := peekMessage([]byte(c)); ok {
+			t.Errorf("%s: accepted as %+v", c, p)
+		}
+	}
+	if p, ok := peekMessage([]byte(`{"\u0069d":1,"method":"m"}`)); !ok || string(p.ID) != "1" {
+		t.Errorf("an escaped \"id\" key: %+v, %v", p, ok)
+	}
 }
 
 func firstNonSpace(s string) byte {

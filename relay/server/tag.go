@@ -12,6 +12,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/mcpwire"
 	"github.com/tether-dev/tether/relay"
 )
 
@@ -72,7 +73,7 @@ func (f *tagFacade) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && r.Header.Get(headerSession) == "" {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 		if err != nil {
-			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, codeInvalidRequest, "read body: "+err.Error())
+			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, mcpwire.CodeInvalidRequest, "read body: "+err.Error())
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -95,7 +96,7 @@ func (f *tagFacade) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			var res mcp.ListToolsResult
 			if err := json.Unmarshal(body, &res); err != nil {
-				return nil, &jsonrpc.Error{Code: codeInternal, Message: "TAG bridge sent a bad tools/list result: " + err.Error()}
+				return nil, &jsonrpc.Error{Code: mcpwire.CodeInternal, Message: "TAG bridge sent a bad tools/list result: " + err.Error()}
 			}
 			if res.Tools == nil {
 				res.Tools = []*mcp.Tool{}
@@ -104,7 +105,7 @@ func (f *tagFacade) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		case "tools/call":
 			p, ok := req.GetParams().(*mcp.CallToolParamsRaw)
 			if !ok || p == nil {
-				return nil, &jsonrpc.Error{Code: codeInvalidParams, Message: "tools/call needs params"}
+				return nil, &jsonrpc.Error{Code: mcpwire.CodeInvalidParams, Message: "tools/call needs params"}
 			}
 			args := p.Arguments
 			if len(args) == 0 || string(args) == "null" {
@@ -116,7 +117,7 @@ func (f *tagFacade) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			var res mcp.CallToolResult
 			if err := json.Unmarshal(body, &res); err != nil {
-				return nil, &jsonrpc.Error{Code: codeInternal, Message: "TAG bridge sent a bad tools/call result: " + err.Error()}
+				return nil, &jsonrpc.Error{Code: mcpwire.CodeInternal, Message: "TAG bridge sent a bad tools/call result: " + err.Error()}
 			}
 			return &res, nil
 		}
@@ -143,7 +144,7 @@ func (b *bridgeConn) rpc(ctx context.Context, method, path string, body json.Raw
 	rawID, _ := json.Marshal(id)
 	if err := b.send(ctx, relay.Frame{Kind: relay.KindRPCRequest, ID: rawID, Method: method, Path: path, Body: body}); err != nil {
 		b.s.metrics.observeCall("unavailable", time.Since(start))
-		return nil, &jsonrpc.Error{Code: codeUnavailable, Message: "tether-relay: bridge unavailable: " + err.Error()}
+		return nil, &jsonrpc.Error{Code: mcpwire.CodeUnavailable, Message: "tether-relay: bridge unavailable: " + err.Error()}
 	}
 	timer := time.NewTimer(b.s.callTimeout())
 	defer timer.Stop()
@@ -157,13 +158,13 @@ func (b *bridgeConn) rpc(ctx context.Context, method, path string, body json.Raw
 		return nil, tagError(f)
 	case <-timer.C:
 		b.s.metrics.observeCall("timeout", time.Since(start))
-		return nil, &jsonrpc.Error{Code: codeTimeout, Message: fmt.Sprintf("tether-relay: no answer from the bridge within %v", b.s.callTimeout())}
+		return nil, &jsonrpc.Error{Code: mcpwire.CodeTimeout, Message: fmt.Sprintf("tether-relay: no answer from the bridge within %v", b.s.callTimeout())}
 	case <-ctx.Done():
 		b.s.metrics.observeCall("cancelled", time.Since(start))
 		return nil, ctx.Err()
 	case <-b.done:
 		b.s.metrics.observeCall("unavailable", time.Since(start))
-		return nil, &jsonrpc.Error{Code: codeUnavailable, Message: "tether-relay: bridge disconnected before answering"}
+		return nil, &jsonrpc.Error{Code: mcpwire.CodeUnavailable, Message: "tether-relay: bridge disconnected before answering"}
 	}
 }
 
@@ -176,7 +177,7 @@ func tagError(f relay.Frame) error {
 		Data  json.RawMessage `json:"data"`
 	}
 	json.Unmarshal(f.Body, &body)
-	e := &jsonrpc.Error{Code: codeInternal, Message: body.Error}
+	e := &jsonrpc.Error{Code: mcpwire.CodeInternal, Message: body.Error}
 	if body.Code != nil {
 		e.Code = int64(*body.Code)
 	}
