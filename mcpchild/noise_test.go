@@ -27,8 +27,8 @@ type noiseHandler struct {
 }
 
 func (h *noiseHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *noiseHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *noiseHandler) WithGroup(string) slog.Handler             { return h }
+func (h *noiseHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *noiseHandler) WithGroup(string) slog.Handler            { return h }
 func (h *noiseHandler) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
