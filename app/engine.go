@@ -177,6 +177,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			return err
 		}
 		defer srv.Close()
+		// Holding the control socket makes this the one engine of this
+		// folder: it reaps what a killed predecessor's children left.
+		if _, err := mcpchild.TrackGroups(filepath.Join(e.opts.Paths.Dir, "children.json"), e.log); err != nil {
+			e.log.Warn("cannot keep a record of the children's process groups", "err", err)
+		}
 	}
 	if !quick && e.opts.ConfigFile == e.opts.Paths.MCPJSON {
 		created, err := EnsureExampleConfig(e.opts.ConfigFile)

@@ -159,6 +159,7 @@ type Child struct {
 	bridgeListen atomic.Int64                      // id of the bridge's own subscriptions/listen (2026 child)
 	filter       atomic.Pointer[func(string) bool] // SetToolFilter; nil allows every tool
 	morePending  atomic.Bool                       // see OutputPending
+	noise        noiseLimiter                      // skipped stdout lines (noise.go)
 
 	mu       sync.Mutex
 	st       Status

@@ -31,7 +31,9 @@ var baseEnvCache struct {
 }
 
 func baseEnv(ctx context.Context) []string {
-	environ := os.Environ()
+	// The login shell's start-up files are the user's code too: they get
+	// no more of Tether's own variables than a server does.
+	environ := WithoutPrivateEnv(os.Environ())
 	// Started from a shell (SHLVL is set by bash, zsh and fish): the PATH we
 	// have is the one the user sees and may have changed on purpose (an
 	// activated venv), so keep it exactly.

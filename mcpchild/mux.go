@@ -157,12 +157,11 @@ func (in *instance) readLoop() {
 		if err != nil && (line[0] != '{' || !jsonscan.Valid(line)) {
 			// Servers that print banners or debug output on stdout are common;
 			// such lines are noise, not a reason to drop the child.
-			c.log.Warn("skipped a non-JSON line on the server's stdout", "line", truncate(string(line), 200))
-			c.logLine("stdout (not JSON, skipped): " + truncate(string(line), 500))
+			c.noise.skipped(c, "a non-JSON line", nil, line) // rate-limited: noise.go
 			continue
 		}
 		if err != nil {
-			c.log.Warn("skipped a message that is not JSON-RPC", "err", err, "line", truncate(string(line), 200))
+			c.noise.skipped(c, "a message that is not JSON-RPC", err, line)
 			continue
 		}
 		c.morePending.Store(lr.buffered())

@@ -490,7 +490,9 @@ func TestResolveBaseEnvTimeoutFallsBack(t *testing.T) {
 	pids := filepath.Join(t.TempDir(), "pids")
 	// A shell whose rc file hangs, with a background job of its own.
 	sh := writeExec(t, t.TempDir(), "hangsh", `sleep 600 & echo $$ $! >> `+pids+`; wait`)
-	timeout := 300 * time.Millisecond
+	// Long enough for a shell to start and write its PIDs on a loaded
+	// machine (300 ms was not, with 2 cores and a load of 10).
+	timeout := time.Second
 	start := time.Now()
 	env, source := userEnv(context.Background(), userEnvConfig{
 		Shell: sh, Home: home, Environ: []string{"PATH=/usr/bin:/bin"}, Timeout: timeout,

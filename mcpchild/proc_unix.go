@@ -13,20 +13,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// procPlatform holds nothing on unix: the process group ID is the PID.
-type procPlatform struct{}
+// procPlatform is per-OS state of a process; on unix the process group ID
+// is the PID, so all there is to keep is whether the group is in the
+// record that the next start reaps from (groups_unix.go).
+type procPlatform struct {
+	recorded bool
+}
 
 // setupCmd puts the child in a new process group whose ID is its PID, so
 // that one kill(-pgid) reaches the wrapper (npx, uvx, sh -c) and everything
 // it forked. A descendant that calls setsid/setpgid itself leaves the group;
 // nothing short of cgroups could follow it, and MCP servers do not do that.
+// On Linux the leader also dies with this process (setDeathSignal).
 func setupCmd(cmd *exec.Cmd, _ string, _ []string) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	setDeathSignal(attr)
+	cmd.SysProcAttr = attr
 	return nil
 }
 
-func (p *process) afterStart() error { return nil }
-func (p *process) releasePlatform()  {}
+// afterStart records the new group, so that if this process is killed
+// before it can stop the child, the next start kills what is left of it.
+func (p *process) afterStart() error {
+	p.plat.recorded = recordGroup(p.Pid, p.log)
+	return nil
+}
+
+// releasePlatform runs after the group was killed and the leader reaped:
+// the group is no longer ours to reap later.
+func (p *process) releasePlatform() {
+	if p.plat.recorded {
+		forgetGroup(p.Pid, p.log)
+		p.plat.recorded = false
+	}
+}
 
 // canTerminate: unix has SIGTERM.
 func (p *process) canTerminate() bool { return true }

@@ -225,14 +225,42 @@ func MergeEnv(base []string, extra map[string]string) []string {
 }
 
 // BaseEnv returns the environment children start with: this process's
-// environment, with PATH taken from the user's login shell when this process
-// was not started from a shell. A tray app or a service started by launchd or
-// systemd has a minimal PATH without nvm's node, ~/.local/bin (uvx) or
-// /opt/homebrew/bin, so "npx" and "uvx" would not be found. The login shell
-// is asked once (bounded by a few seconds) and the answer is cached; see
-// env_unix.go. On Windows it is the process environment unchanged.
+// environment without Tether's own variables (see PrivateEnv), with PATH
+// taken from the user's login shell when this process was not started from a
+// shell. A tray app or a service started by launchd or systemd has a minimal
+// PATH without nvm's node, ~/.local/bin (uvx) or /opt/homebrew/bin, so "npx"
+// and "uvx" would not be found. The login shell is asked once (bounded by a
+// few seconds) and the answer is cached; see env_unix.go. On Windows PATH is
+// the process's own.
 func BaseEnv(ctx context.Context) []string {
-	return baseEnv(ctx)
+	return WithoutPrivateEnv(baseEnv(ctx))
+}
+
+// PrivateEnv reports whether the environment variable key belongs to Tether
+// itself and so must not reach an MCP server: every TETHER_* variable
+// (TETHER_TOKEN is the bridge token, TETHER_TOKEN_FILE names the file holding
+// it, the rest configure this process and mean nothing to a server) and
+// CREDENTIALS_DIRECTORY (systemd's folder of credentials, where the token
+// lives under a service). Any server with a file or shell tool could
+// otherwise hand the token to whoever calls it. A server that really needs
+// one of these gets it only by naming it in its "env" in mcp.json.
+func PrivateEnv(key string) bool {
+	if runtime.GOOS == "windows" { // names are case-insensitive there
+		key = strings.ToUpper(key)
+	}
+	return strings.HasPrefix(key, "TETHER_") || key == "CREDENTIALS_DIRECTORY"
+}
+
+// WithoutPrivateEnv returns a copy of env (KEY=VALUE entries) without the
+// entries PrivateEnv names.
+func WithoutPrivateEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); !PrivateEnv(k) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // isDir reports whether p is an existing directory.

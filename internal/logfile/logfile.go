@@ -1,6 +1,6 @@
 // Package logfile writes Tether's log files: size-rotated, compressed
-// backups, readable only by the user (files 0600 in a 0700 folder), through
-// gopkg.in/natefinch/lumberjack.v2. It also builds the slog.Logger that writes
+// backups, readable only by the user (files 0600 in a 0700 folder); see File.
+// It also builds the slog.Logger that writes
 // JSON to such a file and, when a person is watching a terminal, readable
 // text to stderr as well.
 package logfile
@@ -14,13 +14,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // Options sets rotation. Zero values take the defaults of Open.
 type Options struct {
-	MaxSizeMB  int  // rotate when the file would pass this many MiB (lumberjack counts in MiB)
+	MaxSizeMB  int  // rotate when the file would pass this many MiB
 	MaxBackups int  // rotated files to keep
 	MaxAgeDays int  // also drop backups older than this; 0 keeps them regardless of age
 	NoCompress bool // keep backups as plain text instead of gzip
@@ -40,8 +38,8 @@ const (
 // tightened) to 0700 and the files are 0600 on unix: logs name servers,
 // paths and errors, which are the user's business only. The file is created
 // at once so that a folder we cannot write fails here, not at the first log
-// line. Close the writer when done.
-func Open(dir, name string, opts Options) (io.WriteCloser, error) {
+// line. Close the writer when done: that also ends its background work.
+func Open(dir, name string, opts Options) (*File, error) {
 	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
 		return nil, fmt.Errorf("log file name %q: want a plain file name", name)
 	}
@@ -58,15 +56,7 @@ func Open(dir, name string, opts Options) (io.WriteCloser, error) {
 	if opts.MaxBackups <= 0 {
 		opts.MaxBackups = DefaultMaxBackups
 	}
-	// lumberjack creates rotated files with the mode of the file they
-	// replace (0600, set above) and gzips with the source's mode too.
-	return &lumberjack.Logger{
-		Filename:   path,
-		MaxSize:    opts.MaxSizeMB,
-		MaxBackups: opts.MaxBackups,
-		MaxAge:     opts.MaxAgeDays,
-		Compress:   !opts.NoCompress,
-	}, nil
+	return newFile(path, opts), nil
 }
 
 // ServerLog is the log of one MCP server's stderr (mcpchild.Options.Log):
@@ -75,10 +65,14 @@ func Open(dir, name string, opts Options) (io.WriteCloser, error) {
 // from mcp.json keys, so anything that is not safe in a file name is
 // replaced.
 func ServerLog(dir, server string) (io.WriteCloser, error) {
-	return Open(dir, ServerLogName(server), Options{
+	f, err := Open(dir, ServerLogName(server), Options{
 		MaxSizeMB:  ServerMaxSizeMB,
 		MaxBackups: ServerMaxBackups,
 	})
+	if err != nil {
+		return nil, err // not a nil *File in a non-nil interface
+	}
+	return f, nil
 }
 
 // ServerLogName is the file name of one server's log inside the logs folder.

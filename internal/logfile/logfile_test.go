@@ -9,16 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
-// TestRotation writes 1.1 MiB into a 1 MiB log and checks that lumberjack
-// really rotated: a fresh current file, one gzipped backup holding the first
+// TestRotation writes 1.1 MiB into a 1 MiB log and checks that the file
+// really rotates: a fresh current file, one gzipped backup holding the first
 // part, nothing lost, and every file 0600 in a 0700 folder.
 func TestRotation(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "logs")
@@ -28,7 +28,7 @@ func TestRotation(t *testing.T) {
 	}
 	defer w.Close()
 
-	// Compression runs on lumberjack's own goroutine after the rotation; it
+	// Compression runs on a background goroutine after the rotation; it
 	// removes the plain backup when the .gz is complete, so that removal is
 	// the event to wait for.
 	watch, err := fsnotify.NewWatcher()
@@ -150,13 +150,12 @@ func TestServerLog(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ServerLog(%q): %v", server, err)
 		}
-		lj, ok := w.(*lumberjack.Logger)
+		lf, ok := w.(*File)
 		if !ok {
 			t.Fatalf("ServerLog returned %T, want a rotating writer", w)
 		}
-		if lj.MaxSize != 2 || lj.MaxBackups != 3 || !lj.Compress {
-			t.Errorf("server log rotation = %d MiB x %d backups (compress %v), want 2 x 3 compressed",
-				lj.MaxSize, lj.MaxBackups, lj.Compress)
+		if lf.opts.MaxSizeMB != 2 || lf.opts.MaxBackups != 3 || lf.opts.NoCompress {
+			t.Errorf("server log rotation = %+v, want 2 MiB x 3 compressed", lf.opts)
 		}
 		if _, err := io.WriteString(w, "stderr line\n"); err != nil {
 			t.Fatal(err)
@@ -280,5 +279,85 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 	}
 	if got := fi.Mode() & (os.ModeDir | os.ModePerm); got != want {
 		t.Errorf("%s: mode %v, want %v", path, got, want)
+	}
+}
+
+// TestCloseEndsBackgroundWork: a file that rotated (so compression ran)
+// owns no goroutine once closed -- the leak lumberjack had, one goroutine
+// per server a reload removed.
+func TestCloseEndsBackgroundWork(t *testing.T) {
+	dir := t.TempDir()
+	before := runtime.NumGoroutine()
+	line := []byte(strings.Repeat("y", 1023) + "\n")
+	for i := range 20 {
+		w, err := Open(dir, "s"+string(rune('a'+i))+".log", Options{MaxSizeMB: 1, MaxBackups: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 1100 { // past 1 MiB: one rotation
+			if _, err := w.Write(line); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// A late line (a server still stopping) is appended, and opens
+		// nothing that stays open.
+		if _, err := w.Write([]byte("late\n")); err != nil {
+			t.Fatalf("write after Close: %v", err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "s"+string(rune('a'+i))+".log")); !bytes.HasSuffix(b, []byte(strings.Repeat("y", 1023)+"\nlate\n")) {
+			t.Fatalf("late line not appended to the current file (%d bytes)", len(b))
+		}
+	}
+	gz := 0
+	for _, n := range listDir(t, dir) {
+		if strings.HasSuffix(n, ".gz") {
+			gz++
+		}
+	}
+	if gz != 20 { // counted after Close returned: Close waits for compression
+		t.Fatalf("want 20 compressed backups, folder holds %v", listDir(t, dir))
+	}
+	// Nothing of the files may stay. The count is polled (bounded) because
+	// the runtime briefly counts its finalizer goroutine as a user one while
+	// it runs a finalizer; a leak stays, one per file.
+	deadline := time.Now().Add(5 * time.Second)
+	n := runtime.NumGoroutine()
+	for n > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		n = runtime.NumGoroutine()
+	}
+	if n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after closing, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestPrunesOldBackups: only MaxBackups backups stay, the newest ones,
+// including backups left by an older build in the same naming scheme.
+func TestPrunesOldBackups(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "app-2020-01-02T03-04-05.000.log.gz")
+	if err := os.WriteFile(old, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(dir, "app.log", Options{MaxSizeMB: 1, MaxBackups: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("z"), 1<<20)
+	for range 4 { // each write after the first rotates
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names := listDir(t, dir)
+	if len(names) != 3 || slices.Contains(names, filepath.Base(old)) {
+		t.Fatalf("folder holds %v, want app.log and the two newest backups", names)
 	}
 }
