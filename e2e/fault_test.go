@@ -682,3 +682,73 @@ func TestFaultOrphans(t *testing.T) {
 		Note: fmt.Sprintf("%d start/stop cycles of each, then kill -9 of tetherd: 0 survivors", cycles),
 	})
 }
+
+// TestSoak: 8 steady callers while the relay is restarted every 60 s and
+// mcp.json saved every 45 s, for 10 minutes under -soak (40 s in the short
+// run, with the restart and the save brought forward so each happens).
+// tetherd's and the relay's RSS and goroutines must end within a small bound
+// of where they started, and nothing may be misrouted.
+func TestSoak(t *testing.T) {
+	total := pick(40*time.Second, 10*time.Minute)
+	restartEvery := pick(15*time.Second, 60*time.Second)
+	saveEvery := pick(10*time.Second, 45*time.Second)
+	r := startRelay(t)
+	srv := testbin.Build(t, "./internal/testservers/mcpserver")
+	raw := testbin.Build(t, "./internal/testservers/rawecho")
+	base := map[string]any{"test": map[string]any{"command": srv}}
+	cfg := writeConfig(t, base)
+	d := startTetherd(t, r.token(t, dev, "bridge"), nil, "run", "--config", cfg, "--relay", r.url(), "--dev-id", dev)
+	client := r.token(t, dev, "client")
+	r.waitServing(t, dev, client, "test", 30*time.Second)
+	l := startLoad(t, r.mcpURL(dev, "test"), client, 4, 2)
+	l.waitAllSessions(t, time.Now(), 20*time.Second)
+	// Warm up before the baseline: the first minutes of a process grow
+	// its heap and pools once.
+	l.waitAllSessions(t, time.Now().Add(2*time.Second), 30*time.Second)
+	before := d.stats(t)
+	relayBefore := readProc(r.cmd.Process.Pid)
+
+	start := time.Now()
+	nextRestart, nextSave := start.Add(restartEvery), start.Add(saveEvery)
+	restarts, saves := 0, 0
+	var recov []time.Duration
+	for time.Since(start) < total {
+		now := time.Now()
+		switch {
+		case !now.Before(nextRestart):
+			r.kill(t)
+			r.start(t)
+			recov = append(recov, l.waitAllSessions(t, time.Now(), 15*time.Second))
+			restarts++
+			nextRestart = nextRestart.Add(restartEvery)
+		case !now.Before(nextSave):
+			servers := map[string]any{"test": base["test"], "extra": map[string]any{"command": raw, "args": []string{fmt.Sprint(saves)}}}
+			writeAtomic(t, cfg, configBytes(t, servers))
+			saves++
+			nextSave = nextSave.Add(saveEvery)
+		default:
+			time.Sleep(min(time.Until(nextRestart), time.Until(nextSave), time.Second)) // the soak's schedule
+		}
+	}
+	// Settle, then measure: every session serving again, the last save applied.
+	l.waitAllSessions(t, time.Now(), 15*time.Second)
+	after := d.stats(t)
+	relayAfter := readProc(r.cmd.Process.Pid) // a new relay process since the last restart
+	l.stop()
+	row := l.row(fmt.Sprintf("soak: %v, 8 callers, relay restart every %v, save every %v", total, restartEvery, saveEvery))
+	if len(recov) > 0 {
+		row.Recovery = median(recov)
+	}
+	row.Goroutines, row.FDs, row.RSSKiB = growth(before, after)
+	row.Note = fmt.Sprintf("%d restarts, %d saves; relay RSS %d → %d KiB", restarts, saves, relayBefore.rssKiB, relayAfter.rssKiB)
+	report(row)
+	if row.Misrt != 0 {
+		t.Errorf("%d answers reached the wrong caller", row.Misrt)
+	}
+	if row.Goroutines > 20 || row.FDs > 20 {
+		t.Errorf("tetherd grew by %d goroutines and %d FDs", row.Goroutines, row.FDs)
+	}
+	if row.RSSKiB > 64<<10 {
+		t.Errorf("tetherd RSS grew by %d KiB", row.RSSKiB)
+	}
+}

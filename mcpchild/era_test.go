@@ -1,7 +1,10 @@
 package mcpchild
 
 import (
+	"slices"
 	"testing"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
 )
 
 // A 2025-era client on a child that speaks only 2026-07-28: initialize is
@@ -66,5 +69,25 @@ func TestModernSessionGetsInputRequiredResultsAsIs(t *testing.T) {
 		"requestState":   string(unquote(state))}
 	if got := cl.mustCall("tools/call", retry); !contains(got, "file:///z") {
 		t.Fatalf("retry = %s", got)
+	}
+}
+
+// Every released initialize-era version gets itself back from a 2025-era
+// child, which the bridge initialized once at the newest; an unknown one
+// gets the child's own.
+func TestInitializeAnswersTheClientsVersion(t *testing.T) {
+	c := startTestServer(t, testOptions(t), "-era", "legacy")
+	c.mu.Lock()
+	child := unquote(field(c.init.initResult, "protocolVersion"))
+	c.mu.Unlock()
+	for _, v := range append(slices.Clone(mcpwire.LegacyVersions), "1999-01-01") {
+		cl := newClient(t, c, "s-"+v)
+		want := v
+		if v == "1999-01-01" {
+			want = child
+		}
+		if got := unquote(field(cl.initialize(v), "protocolVersion")); got != want {
+			t.Errorf("client asked %s: answered %q, want %q", v, got, want)
+		}
 	}
 }

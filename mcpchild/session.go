@@ -135,12 +135,19 @@ func (s *Session) handleRequest(m *message) {
 		s.clientCaps = clone(field(m.params, "capabilities"))
 		version := s.version
 		s.mu.Unlock()
+		// Each session is answered in the version it asked for when that
+		// is a released initialize-era version (the spec: a server that
+		// supports the requested version MUST answer with it; clients
+		// pinned to 2025-06-18 or 2024-11-05 disconnect otherwise).
+		// Anything else gets the child's own version (a 2025-era child) or
+		// the newest initialize-era version (a 2026 child, which has no
+		// initialize of its own).
 		res := hs.initResult
-		if hs.era == Era2026 {
-			if !slices.Contains(mcpwire.LegacyVersions, version) {
-				version = mcpwire.Version2025
-			}
+		switch {
+		case slices.Contains(mcpwire.LegacyVersions, version):
 			res = setField(res, "protocolVersion", []byte(strconv.Quote(version)))
+		case hs.era == Era2026:
+			res = setField(res, "protocolVersion", []byte(strconv.Quote(mcpwire.Version2025)))
 		}
 		s.deliver(buildResponse(m.id, res, nil), nil)
 		return
