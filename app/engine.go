@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/keystore"
 	"github.com/tether-dev/tether/mcpchild"
 	"github.com/tether-dev/tether/relay"
@@ -84,8 +85,8 @@ type Engine struct {
 	ready     chan struct{}  // closed when Run has applied the first config
 
 	mu       sync.Mutex
-	settings Settings
-	cfg      *Config // the last good config (nil before the first)
+	settings config.Settings
+	cfg      *config.Config // the last good config (nil before the first)
 	cfgErr   string
 	cfgAt    time.Time
 	wanted   bool // connect requested (autoConnect), false after Disconnect
@@ -179,7 +180,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer srv.Close()
 	}
 	if !quick && e.opts.ConfigFile == e.opts.Paths.MCPJSON {
-		created, err := EnsureExampleConfig(e.opts.ConfigFile)
+		created, err := config.EnsureExample(e.opts.ConfigFile)
 		if err != nil {
 			return fmt.Errorf("create the example mcp.json: %w", err)
 		}
@@ -292,7 +293,7 @@ func (e *Engine) watchPowerEvents(ctx context.Context) bool {
 // watch follows the config folder until ctx ends.
 func (e *Engine) watch(ctx context.Context) {
 	names := []string{filepath.Base(e.opts.ConfigFile), filepath.Base(e.opts.Paths.Settings), ".env"}
-	err := WatchConfig(ctx, filepath.Dir(e.opts.ConfigFile), names, e.opts.Debounce, e.requestReload)
+	err := config.Watch(ctx, filepath.Dir(e.opts.ConfigFile), names, e.opts.Debounce, e.requestReload)
 	if err != nil && ctx.Err() == nil {
 		e.log.Error("cannot watch the config folder; edits need `tetherd` to be told (SIGHUP) or restarted", "err", err)
 	}
@@ -311,7 +312,7 @@ func (e *Engine) reload() {
 	quick := e.opts.Servers != nil
 	settings := e.currentSettings()
 	if !quick || e.opts.Paths.Settings != "" {
-		s, err := LoadSettings(e.opts.Paths.Settings)
+		s, err := config.LoadSettings(e.opts.Paths.Settings)
 		if err != nil {
 			e.log.Error("settings.json is invalid; keeping the previous settings", "err", err)
 		} else {
@@ -320,16 +321,16 @@ func (e *Engine) reload() {
 	}
 
 	var defs map[string]ServerDef
-	var cfg *Config
+	var cfg *config.Config
 	var cfgErr string
 	if quick {
-		cfg = &Config{Servers: e.opts.Servers}
+		cfg = &config.Config{Servers: e.opts.Servers}
 		for name, spec := range e.opts.Servers {
 			spec.Name = name
-			cfg.Entries = append(cfg.Entries, ServerEntry{Name: name, Spec: spec, Kind: kindOf(spec)})
+			cfg.Entries = append(cfg.Entries, config.ServerEntry{Name: name, Spec: spec, Kind: kindOf(spec)})
 		}
 	} else {
-		c, err := LoadConfig(e.opts.ConfigFile)
+		c, err := config.Load(e.opts.ConfigFile)
 		if err != nil {
 			cfgErr = err.Error()
 			e.log.Error("mcp.json is invalid; the last good config keeps running", "err", err)
@@ -369,7 +370,7 @@ func (e *Engine) reload() {
 }
 
 // serverDefs turns the enabled entries of a config into what the bridge runs.
-func serverDefs(cfg *Config) map[string]ServerDef {
+func serverDefs(cfg *config.Config) map[string]ServerDef {
 	defs := map[string]ServerDef{}
 	for _, en := range cfg.Entries {
 		if en.Disabled {
@@ -391,7 +392,7 @@ func kindOf(spec mcpchild.Spec) ServerKind {
 	return KindStdio
 }
 
-func (e *Engine) currentSettings() Settings {
+func (e *Engine) currentSettings() config.Settings {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.settings

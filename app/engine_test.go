@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/internal/testbin"
 	"github.com/tether-dev/tether/keystore"
 	"github.com/tether-dev/tether/relay/server"
@@ -401,7 +402,7 @@ func TestEngineCommands(t *testing.T) {
 		if a, _ := serverView(st, "a"); a.Phase != "ready" {
 			t.Errorf("servers should stay warm while disconnected: %+v", a)
 		}
-		s, err := LoadSettings(f.paths.Settings)
+		s, err := config.LoadSettings(f.paths.Settings)
 		if err != nil || s.AutoConnect == nil || *s.AutoConnect {
 			t.Errorf("disconnect not remembered in settings.json: %+v %v", s, err)
 		}

@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func startWatch(t *testing.T, debounce time.Duration) *watchRig {
 		debounce: debounce,
 	}
 	write(t, filepath.Join(r.dir, "mcp.json"), `{"mcpServers": {}}`)
-	w, err := NewWatcher(r.dir, WatchOptions{Debounce: debounce}, func() { r.changes <- struct{}{} })
+	w, err := newWatcher(r.dir, watchOptions{Debounce: debounce}, func() { r.changes <- struct{}{} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,19 +222,19 @@ func TestWatchMaxWait(t *testing.T) {
 
 func TestWatchFolderErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
-	if err := WatchConfig(context.Background(), missing, nil, 0, func() {}); err == nil {
+	if err := Watch(context.Background(), missing, nil, 0, func() {}); err == nil {
 		t.Error("watching a missing folder: no error")
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	write(t, file, "x")
-	if err := WatchConfig(context.Background(), file, nil, 0, func() {}); err == nil {
+	if err := Watch(context.Background(), file, nil, 0, func() {}); err == nil {
 		t.Error("watching a file: no error")
 	}
 
 	// The folder going away ends Run with an error.
 	dir := filepath.Join(t.TempDir(), "tether")
 	must(t, os.MkdirAll(dir, 0o700))
-	w, err := NewWatcher(dir, WatchOptions{}, func() {})
+	w, err := newWatcher(dir, watchOptions{}, func() {})
 	must(t, err)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.Background()) }()
@@ -255,9 +255,9 @@ func TestWatchConfigCancel(t *testing.T) {
 	changes := make(chan struct{}, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- WatchConfig(ctx, dir, []string{"mcp.json"}, 20*time.Millisecond, func() { changes <- struct{}{} })
+		done <- Watch(ctx, dir, []string{"mcp.json"}, 20*time.Millisecond, func() { changes <- struct{}{} })
 	}()
-	// WatchConfig sets its watch up inside; write until it reports (the
+	// Watch sets its watch up inside; write until it reports (the
 	// first writes may come before the watch exists).
 	stop := time.After(waitFor)
 wait:
@@ -275,9 +275,9 @@ wait:
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("WatchConfig after cancel = %v", err)
+			t.Errorf("Watch after cancel = %v", err)
 		}
 	case <-time.After(waitFor):
-		t.Fatal("WatchConfig did not return after cancel")
+		t.Fatal("Watch did not return after cancel")
 	}
 }
