@@ -57,11 +57,8 @@ type BridgeOptions struct {
 	// It must not block.
 	OnKeepalive func()
 
-	// Relay client tuning; zero means the protocol defaults.
-	PingInterval time.Duration
-	PongWait     time.Duration
-	BackoffBase  time.Duration
-	BackoffCap   time.Duration
+	// RelayTuning tunes the relay client; zero means the protocol defaults.
+	RelayTuning
 }
 
 // ServerDef is one server the bridge should run: its spec, pinned era and

@@ -56,8 +56,8 @@ type EngineOptions struct {
 	// Debounce is the quiet time after a config file event before reloading
 	// (default 100 ms).
 	Debounce time.Duration
-	// Relay client tuning; zero means the protocol defaults.
-	PingInterval, PongWait, BackoffBase, BackoffCap time.Duration
+	// Tuning tunes the relay connection; zero means the protocol defaults.
+	Tuning RelayTuning
 
 	// wake detection, replaceable in tests
 	wakeClock wakeClock
@@ -147,10 +147,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		OnCall:        e.onCall,
 		OnChange:      e.markDirty,
 		OnKeepalive:   e.keepaliveTick,
-		PingInterval:  opts.PingInterval,
-		PongWait:      opts.PongWait,
-		BackoffBase:   opts.BackoffBase,
-		BackoffCap:    opts.BackoffCap,
+		RelayTuning:   opts.Tuning,
 	})
 	e.state = State{Version: opts.Version}
 	return e

@@ -576,7 +576,7 @@ func TestEngineWakeCheckRidesTheKeepalive(t *testing.T) {
 	clk := &fakeWakeClock{w: time.Now().Round(0)}
 	f := startEngine(t, oneServer, func(o *EngineOptions) {
 		o.wakeClock = clk // real heartbeats, no injected ticks
-		o.PingInterval, o.PongWait = 50*time.Millisecond, 5*time.Second
+		o.Tuning.PingInterval, o.Tuning.PongWait = 50*time.Millisecond, 5*time.Second
 	})
 	st := f.waitState(t, "connected", func(st State) bool { return st.Relay.Phase == "connected" })
 	clk.advance(0, 2*time.Hour)

@@ -99,10 +99,10 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("--token-file: %w", err)
 		}
 	}
-	if opts.PingInterval, err = envDuration("TETHER_PING_INTERVAL"); err != nil {
+	if opts.Tuning.PingInterval, err = envDuration("TETHER_PING_INTERVAL"); err != nil {
 		return err
 	}
-	if opts.PongWait, err = envDuration("TETHER_PONG_WAIT"); err != nil {
+	if opts.Tuning.PongWait, err = envDuration("TETHER_PONG_WAIT"); err != nil {
 		return err
 	}
 
