@@ -78,6 +78,9 @@ type Engine struct {
 	log     *slog.Logger
 	bridge  *Bridge
 	started time.Time
+	// helpers are Run's goroutines (publishLoop, watch, watchWake and what
+	// they start): Run returns only after they all have.
+	helpers sync.WaitGroup
 
 	reloadReq chan struct{}  // capacity 1: coalesces reload requests
 	heartbeat chan time.Time // capacity 1: relay pings and pongs, for the sleep check
@@ -186,15 +189,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 
-	go e.publishLoop(ctx)
+	e.helpers.Go(func() { e.publishLoop(ctx) })
 	e.bridge.Start(ctx)
 	e.reload()
 	close(e.ready)
 
 	if !quick {
-		go e.watch(ctx)
+		e.helpers.Go(func() { e.watch(ctx) })
 	}
-	go e.watchWake(ctx)
+	e.helpers.Go(func() { e.watchWake(ctx) })
 
 	for {
 		select {
@@ -203,6 +206,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.bridge.Shutdown(context.WithoutCancel(ctx))
 			e.closeLogs()
 			e.markDirty()
+			e.helpers.Wait()
 			return nil
 		case <-e.reloadReq:
 			e.reload()
@@ -238,7 +242,7 @@ func (e *Engine) watchWake(ctx context.Context) {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		merged := make(chan time.Time)
-		go func() {
+		e.helpers.Go(func() {
 			for {
 				var at time.Time
 				select {
@@ -253,7 +257,7 @@ func (e *Engine) watchWake(ctx context.Context) {
 					return
 				}
 			}
-		}()
+		})
 		ticks = merged
 	}
 	watchWake(ctx, clk, ticks, wakeSlack, func(slept time.Duration) {
@@ -273,17 +277,17 @@ func (e *Engine) keepaliveTick() {
 // watchPowerEvents reconnects whenever the OS reports a wake (logind on
 // Linux) and reports whether such events are available at all.
 func (e *Engine) watchPowerEvents(ctx context.Context) bool {
-	wakes, err := powerEvents(ctx)
+	wakes, err := powerEvents(ctx, &e.helpers)
 	if err != nil {
 		e.log.Debug("no OS power events; the clock check alone detects sleep", "err", err)
 		return false
 	}
-	go func() {
+	e.helpers.Go(func() {
 		for range wakes {
 			e.log.Info("the OS reported a wake")
 			e.Wake()
 		}
-	}()
+	})
 	return true
 }
 
