@@ -114,6 +114,13 @@ func (w *watcher) Close() error { return w.fsw.Close() }
 // arrive meanwhile are coalesced into the next call. Run closes the watcher.
 func (w *watcher) Run(ctx context.Context) error {
 	defer w.fsw.Close()
+	return w.loop(ctx, w.fsw.Events, w.fsw.Errors)
+}
+
+// loop is Run on any source of events: the debounce runs on time.Timer and
+// time.Now alone, so a test can drive it with made-up events in a
+// testing/synctest bubble, where time is virtual and exact.
+func (w *watcher) loop(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -134,7 +141,7 @@ func (w *watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.fsw.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return errors.New("config watcher closed")
 			}
@@ -148,7 +155,7 @@ func (w *watcher) Run(ctx context.Context) error {
 			if relevant {
 				changed()
 			}
-		case err, ok := <-w.fsw.Errors:
+		case err, ok := <-errs:
 			if !ok {
 				return errors.New("config watcher closed")
 			}
