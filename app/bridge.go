@@ -57,11 +57,8 @@ type BridgeOptions struct {
 	// It must not block.
 	OnKeepalive func()
 
-	// Relay client tuning; zero means the protocol defaults.
-	PingInterval time.Duration
-	PongWait     time.Duration
-	BackoffBase  time.Duration
-	BackoffCap   time.Duration
+	// RelayTuning tunes the relay client; zero means the protocol defaults.
+	RelayTuning
 }
 
 // ServerDef is one server the bridge should run: its spec, pinned era and
@@ -85,6 +82,11 @@ type Bridge struct {
 	log  *slog.Logger
 
 	runCtx context.Context // set by Start before anything can use it
+
+	// loops are the bridge's own goroutines (catalogLoop, the link's Run,
+	// session closers, TAG calls); Shutdown ends and waits for them all.
+	loops     sync.WaitGroup
+	stopLoops context.CancelFunc // ends catalogLoop; set by Start
 
 	catalogDirty chan struct{} // capacity 1: coalesces catalog updates
 
@@ -214,7 +216,9 @@ func (b *Bridge) Kick() {
 // until ctx ends or Shutdown. It must be called once, before Apply/Connect.
 func (b *Bridge) Start(ctx context.Context) {
 	b.runCtx = ctx
-	go b.catalogLoop(ctx)
+	loopCtx, cancel := context.WithCancel(ctx)
+	b.stopLoops = cancel
+	b.loops.Go(func() { b.catalogLoop(loopCtx) })
 }
 
 // Run is the simple life of a fixed bridge (quick mode, tests): start the
@@ -338,11 +342,11 @@ func (b *Bridge) Connect() <-chan struct{} {
 		BackoffCap:   b.opts.BackoffCap,
 	})
 	b.link = l
-	go func() {
+	b.loops.Go(func() {
 		l.err = l.client.Run(ctx)
 		close(l.done)
 		b.changed()
-	}()
+	})
 	return l.done
 }
 
@@ -427,6 +431,10 @@ func (b *Bridge) Shutdown(ctx context.Context) {
 	}
 	wg.Wait()
 	b.stopping.Wait()
+	if b.stopLoops != nil {
+		b.stopLoops()
+	}
+	b.loops.Wait()
 }
 
 // Children returns the running children by name, in name order.
@@ -568,7 +576,7 @@ func (b *Bridge) onConnState(st relay.ConnState) {
 		b.markCatalogDirty()
 	case was:
 		b.log.Warn("relay connection lost", "phase", st.Phase, "reason", st.Reason, "err", st.LastError)
-		go b.closeAllSessions()
+		b.loops.Go(b.closeAllSessions)
 	case st.Phase == relay.PhaseRejected:
 		b.log.Error("the relay rejected this bridge", "reason", st.Reason, "err", st.LastError)
 	}
@@ -599,7 +607,7 @@ func (b *Bridge) onFrame(f relay.Frame) {
 			b.sendError(f, relay.ErrCodeUnknownKind, "rpc.request is for TAG bridges")
 			return
 		}
-		go b.handleTAG(f)
+		b.loops.Go(func() { b.handleTAG(f) })
 	default:
 		b.sendError(f, relay.ErrCodeUnknownKind, "unknown frame kind "+string(f.Kind))
 	}

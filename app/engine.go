@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/keystore"
 	"github.com/tether-dev/tether/mcpchild"
 	"github.com/tether-dev/tether/relay"
@@ -55,8 +56,8 @@ type EngineOptions struct {
 	// Debounce is the quiet time after a config file event before reloading
 	// (default 100 ms).
 	Debounce time.Duration
-	// Relay client tuning; zero means the protocol defaults.
-	PingInterval, PongWait, BackoffBase, BackoffCap time.Duration
+	// Tuning tunes the relay connection; zero means the protocol defaults.
+	Tuning RelayTuning
 
 	// wake detection, replaceable in tests
 	wakeClock wakeClock
@@ -77,6 +78,9 @@ type Engine struct {
 	log     *slog.Logger
 	bridge  *Bridge
 	started time.Time
+	// helpers are Run's goroutines (publishLoop, watch, watchWake and what
+	// they start): Run returns only after they all have.
+	helpers sync.WaitGroup
 
 	reloadReq chan struct{}  // capacity 1: coalesces reload requests
 	heartbeat chan time.Time // capacity 1: relay pings and pongs, for the sleep check
@@ -84,8 +88,8 @@ type Engine struct {
 	ready     chan struct{}  // closed when Run has applied the first config
 
 	mu       sync.Mutex
-	settings Settings
-	cfg      *Config // the last good config (nil before the first)
+	settings config.Settings
+	cfg      *config.Config // the last good config (nil before the first)
 	cfgErr   string
 	cfgAt    time.Time
 	wanted   bool // connect requested (autoConnect), false after Disconnect
@@ -146,10 +150,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		OnCall:        e.onCall,
 		OnChange:      e.markDirty,
 		OnKeepalive:   e.keepaliveTick,
-		PingInterval:  opts.PingInterval,
-		PongWait:      opts.PongWait,
-		BackoffBase:   opts.BackoffBase,
-		BackoffCap:    opts.BackoffCap,
+		RelayTuning:   opts.Tuning,
 	})
 	e.state = State{Version: opts.Version}
 	return e
@@ -184,7 +185,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	if !quick && e.opts.ConfigFile == e.opts.Paths.MCPJSON {
-		created, err := EnsureExampleConfig(e.opts.ConfigFile)
+		created, err := config.EnsureExample(e.opts.ConfigFile)
 		if err != nil {
 			return fmt.Errorf("create the example mcp.json: %w", err)
 		}
@@ -193,15 +194,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 
-	go e.publishLoop(ctx)
+	e.helpers.Go(func() { e.publishLoop(ctx) })
 	e.bridge.Start(ctx)
 	e.reload()
 	close(e.ready)
 
 	if !quick {
-		go e.watch(ctx)
+		e.helpers.Go(func() { e.watch(ctx) })
 	}
-	go e.watchWake(ctx)
+	e.helpers.Go(func() { e.watchWake(ctx) })
 
 	for {
 		select {
@@ -210,6 +211,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.bridge.Shutdown(context.WithoutCancel(ctx))
 			e.closeLogs()
 			e.markDirty()
+			e.helpers.Wait()
 			return nil
 		case <-e.reloadReq:
 			e.reload()
@@ -245,7 +247,7 @@ func (e *Engine) watchWake(ctx context.Context) {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		merged := make(chan time.Time)
-		go func() {
+		e.helpers.Go(func() {
 			for {
 				var at time.Time
 				select {
@@ -260,7 +262,7 @@ func (e *Engine) watchWake(ctx context.Context) {
 					return
 				}
 			}
-		}()
+		})
 		ticks = merged
 	}
 	watchWake(ctx, clk, ticks, wakeSlack, func(slept time.Duration) {
@@ -280,24 +282,24 @@ func (e *Engine) keepaliveTick() {
 // watchPowerEvents reconnects whenever the OS reports a wake (logind on
 // Linux) and reports whether such events are available at all.
 func (e *Engine) watchPowerEvents(ctx context.Context) bool {
-	wakes, err := powerEvents(ctx)
+	wakes, err := powerEvents(ctx, &e.helpers)
 	if err != nil {
 		e.log.Debug("no OS power events; the clock check alone detects sleep", "err", err)
 		return false
 	}
-	go func() {
+	e.helpers.Go(func() {
 		for range wakes {
 			e.log.Info("the OS reported a wake")
 			e.Wake()
 		}
-	}()
+	})
 	return true
 }
 
 // watch follows the config folder until ctx ends.
 func (e *Engine) watch(ctx context.Context) {
 	names := []string{filepath.Base(e.opts.ConfigFile), filepath.Base(e.opts.Paths.Settings), ".env"}
-	err := WatchConfig(ctx, filepath.Dir(e.opts.ConfigFile), names, e.opts.Debounce, e.requestReload)
+	err := config.Watch(ctx, filepath.Dir(e.opts.ConfigFile), names, e.opts.Debounce, e.requestReload)
 	if err != nil && ctx.Err() == nil {
 		e.log.Error("cannot watch the config folder; edits need `tetherd` to be told (SIGHUP) or restarted", "err", err)
 	}
@@ -316,7 +318,7 @@ func (e *Engine) reload() {
 	quick := e.opts.Servers != nil
 	settings := e.currentSettings()
 	if !quick || e.opts.Paths.Settings != "" {
-		s, err := LoadSettings(e.opts.Paths.Settings)
+		s, err := config.LoadSettings(e.opts.Paths.Settings)
 		if err != nil {
 			e.log.Error("settings.json is invalid; keeping the previous settings", "err", err)
 		} else {
@@ -325,16 +327,16 @@ func (e *Engine) reload() {
 	}
 
 	var defs map[string]ServerDef
-	var cfg *Config
+	var cfg *config.Config
 	var cfgErr string
 	if quick {
-		cfg = &Config{Servers: e.opts.Servers}
+		cfg = &config.Config{Servers: e.opts.Servers}
 		for name, spec := range e.opts.Servers {
 			spec.Name = name
-			cfg.Entries = append(cfg.Entries, ServerEntry{Name: name, Spec: spec, Kind: kindOf(spec)})
+			cfg.Entries = append(cfg.Entries, config.ServerEntry{Name: name, Spec: spec, Kind: kindOf(spec)})
 		}
 	} else {
-		c, err := LoadConfig(e.opts.ConfigFile)
+		c, err := config.Load(e.opts.ConfigFile)
 		if err != nil {
 			cfgErr = err.Error()
 			e.log.Error("mcp.json is invalid; the last good config keeps running", "err", err)
@@ -374,7 +376,7 @@ func (e *Engine) reload() {
 }
 
 // serverDefs turns the enabled entries of a config into what the bridge runs.
-func serverDefs(cfg *Config) map[string]ServerDef {
+func serverDefs(cfg *config.Config) map[string]ServerDef {
 	defs := map[string]ServerDef{}
 	for _, en := range cfg.Entries {
 		if en.Disabled {
@@ -396,7 +398,7 @@ func kindOf(spec mcpchild.Spec) ServerKind {
 	return KindStdio
 }
 
-func (e *Engine) currentSettings() Settings {
+func (e *Engine) currentSettings() config.Settings {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.settings

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/keystore"
 )
 
@@ -64,7 +65,7 @@ func (e *Engine) rememberAutoConnect(on bool) {
 	if path == "" || e.opts.Servers != nil {
 		return
 	}
-	s, err := LoadSettings(path)
+	s, err := config.LoadSettings(path)
 	if err != nil {
 		e.log.Warn("settings.json is invalid; not saving the connect choice", "err", err)
 		return
@@ -73,7 +74,7 @@ func (e *Engine) rememberAutoConnect(on bool) {
 		return // already says so (absent means on)
 	}
 	s.AutoConnect = &on
-	if err := SaveSettings(path, s); err != nil {
+	if err := config.SaveSettings(path, s); err != nil {
 		e.log.Warn("saving settings.json", "err", err)
 		return
 	}
@@ -186,7 +187,7 @@ func (e *Engine) SetRelay(ctx context.Context, url string) error {
 
 // SaveRelay sets "relay" in the settings.json at path, keeping the rest.
 func SaveRelay(path, url string) error {
-	s, err := LoadSettings(path)
+	s, err := config.LoadSettings(path)
 	if err != nil {
 		return err
 	}
@@ -194,7 +195,7 @@ func SaveRelay(path, url string) error {
 		return nil
 	}
 	s.Relay = url
-	if err := SaveSettings(path, s); err != nil {
+	if err := config.SaveSettings(path, s); err != nil {
 		return fmt.Errorf("save the relay: %w", err)
 	}
 	return nil
@@ -207,7 +208,7 @@ func (e *Engine) ImportServers(ctx context.Context, srcs []ImportSource) (Import
 	if e.opts.Servers != nil {
 		return ImportReport{}, ErrQuickMode
 	}
-	rep, err := ImportServers(e.opts.ConfigFile, srcs)
+	rep, err := config.ImportServers(e.opts.ConfigFile, srcs)
 	if err != nil {
 		return rep, err
 	}
@@ -221,7 +222,7 @@ func (e *Engine) SetServerEnabled(ctx context.Context, name string, enabled bool
 	if e.opts.Servers != nil {
 		return ErrQuickMode
 	}
-	if err := SetServerDisabled(e.opts.ConfigFile, name, !enabled); err != nil {
+	if err := config.SetServerDisabled(e.opts.ConfigFile, name, !enabled); err != nil {
 		return err
 	}
 	e.requestReload()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/internal/testbin"
 	"github.com/tether-dev/tether/keystore"
 	"github.com/tether-dev/tether/relay/server"
@@ -401,7 +402,7 @@ func TestEngineCommands(t *testing.T) {
 		if a, _ := serverView(st, "a"); a.Phase != "ready" {
 			t.Errorf("servers should stay warm while disconnected: %+v", a)
 		}
-		s, err := LoadSettings(f.paths.Settings)
+		s, err := config.LoadSettings(f.paths.Settings)
 		if err != nil || s.AutoConnect == nil || *s.AutoConnect {
 			t.Errorf("disconnect not remembered in settings.json: %+v %v", s, err)
 		}
@@ -575,7 +576,7 @@ func TestEngineWakeCheckRidesTheKeepalive(t *testing.T) {
 	clk := &fakeWakeClock{w: time.Now().Round(0)}
 	f := startEngine(t, oneServer, func(o *EngineOptions) {
 		o.wakeClock = clk // real heartbeats, no injected ticks
-		o.PingInterval, o.PongWait = 50*time.Millisecond, 5*time.Second
+		o.Tuning.PingInterval, o.Tuning.PongWait = 50*time.Millisecond, 5*time.Second
 	})
 	st := f.waitState(t, "connected", func(st State) bool { return st.Relay.Phase == "connected" })
 	clk.advance(0, 2*time.Hour)

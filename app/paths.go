@@ -4,7 +4,6 @@ import (
 	"github.com/tether-dev/tether/internal/logfile"
 
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,16 +83,4 @@ func (p Paths) Ensure() error {
 // name, so it is sanitised again here.
 func (p Paths) ServerLog(name string) string {
 	return filepath.Join(p.Logs, logfile.ServerLogName(name))
-}
-
-// resolveLink follows a symlinked config file (dotfile managers link
-// mcp.json into place), so an atomic save replaces the target and keeps the
-// link instead of replacing the link with a plain file.
-func resolveLink(path string) string {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		if target, err := filepath.EvalSymlinks(path); err == nil {
-			return target
-		}
-	}
-	return path
 }

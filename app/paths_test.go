@@ -70,7 +70,9 @@ func TestPathsEnsure(t *testing.T) {
 	}
 	// A file where the folder should be is an error.
 	f := filepath.Join(t.TempDir(), "file")
-	write(t, f, "x")
+	if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := PathsIn(f).Ensure(); err == nil {
 		t.Error("Ensure on a file: no error")
 	}

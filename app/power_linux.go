@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -13,8 +14,9 @@ import (
 // system bus and returns a channel that receives one value per wake (the
 // signal with false: "sleep is over"). This is the OS telling us at once;
 // the clock check in wake.go is the fallback where there is no logind (and
-// catches what logind misses). The channel closes when ctx ends.
-func powerEvents(ctx context.Context) (<-chan struct{}, error) {
+// catches what logind misses). The channel closes when ctx ends; the
+// goroutine behind it is counted in wg, so the caller can wait for its end.
+func powerEvents(ctx context.Context, wg *sync.WaitGroup) (<-chan struct{}, error) {
 	conn, err := dbus.ConnectSystemBus()
 	if err != nil {
 		return nil, fmt.Errorf("system bus: %w", err)
@@ -30,7 +32,7 @@ func powerEvents(ctx context.Context) (<-chan struct{}, error) {
 	signals := make(chan *dbus.Signal, 8)
 	conn.Signal(signals)
 	wakes := make(chan struct{}, 1)
-	go func() {
+	wg.Go(func() {
 		defer close(wakes)
 		defer conn.Close()
 		for {
@@ -51,6 +53,6 @@ func powerEvents(ctx context.Context) (<-chan struct{}, error) {
 				}
 			}
 		}
-	}()
+	})
 	return wakes, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ func TestPowerEventsLogind(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wakes, err := powerEvents(ctx)
+	var wg sync.WaitGroup
+	wakes, err := powerEvents(ctx, &wg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,4 +77,5 @@ func TestPowerEventsLogind(t *testing.T) {
 	cancel()
 	for range wakes { // closes when ctx ends
 	}
+	wg.Wait() // and its goroutine ends
 }

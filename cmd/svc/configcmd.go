@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tether-dev/tether/app"
+	"github.com/tether-dev/tether/app/config"
 )
 
 // configCmd is `tetherd config import`: copy the MCP servers configured in
@@ -39,7 +40,7 @@ func configCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("find the home folder: %w", err)
 	}
-	srcs, err := importSources(app.ImportCandidates(home, runtime.GOOS), from)
+	srcs, err := importSources(config.ImportCandidates(home, runtime.GOOS), from)
 	if err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func configCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rep, err = c.ImportServers(ctx, srcs)
 		c.Close()
 	} else {
-		rep, err = app.ImportServers(paths.MCPJSON, srcs)
+		rep, err = config.ImportServers(paths.MCPJSON, srcs)
 	}
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/app"
+	"github.com/tether-dev/tether/keystore"
 	"github.com/tether-dev/tether/mcpchild"
 	// demo is the one place cmd/svc uses the relay server package: it runs a
 	// throwaway relay in-process so that a user can try Tether with nothing
@@ -26,7 +27,7 @@ const (
 	demoServer = "sample"
 )
 
-// demoCmd runs a loopback relay, the sample server behind a bridge, and
+// demoCmd runs a loopback relay, the sample server behind an engine, and
 // prints how to reach it. The client token it prints is a throwaway: it is
 // signed with a random secret that lives only in this process.
 func demoCmd(ctx context.Context, stdout, stderr io.Writer) error {
@@ -62,23 +63,54 @@ func demoCmd(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("demo: find tetherd itself: %w", err)
 	}
-	b := app.NewBridge(app.BridgeOptions{
-		RelayURL: base,
-		Token:    func(context.Context) (string, error) { return bridgeTok, nil },
-		DevID:    demoDev,
-		Servers:  map[string]mcpchild.Spec{demoServer: {Command: self, Args: []string{"sample-server"}}},
-		ServerOptions: func(name string) mcpchild.Options {
-			return mcpchild.Options{Logger: logger, ClientName: "tetherd", ClientVersion: version}
+	// The demo runs a whole engine, as `tetherd run` does, but in a folder
+	// of its own: the user's mcp.json, settings and keychain are never read
+	// or written, and a tetherd already running is not disturbed (no
+	// control socket).
+	home, err := os.MkdirTemp("", "tether-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(home)
+	paths := app.PathsIn(home)
+	mcpJSON, err := json.Marshal(map[string]any{"mcpServers": map[string]mcpchild.Spec{
+		demoServer: {Command: self, Args: []string{"sample-server"}},
+	}})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := os.WriteFile(paths.MCPJSON, mcpJSON, 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	eng := app.NewEngine(app.EngineOptions{
+		Paths: paths,
+		Relay: base,
+		DevID: demoDev,
+		// The throwaway token reaches the engine as $TETHER_TOKEN of a
+		// private environment: nothing else of the user's environment
+		// (a real TETHER_TOKEN, a token file) can take its place.
+		Getenv: func(k string) string {
+			if k == keystore.EnvToken {
+				return bridgeTok
+			}
+			return ""
 		},
-		Logger:  logger,
-		Version: version,
+		Keychain: &keystore.Memory{},
+		Logger:   logger,
+		Version:  version,
 	})
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
+	var runErr error
+	stopped := make(chan struct{})
+	go func() { runErr = eng.Run(runCtx); close(stopped) }()
+	// Whatever ends the demo, the engine (and the sample server it runs)
+	// is gone before its folder is removed and the relay shut down.
+	defer func() { cancel(); <-stopped }()
 
-	if err := waitServing(ctx, base, clientTok, done); err != nil {
+	if err := waitServing(ctx, base, clientTok, stopped); err != nil {
+		if errors.Is(err, errEngineStopped) && runErr != nil {
+			return fmt.Errorf("demo: %w", runErr)
+		}
 		return err
 	}
 	url := base + "/mcp/" + demoDev + "/" + demoServer
@@ -102,16 +134,19 @@ or with curl:
 Press Ctrl-C to stop.
 `, url, clientTok, url, clientTok, url, clientTok)
 
-	err = <-done
+	<-stopped
 	fmt.Fprintln(stdout, "demo stopped")
-	return err
+	return runErr
 }
 
 // waitServing waits until the relay reports the bridge connected with the
 // sample server ready, so that the URL printed next works at once. The relay
 // takes the slot a moment after the bridge's hello, and only the relay's
 // status shows that moment; a short poll of an in-process handler is cheap.
-func waitServing(ctx context.Context, base, tok string, done <-chan error) error {
+// errEngineStopped is waitServing's answer when the engine ended first.
+var errEngineStopped = errors.New("demo: the engine stopped")
+
+func waitServing(ctx context.Context, base, tok string, stopped <-chan struct{}) error {
 	deadline := time.After(90 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -119,11 +154,8 @@ func waitServing(ctx context.Context, base, tok string, done <-chan error) error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-done:
-			if err == nil {
-				err = errors.New("bridge stopped")
-			}
-			return fmt.Errorf("demo: %w", err)
+		case <-stopped:
+			return errEngineStopped
 		case <-deadline:
 			return errors.New("demo: the sample server did not become ready within 90s")
 		case <-tick.C:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/app"
+	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/mcpchild"
 )
 
@@ -52,7 +53,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *relayURL == "" && !*asService {
 		// A foreground run with no relay anywhere is a mistake to report
 		// now; the service instead waits for settings.json to name one.
-		if s, err := app.LoadSettings(paths.Settings); err != nil {
+		if s, err := config.LoadSettings(paths.Settings); err != nil {
 			return err
 		} else if s.Relay == "" {
 			return fmt.Errorf("no relay URL: pass --relay https://relay.example.com, set TETHER_RELAY, or put {\"relay\": \"https://relay.example.com\"} in %s", paths.Settings)
@@ -98,10 +99,10 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("--token-file: %w", err)
 		}
 	}
-	if opts.PingInterval, err = envDuration("TETHER_PING_INTERVAL"); err != nil {
+	if opts.Tuning.PingInterval, err = envDuration("TETHER_PING_INTERVAL"); err != nil {
 		return err
 	}
-	if opts.PongWait, err = envDuration("TETHER_PONG_WAIT"); err != nil {
+	if opts.Tuning.PongWait, err = envDuration("TETHER_PONG_WAIT"); err != nil {
 		return err
 	}
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/app"
+	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/keystore"
 	"golang.org/x/term"
 )
@@ -34,7 +35,7 @@ func tokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	settings, err := app.LoadSettings(paths.Settings)
+	settings, err := config.LoadSettings(paths.Settings)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/app"
+	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/keystore"
 )
 
@@ -162,7 +163,7 @@ func importServers(ctx context.Context, ctl app.Control) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rep, err := ctl.ImportServers(ctx, app.ImportCandidates(home, runtime.GOOS))
+	rep, err := ctl.ImportServers(ctx, config.ImportCandidates(home, runtime.GOOS))
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"errors"
@@ -56,10 +56,10 @@ func TestLoadSettingsErrors(t *testing.T) {
 			t.Errorf("%s: error shows the token: %v", name, err)
 		}
 	}
-	var ce *ConfigError
+	var ce *configError
 	write(t, path, "{\"tag\": tru}")
 	if _, err := LoadSettings(path); !errors.As(err, &ce) || ce.Line != 1 {
-		t.Errorf("not a ConfigError: %v", err)
+		t.Errorf("not a configError: %v", err)
 	}
 }
 

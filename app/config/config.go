@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"bytes"
@@ -69,8 +69,9 @@ func (e ServerEntry) Hash() string {
 	f := ToolFilter{Allow: slices.Sorted(slices.Values(e.Filter.Allow)), Deny: slices.Sorted(slices.Values(e.Filter.Deny))}
 	fb, err := json.Marshal(f)
 	if err != nil {
-		panic("app: marshal tool filter: " + err.Error()) // two string slices cannot fail
+		panic("config: marshal tool filter: " + err.Error()) // two string slices cannot fail
 	}
+	// The tag keeps its old package name: a hash must not change with a move.
 	sum := sha256.Sum256(fmt.Appendf(nil, "app.ServerEntry/v1\nspec %s\nera %s\nfilter %s\n", e.Spec.Hash(), e.Era, fb))
 	return hex.EncodeToString(sum[:])
 }
@@ -115,28 +116,23 @@ type serverJSON struct {
 	Deny     []string `json:"deny,omitempty"`
 }
 
-// LoadConfig reads and parses the mcp.json at path. ${VAR} expands from
+// Load reads and parses the mcp.json at path. ${VAR} expands from
 // this process's environment, then from the .env file beside path.
-func LoadConfig(path string) (*Config, error) {
-	return LoadConfigWithEnv(path, filepath.Join(filepath.Dir(path), ".env"))
+func Load(path string) (*Config, error) {
+	return loadWithEnv(path, filepath.Join(filepath.Dir(path), ".env"))
 }
 
-// LoadConfigDir loads p.MCPJSON with variables from p.EnvFile.
-func LoadConfigDir(p Paths) (*Config, error) {
-	return LoadConfigWithEnv(p.MCPJSON, p.EnvFile)
-}
-
-// LoadConfigWithEnv reads the mcp.json at path; ${VAR} expands from the
+// loadWithEnv reads the mcp.json at path; ${VAR} expands from the
 // environment first, then from envFile ("" or a missing file: no .env).
 // Errors start with the file they are about.
-func LoadConfigWithEnv(path, envFile string) (*Config, error) {
+func loadWithEnv(path, envFile string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	dotenv := map[string]string{}
 	if envFile != "" {
-		if dotenv, err = LoadEnvFile(envFile); err != nil {
+		if dotenv, err = loadEnvFile(envFile); err != nil {
 			return nil, err
 		}
 	}
@@ -147,18 +143,18 @@ func LoadConfigWithEnv(path, envFile string) (*Config, error) {
 		v, ok := dotenv[k]
 		return v, ok
 	}
-	cfg, err := ParseConfig(data, lookup)
+	cfg, err := Parse(data, lookup)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// ParseConfig parses mcp.json content. lookup expands ${VAR} references
+// Parse parses mcp.json content. lookup expands ${VAR} references
 // (nil expands nothing). Every error that has a place says "line L:C", since
 // a byte offset is useless to someone editing the file by hand; errors.As
-// with *ConfigError gives the numbers to a UI.
-func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+// with *configError gives the numbers to a UI.
+func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	root, std, err := parseJWCC(data)
 	if err != nil {
 		return nil, err
@@ -233,7 +229,7 @@ func parseServer(data, std []byte, name string, nameOff int, v hujson.Value, loo
 	fail := func(off int, err error, format string, args ...any) (parsedServer, error) {
 		return parsedServer{}, errAt(data, off, err, fmt.Sprintf("server %q: ", name)+fmt.Sprintf(format, args...))
 	}
-	if err := ValidServerName(name); err != nil {
+	if err := validServerName(name); err != nil {
 		return fail(nameOff, err, "%v", err)
 	}
 	if v.Value.Kind() != '{' {
@@ -291,10 +287,10 @@ func parseServer(data, std []byte, name string, nameOff int, v hujson.Value, loo
 	}, nil
 }
 
-// ValidServerName reports whether name can be a server name. Names become
+// validServerName reports whether name can be a server name. Names become
 // a path segment of the relay URL (/mcp/{dev}/{server}) and a log file
 // name, so they are limited to characters that need no escaping anywhere.
-func ValidServerName(name string) error {
+func validServerName(name string) error {
 	if name == "" {
 		return errors.New("a server name cannot be empty")
 	}
@@ -313,27 +309,27 @@ func isNameChar(r rune) bool {
 	return r == '-' || r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
 }
 
-// ConfigError is a problem at a place in a config file. Line and Col are
+// configError is a problem at a place in a config file. Line and Col are
 // 1-based (0 when the problem has no single place).
-type ConfigError struct {
+type configError struct {
 	Line, Col int
 	Msg       string
 	Err       error // the underlying error, if any
 }
 
-func (e *ConfigError) Error() string {
+func (e *configError) Error() string {
 	if e.Line == 0 {
 		return e.Msg
 	}
 	return fmt.Sprintf("line %d:%d: %s", e.Line, e.Col, e.Msg)
 }
 
-func (e *ConfigError) Unwrap() error { return e.Err }
+func (e *configError) Unwrap() error { return e.Err }
 
-// errAt builds a ConfigError for the byte at offset off of data.
+// errAt builds a configError for the byte at offset off of data.
 func errAt(data []byte, off int, err error, msg string) error {
 	line, col := position(data, int64(off)+1)
-	return &ConfigError{Line: line, Col: col, Msg: msg, Err: err}
+	return &configError{Line: line, Col: col, Msg: msg, Err: err}
 }
 
 var hujsonErrRE = regexp.MustCompile(`^hujson: line (\d+), column (\d+): (.*)$`)
@@ -353,16 +349,16 @@ func parseJWCC(data []byte) (hujson.Value, []byte, error) {
 		if m := hujsonErrRE.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			col, _ := strconv.Atoi(m[2])
-			return hujson.Value{}, nil, &ConfigError{Line: line, Col: col, Msg: m[3], Err: err}
+			return hujson.Value{}, nil, &configError{Line: line, Col: col, Msg: m[3], Err: err}
 		}
-		return hujson.Value{}, nil, &ConfigError{Msg: err.Error(), Err: err}
+		return hujson.Value{}, nil, &configError{Msg: err.Error(), Err: err}
 	}
 	// Standardize parses again rather than working on root.Clone():
 	// Clone drops the marker of a trailing comma, so the comma would be
 	// removed instead of blanked and every later offset would shift.
 	std, err := hujson.Standardize(data)
 	if err != nil || len(std) != len(data) {
-		return hujson.Value{}, nil, &ConfigError{Msg: "internal error: comment stripping moved offsets", Err: err}
+		return hujson.Value{}, nil, &configError{Msg: "internal error: comment stripping moved offsets", Err: err}
 	}
 	return root, std, nil
 }

@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"os"
@@ -11,14 +11,14 @@ import (
 func TestEnsureExampleConfig(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tether", "mcp.json")
-	created, err := EnsureExampleConfig(path)
+	created, err := EnsureExample(path)
 	if err != nil || !created {
 		t.Fatalf("created=%v err=%v", created, err)
 	}
 	if fi, _ := os.Stat(path); runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode = %v", fi.Mode().Perm())
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := Load(path)
 	if err != nil {
 		t.Fatalf("example does not parse: %v", err)
 	}
@@ -43,7 +43,7 @@ func TestEnsureExampleConfig(t *testing.T) {
 
 	// Never overwrite.
 	write(t, path, `{"mcpServers": {}}`)
-	created, err = EnsureExampleConfig(path)
+	created, err = EnsureExample(path)
 	if err != nil || created || read(t, path) != `{"mcpServers": {}}` {
 		t.Errorf("overwrote: created=%v err=%v", created, err)
 	}
@@ -53,13 +53,13 @@ func TestEnsureExampleConfig(t *testing.T) {
 func TestExampleEnable(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "mcp.json")
-	if _, err := EnsureExampleConfig(path); err != nil {
+	if _, err := EnsureExample(path); err != nil {
 		t.Fatal(err)
 	}
 	if err := SetServerDisabled(path, "everything", false); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}

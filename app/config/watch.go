@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"context"
@@ -15,29 +15,29 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// DefaultDebounce is how long the config folder must be quiet after a
+// defaultDebounce is how long the config folder must be quiet after a
 // change before the engine reloads. Editors save in bursts (write temp,
 // rename, chmod, delete backup) that finish well within it.
-const DefaultDebounce = 100 * time.Millisecond
+const defaultDebounce = 100 * time.Millisecond
 
-// WatchOptions configures a Watcher. Zero values are sensible defaults.
-type WatchOptions struct {
+// watchOptions configures a Watcher. Zero values are sensible defaults.
+type watchOptions struct {
 	// Names are the base names to watch inside the folder. Default:
 	// mcp.json, settings.json and .env.
 	Names []string
-	// Debounce is the quiet period before OnChange runs (DefaultDebounce).
+	// Debounce is the quiet period before OnChange runs (defaultDebounce).
 	Debounce time.Duration
 	// Logger receives watch errors (nil: discard).
 	Logger *slog.Logger
 }
 
-// Watcher reports changes to a few files of one folder. It watches the
+// watcher reports changes to a few files of one folder. It watches the
 // folder, not the files: editors save by writing a temp file and renaming it
 // over the original (VS Code, JetBrains' safe write, our own atomic writes),
 // or by renaming the original away and writing a new one (vim), and a watch
 // on the file itself would follow the old inode and go silent. Watching the
 // folder sees every one of these as an event on the file's name.
-type Watcher struct {
+type watcher struct {
 	dir      string
 	names    map[string]bool
 	debounce time.Duration
@@ -50,9 +50,9 @@ type Watcher struct {
 	observe func(ev fsnotify.Event, relevant bool)
 }
 
-// NewWatcher starts watching dir at once (so nothing that happens after it
+// newWatcher starts watching dir at once (so nothing that happens after it
 // returns is missed); call Run to receive the changes, or Close.
-func NewWatcher(dir string, opts WatchOptions, onChange func()) (*Watcher, error) {
+func newWatcher(dir string, opts watchOptions, onChange func()) (*watcher, error) {
 	dir = filepath.Clean(dir)
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -65,7 +65,7 @@ func NewWatcher(dir string, opts WatchOptions, onChange func()) (*Watcher, error
 	if len(names) == 0 {
 		names = []string{"mcp.json", "settings.json", ".env"}
 	}
-	w := &Watcher{
+	w := &watcher{
 		dir:      dir,
 		names:    map[string]bool{},
 		debounce: opts.Debounce,
@@ -76,7 +76,7 @@ func NewWatcher(dir string, opts WatchOptions, onChange func()) (*Watcher, error
 		w.names[nameKey(n)] = true
 	}
 	if w.debounce <= 0 {
-		w.debounce = DefaultDebounce
+		w.debounce = defaultDebounce
 	}
 	// A file written non-stop (a log mistakenly named mcp.json) must still
 	// reload now and then, so a burst is cut after maxWait.
@@ -94,12 +94,12 @@ func NewWatcher(dir string, opts WatchOptions, onChange func()) (*Watcher, error
 	return w, nil
 }
 
-// WatchConfig watches the files names (base names) in dir and calls
+// Watch watches the files names (base names) in dir and calls
 // onChange once a burst of changes has been quiet for debounce (0:
-// DefaultDebounce). It returns nil when ctx ends, and an error if dir does
+// defaultDebounce). It returns nil when ctx ends, and an error if dir does
 // not exist or is removed or renamed while watched.
-func WatchConfig(ctx context.Context, dir string, names []string, debounce time.Duration, onChange func()) error {
-	w, err := NewWatcher(dir, WatchOptions{Names: names, Debounce: debounce}, onChange)
+func Watch(ctx context.Context, dir string, names []string, debounce time.Duration, onChange func()) error {
+	w, err := newWatcher(dir, watchOptions{Names: names, Debounce: debounce}, onChange)
 	if err != nil {
 		return err
 	}
@@ -107,13 +107,20 @@ func WatchConfig(ctx context.Context, dir string, names []string, debounce time.
 }
 
 // Close stops a watcher whose Run was never called.
-func (w *Watcher) Close() error { return w.fsw.Close() }
+func (w *watcher) Close() error { return w.fsw.Close() }
 
 // Run delivers changes until ctx ends (nil) or the folder goes away (an
 // error). onChange runs on Run's goroutine, one call at a time; events that
 // arrive meanwhile are coalesced into the next call. Run closes the watcher.
-func (w *Watcher) Run(ctx context.Context) error {
+func (w *watcher) Run(ctx context.Context) error {
 	defer w.fsw.Close()
+	return w.loop(ctx, w.fsw.Events, w.fsw.Errors)
+}
+
+// loop is Run on any source of events: the debounce runs on time.Timer and
+// time.Now alone, so a test can drive it with made-up events in a
+// testing/synctest bubble, where time is virtual and exact.
+func (w *watcher) loop(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -134,7 +141,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.fsw.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return errors.New("config watcher closed")
 			}
@@ -148,7 +155,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if relevant {
 				changed()
 			}
-		case err, ok := <-w.fsw.Errors:
+		case err, ok := <-errs:
 			if !ok {
 				return errors.New("config watcher closed")
 			}
@@ -168,7 +175,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // relevant reports whether ev changes one of the watched files. Chmod alone
 // is ignored: Spotlight, antivirus and backup tools touch attributes all day.
-func (w *Watcher) relevant(ev fsnotify.Event) bool {
+func (w *watcher) relevant(ev fsnotify.Event) bool {
 	if ev.Op&^fsnotify.Chmod == 0 {
 		return false
 	}

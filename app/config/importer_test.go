@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"path/filepath"
@@ -142,7 +142,7 @@ func TestImportServers(t *testing.T) {
 
 	// The result is a valid Tether config in which every import is disabled.
 	t.Setenv("LINEAR_KEY", "lin_123")
-	cfg, err := LoadConfig(dst)
+	cfg, err := Load(dst)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, read(t, dst))
 	}

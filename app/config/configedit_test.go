@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"encoding/json"
@@ -70,7 +70,7 @@ func TestSetServerDisabled(t *testing.T) {
 	if got := read(t, path); got != want {
 		t.Errorf("edited:\n%s\nwant:\n%s", got, want)
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestAddServers(t *testing.T) {
 	for name, c := range cases {
 		path := filepath.Join(t.TempDir(), "mcp.json")
 		write(t, path, c.in)
-		added, err := AddServers(path, entries)
+		added, err := addServers(path, entries)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -207,19 +207,19 @@ func TestAddServers(t *testing.T) {
 		if strings.Join(added, ",") != wantAdded {
 			t.Errorf("%s: added = %v", name, added)
 		}
-		if _, err := LoadConfig(path); err != nil {
+		if _, err := Load(path); err != nil {
 			t.Errorf("%s: result does not parse: %v", name, err)
 		}
 	}
 	// Into the example: still valid, comments kept, nothing enabled.
 	path := filepath.Join(t.TempDir(), "mcp.json")
-	if _, err := EnsureExampleConfig(path); err != nil {
+	if _, err := EnsureExample(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := AddServers(path, entries); err != nil {
+	if _, err := addServers(path, entries); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := Load(path)
 	if err != nil {
 		t.Fatalf("example + added: %v\n%s", err, read(t, path))
 	}
@@ -232,7 +232,7 @@ func TestAddServers(t *testing.T) {
 		{"bad name": json.RawMessage(`{"command":"x"}`)},
 		{"ok": json.RawMessage(`[1]`)},
 	} {
-		if _, err := AddServers(path, bad); err == nil {
+		if _, err := addServers(path, bad); err == nil {
 			t.Errorf("accepted %v", bad)
 		}
 	}

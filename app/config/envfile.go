@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// LoadEnvFile reads a .env file (see ParseEnvFile). A missing file is an
+// loadEnvFile reads a .env file (see parseEnvFile). A missing file is an
 // empty set of variables, not an error: the .env is optional.
-func LoadEnvFile(path string) (map[string]string, error) {
+func loadEnvFile(path string) (map[string]string, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]string{}, nil
@@ -18,14 +18,14 @@ func LoadEnvFile(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read env file: %w", err)
 	}
-	vars, err := ParseEnvFile(data)
+	vars, err := parseEnvFile(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return vars, nil
 }
 
-// ParseEnvFile parses KEY=VALUE lines in the common dotenv dialect: blank
+// parseEnvFile parses KEY=VALUE lines in the common dotenv dialect: blank
 // lines and "#" comments are skipped, an "export " prefix is allowed, a
 // value may be 'single quoted' (taken literally) or "double quoted" (with
 // \n, \t, \" and \\ escapes), and an unquoted value ends at " #". Nothing is
@@ -33,7 +33,7 @@ func LoadEnvFile(path string) (map[string]string, error) {
 // can never run anything. A later KEY replaces an earlier one.
 //
 // Errors name the line but never echo its content: .env files hold secrets.
-func ParseEnvFile(data []byte) (map[string]string, error) {
+func parseEnvFile(data []byte) (map[string]string, error) {
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	vars := map[string]string{}
 	for i, raw := range strings.Split(string(data), "\n") {

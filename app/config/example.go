@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 )
 
-// ExampleConfig is the mcp.json written on first run: it explains the
+// exampleConfig is the mcp.json written on first run: it explains the
 // format in comments and defines example servers, all disabled, so a fresh
 // install shares nothing until the user says so.
-const ExampleConfig = `// Tether: the MCP servers this computer shares with your agents.
+const exampleConfig = `// Tether: the MCP servers this computer shares with your agents.
 //
 // The format is Claude Desktop's mcp.json ("mcpServers"), and comments and
 // trailing commas are allowed. Every server that is not disabled is reachable
@@ -58,9 +58,9 @@ const ExampleConfig = `// Tether: the MCP servers this computer shares with your
 }
 `
 
-// EnsureExampleConfig writes ExampleConfig to path (mode 0600) unless a
+// EnsureExample writes exampleConfig to path (mode 0600) unless a
 // file is already there; it never overwrites. created says whether it wrote.
-func EnsureExampleConfig(path string) (created bool, err error) {
+func EnsureExample(path string) (created bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return false, fmt.Errorf("create config folder: %w", err)
 	}
@@ -73,7 +73,7 @@ func EnsureExampleConfig(path string) (created bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("create example config: %w", err)
 	}
-	_, werr := f.WriteString(ExampleConfig)
+	_, werr := f.WriteString(exampleConfig)
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}

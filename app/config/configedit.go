@@ -1,12 +1,14 @@
-package app
+package config
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -58,11 +60,11 @@ func SetServerDisabled(path, name string, disabled bool) error {
 	})
 }
 
-// AddServers adds servers to the "mcpServers" of the mcp.json at path, in
+// addServers adds servers to the "mcpServers" of the mcp.json at path, in
 // name order after the existing ones, and returns the names it added. A
 // name that is already there is left alone (not replaced) and not returned.
 // Each value must be a JSON object; it is written indented like the file.
-func AddServers(path string, entries map[string]json.RawMessage) (added []string, err error) {
+func addServers(path string, entries map[string]json.RawMessage) (added []string, err error) {
 	err = editJWCC(path, 0, func(data []byte, root *hujson.Value) error {
 		servers, err := mcpServersObject(data, root, true)
 		if err != nil {
@@ -71,7 +73,7 @@ func AddServers(path string, entries map[string]json.RawMessage) (added []string
 		obj := servers.Value.(*hujson.Object)
 		lay := objLayout(data, servers)
 		for _, name := range slices.Sorted(maps.Keys(entries)) {
-			if err := ValidServerName(name); err != nil {
+			if err := validServerName(name); err != nil {
 				return err
 			}
 			if v, err := findMember(data, obj, name); err != nil {
@@ -154,7 +156,7 @@ func editJWCC(path string, perm os.FileMode, edit func(data []byte, root *hujson
 		return fmt.Errorf("%s: %w (fix the file first)", path, perr)
 	}
 	if err := edit(body, &root); err != nil {
-		var ce *ConfigError
+		var ce *configError
 		if errors.As(err, &ce) {
 			return fmt.Errorf("%s: %w", path, err)
 		}
@@ -285,4 +287,16 @@ func keepTrailingComma(obj *hujson.Object, lay layout) {
 	if n := len(obj.Members); n > 0 && lay.trailing && obj.Members[n-1].Value.AfterExtra == nil {
 		obj.Members[n-1].Value.AfterExtra = hujson.Extra{}
 	}
+}
+
+// resolveLink follows a symlinked config file (dotfile managers link
+// mcp.json into place), so an atomic save replaces the target and keeps the
+// link instead of replacing the link with a plain file.
+func resolveLink(path string) string {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if target, err := filepath.EvalSymlinks(path); err == nil {
+			return target
+		}
+	}
+	return path
 }

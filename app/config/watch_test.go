@@ -1,11 +1,14 @@
-package app
+package config
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -37,7 +40,7 @@ func startWatch(t *testing.T, debounce time.Duration) *watchRig {
 		debounce: debounce,
 	}
 	write(t, filepath.Join(r.dir, "mcp.json"), `{"mcpServers": {}}`)
-	w, err := NewWatcher(r.dir, WatchOptions{Debounce: debounce}, func() { r.changes <- struct{}{} })
+	w, err := newWatcher(r.dir, watchOptions{Debounce: debounce}, func() { r.changes <- struct{}{} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,50 +194,133 @@ func TestWatchIgnoresOtherFiles(t *testing.T) {
 	r.awaitChange("write after unrelated files")
 }
 
+// fakeLoop runs a watcher's loop on made-up events inside a synctest
+// bubble: time there is virtual, so the debounce is measured exactly and a
+// busy machine cannot stretch a burst into two.
+type fakeLoop struct {
+	t       *testing.T
+	dir     string
+	events  chan fsnotify.Event
+	errs    chan error
+	changes atomic.Int32
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func startFakeLoop(t *testing.T, debounce time.Duration) *fakeLoop {
+	dir := filepath.Clean("/tether")
+	w := &watcher{dir: dir, names: map[string]bool{"mcp.json": true}, debounce: debounce,
+		maxWait: max(10*debounce, time.Second), logger: slog.New(slog.DiscardHandler)}
+	l := &fakeLoop{t: t, dir: dir, events: make(chan fsnotify.Event), errs: make(chan error), done: make(chan error, 1)}
+	w.onChange = func() { l.changes.Add(1) }
+	ctx, cancel := context.WithCancel(t.Context())
+	l.cancel = cancel
+	go func() { l.done <- w.loop(ctx, l.events, l.errs) }()
+	return l
+}
+
+func (l *fakeLoop) write(name string) {
+	l.events <- fsnotify.Event{Name: filepath.Join(l.dir, name), Op: fsnotify.Write}
+}
+
+// settle lets virtual time run until the loop is idle and returns the
+// callbacks so far.
+func (l *fakeLoop) settle() int {
+	time.Sleep(time.Hour) // virtual: returns once every timer due has fired
+	synctest.Wait()
+	return int(l.changes.Load())
+}
+
+func (l *fakeLoop) stop() {
+	l.cancel()
+	if err := <-l.done; err != nil {
+		l.t.Errorf("loop: %v", err)
+	}
+}
+
 func TestWatchDebouncesBursts(t *testing.T) {
-	r := startWatch(t, 100*time.Millisecond)
-	for i := range 20 {
-		must(t, os.WriteFile(r.path("mcp.json"), []byte(strings.Repeat("x", i)), 0o600))
-	}
-	r.awaitChange("burst")
-	if n := 1 + r.quiet("burst"); n > 2 {
-		t.Errorf("20 writes gave %d callbacks, want 1-2", n)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		l := startFakeLoop(t, 100*time.Millisecond)
+		defer l.stop()
+		// 9 writes 99 ms apart: never quiet for the debounce, and over
+		// before maxWait (1 s) cuts the burst.
+		for range 9 {
+			l.write("mcp.json")
+			time.Sleep(99 * time.Millisecond)
+		}
+		synctest.Wait()
+		if n := l.changes.Load(); n != 0 {
+			t.Fatalf("%d callbacks before the burst went quiet", n)
+		}
+		if n := l.settle(); n != 1 {
+			t.Errorf("one burst gave %d callbacks, want 1", n)
+		}
+		// Other files and a chmod alone count for nothing.
+		l.write("notes.txt")
+		l.events <- fsnotify.Event{Name: filepath.Join(l.dir, "mcp.json"), Op: fsnotify.Chmod}
+		if n := l.settle(); n != 1 {
+			t.Errorf("unrelated events gave %d more callbacks", n-1)
+		}
+		// A second burst after a quiet period is a second callback.
+		l.write("mcp.json")
+		l.write("mcp.json")
+		if n := l.settle(); n != 2 {
+			t.Errorf("second burst: %d callbacks in all, want 2", n)
+		}
+	})
 }
 
 // A file written without pause still reloads: a burst is cut at maxWait.
 func TestWatchMaxWait(t *testing.T) {
-	r := startWatch(t, 100*time.Millisecond)
-	stop := time.After(waitFor)
-	for i := 0; ; i++ {
-		must(t, os.WriteFile(r.path("mcp.json"), []byte(strings.Repeat("y", i%50)), 0o600))
-		select {
-		case <-r.changes:
-			return
-		case <-stop:
-			t.Fatal("continuous writes never produced a callback")
-		// Pacing, not synchronisation: writes 10 ms apart keep the
-		// 100 ms debounce from ever going quiet.
-		case <-time.After(10 * time.Millisecond):
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		l := startFakeLoop(t, 100*time.Millisecond)
+		defer l.stop()
+		start := time.Now()
+		for l.changes.Load() == 0 {
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("continuous writes never produced a callback")
+			}
+			l.write("mcp.json")
+			time.Sleep(10 * time.Millisecond) // never quiet for 100 ms
+			synctest.Wait()
 		}
-	}
+		// maxWait is max(10 × debounce, 1 s) = 1 s after the first event.
+		if got := time.Since(start); got < time.Second || got > time.Second+10*time.Millisecond {
+			t.Errorf("first callback after %v of continuous writes, want 1s", got)
+		}
+	})
+}
+
+// An overflow (events lost) reloads, to be safe.
+func TestWatchOverflowReloads(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		l := startFakeLoop(t, 100*time.Millisecond)
+		defer l.stop()
+		l.errs <- fsnotify.ErrEventOverflow
+		if n := l.settle(); n != 1 {
+			t.Errorf("overflow gave %d callbacks, want 1", n)
+		}
+	})
 }
 
 func TestWatchFolderErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
-	if err := WatchConfig(context.Background(), missing, nil, 0, func() {}); err == nil {
+	if err := Watch(context.Background(), missing, nil, 0, func() {}); err == nil {
 		t.Error("watching a missing folder: no error")
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	write(t, file, "x")
-	if err := WatchConfig(context.Background(), file, nil, 0, func() {}); err == nil {
+	if err := Watch(context.Background(), file, nil, 0, func() {}); err == nil {
 		t.Error("watching a file: no error")
 	}
 
 	// The folder going away ends Run with an error.
 	dir := filepath.Join(t.TempDir(), "tether")
 	must(t, os.MkdirAll(dir, 0o700))
-	w, err := NewWatcher(dir, WatchOptions{}, func() {})
+	w, err := newWatcher(dir, watchOptions{}, func() {})
 	must(t, err)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.Background()) }()
@@ -255,9 +341,9 @@ func TestWatchConfigCancel(t *testing.T) {
 	changes := make(chan struct{}, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- WatchConfig(ctx, dir, []string{"mcp.json"}, 20*time.Millisecond, func() { changes <- struct{}{} })
+		done <- Watch(ctx, dir, []string{"mcp.json"}, 20*time.Millisecond, func() { changes <- struct{}{} })
 	}()
-	// WatchConfig sets its watch up inside; write until it reports (the
+	// Watch sets its watch up inside; write until it reports (the
 	// first writes may come before the watch exists).
 	stop := time.After(waitFor)
 wait:
@@ -275,9 +361,9 @@ wait:
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("WatchConfig after cancel = %v", err)
+			t.Errorf("Watch after cancel = %v", err)
 		}
 	case <-time.After(waitFor):
-		t.Fatal("WatchConfig did not return after cancel")
+		t.Fatal("Watch did not return after cancel")
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"path/filepath"
@@ -24,7 +24,7 @@ func TestParseEnvFile(t *testing.T) {
 		"DUP=second\n" +
 		"URL=https://x.example/?a=1&b=2\n" +
 		"exportnot=1\n"
-	got, err := ParseEnvFile([]byte(in))
+	got, err := parseEnvFile([]byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestParseEnvFile(t *testing.T) {
 	}
 	// 'a''b' is one word in a shell; there is no shell here, so text after
 	// the closing quote is an error rather than a silent surprise.
-	if _, err := ParseEnvFile([]byte("A='it''s'\n")); err == nil {
+	if _, err := parseEnvFile([]byte("A='it''s'\n")); err == nil {
 		t.Error("text after a closing quote must be an error")
 	}
 }
@@ -69,7 +69,7 @@ func TestParseEnvFileErrors(t *testing.T) {
 		"empty key":  {"=x\n", `"" is not a variable name`},
 	}
 	for name, c := range cases {
-		_, err := ParseEnvFile([]byte(c.in))
+		_, err := parseEnvFile([]byte(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, c.want)
 		}
@@ -81,7 +81,7 @@ func TestParseEnvFileErrors(t *testing.T) {
 
 func TestLoadEnvFileMissing(t *testing.T) {
 	t.Parallel()
-	vars, err := LoadEnvFile(filepath.Join(t.TempDir(), ".env"))
+	vars, err := loadEnvFile(filepath.Join(t.TempDir(), ".env"))
 	if err != nil || len(vars) != 0 {
 		t.Errorf("missing .env: %v %v", vars, err)
 	}

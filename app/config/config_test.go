@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"errors"
@@ -21,7 +21,7 @@ func TestParseConfig(t *testing.T) {
   "somethingElse": 1
 }`)
 	env := map[string]string{"HOME_X": "hx"}
-	cfg, err := ParseConfig(data, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := Parse(data, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestParseConfigJWCC(t *testing.T) {
   },
 }
 `)
-	cfg, err := ParseConfig(data, nil)
+	cfg, err := Parse(data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestParseConfigJWCC(t *testing.T) {
 func TestParseConfigEmpty(t *testing.T) {
 	t.Parallel()
 	for _, in := range []string{`{}`, `{"mcpServers": {}}`, `{"mcpServers": null}`, "// nothing yet\n{\n}\n"} {
-		cfg, err := ParseConfig([]byte(in), nil)
+		cfg, err := Parse([]byte(in), nil)
 		if err != nil {
 			t.Errorf("%q: %v", in, err)
 			continue
@@ -125,19 +125,19 @@ func TestParseConfigErrors(t *testing.T) {
 		"vscode":     {`{"servers": {"a": {"command": "x"}}}`, `VS Code's "servers" key`},
 	}
 	for name, c := range cases {
-		_, err := ParseConfig([]byte(c.in), nil)
+		_, err := Parse([]byte(c.in), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, c.want)
 		}
 	}
 	// The column points at the offending character: the second string (column 26).
-	_, err := ParseConfig([]byte("{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\" \"args\": []}\n  }\n}"), nil)
-	var ce *ConfigError
+	_, err := Parse([]byte("{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\" \"args\": []}\n  }\n}"), nil)
+	var ce *configError
 	if !errors.As(err, &ce) || ce.Line != 3 || ce.Col != 26 {
 		t.Errorf("position: %v (%+v)", err, ce)
 	}
 	// A comment does not shift the position of a later error.
-	_, err = ParseConfig([]byte("{ /* a long comment here */ \"mcpServers\": {\"a\": {\"command\": true}}}"), nil)
+	_, err = Parse([]byte("{ /* a long comment here */ \"mcpServers\": {\"a\": {\"command\": true}}}"), nil)
 	if err == nil || !strings.Contains(err.Error(), "line 1:64:") {
 		t.Errorf("position after comment: %v", err)
 	}
@@ -145,7 +145,7 @@ func TestParseConfigErrors(t *testing.T) {
 
 func TestParseConfigBOM(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseConfig([]byte("\ufeff{\"mcpServers\": {\"a\": {\"command\": \"x\"}}}"), nil)
+	cfg, err := Parse([]byte("\ufeff{\"mcpServers\": {\"a\": {\"command\": \"x\"}}}"), nil)
 	if err != nil || cfg.Servers["a"].Command != "x" {
 		t.Fatalf("BOM: %v %+v", err, cfg)
 	}
@@ -177,7 +177,7 @@ func TestServerEntryHash(t *testing.T) {
 	base := `{"mcpServers": {"a": {"command": "x", "args": ["1"], "allow": ["r*", "l*"]%s}}}`
 	hash := func(extra string) string {
 		t.Helper()
-		cfg, err := ParseConfig([]byte(strings.Replace(base, "%s", extra, 1)), func(k string) (string, bool) { return "v-" + k, true })
+		cfg, err := Parse([]byte(strings.Replace(base, "%s", extra, 1)), func(k string) (string, bool) { return "v-" + k, true })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,8 +200,8 @@ func TestServerEntryHash(t *testing.T) {
 		t.Error("allow order changed the hash")
 	}
 	// A changed variable value changes the hash (the .env was edited).
-	cfg1, _ := ParseConfig([]byte(`{"mcpServers": {"a": {"command": "${X}"}}}`), func(string) (string, bool) { return "1", true })
-	cfg2, _ := ParseConfig([]byte(`{"mcpServers": {"a": {"command": "${X}"}}}`), func(string) (string, bool) { return "2", true })
+	cfg1, _ := Parse([]byte(`{"mcpServers": {"a": {"command": "${X}"}}}`), func(string) (string, bool) { return "1", true })
+	cfg2, _ := Parse([]byte(`{"mcpServers": {"a": {"command": "${X}"}}}`), func(string) (string, bool) { return "2", true })
 	if cfg1.Entries[0].Hash() == cfg2.Entries[0].Hash() {
 		t.Error("hash ignores the expanded value")
 	}
@@ -209,7 +209,7 @@ func TestServerEntryHash(t *testing.T) {
 
 func TestLoadConfigWithDotEnv(t *testing.T) {
 	dir := t.TempDir()
-	p := PathsIn(dir)
+	p := struct{ MCPJSON, EnvFile string }{filepath.Join(dir, "mcp.json"), filepath.Join(dir, ".env")}
 	t.Setenv("TETHER_TEST_FROM_ENV", "env-wins")
 	write(t, p.EnvFile, "# secrets\nexport API_KEY='k 1'\nTETHER_TEST_FROM_ENV=dotenv-loses\n")
 	write(t, p.MCPJSON, `{"mcpServers": {
@@ -217,8 +217,8 @@ func TestLoadConfigWithDotEnv(t *testing.T) {
   "off": {"command": "y", "args": ["${ALSO_NOT_SET}"], "disabled": true}
 }}`)
 	for _, load := range []func() (*Config, error){
-		func() (*Config, error) { return LoadConfigDir(p) },
-		func() (*Config, error) { return LoadConfig(p.MCPJSON) },
+		func() (*Config, error) { return loadWithEnv(p.MCPJSON, p.EnvFile) },
+		func() (*Config, error) { return Load(p.MCPJSON) },
 	} {
 		cfg, err := load()
 		if err != nil {
@@ -235,7 +235,7 @@ func TestLoadConfigWithDotEnv(t *testing.T) {
 	}
 	// A broken .env is an error that names the file and line, not the value.
 	write(t, p.EnvFile, "OK=1\nthis line is broken secret123\n")
-	_, err := LoadConfigDir(p)
+	_, err := loadWithEnv(p.MCPJSON, p.EnvFile)
 	if err == nil || !strings.Contains(err.Error(), p.EnvFile+": line 2") || strings.Contains(err.Error(), "secret123") {
 		t.Errorf("err = %v", err)
 	}
@@ -245,7 +245,7 @@ func TestLoadConfigErrorNamesFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "mcp.json")
 	write(t, path, "{\n  \"mcpServers\": {\n    \"a\": {\"command\": }\n  }\n}\n")
-	_, err := LoadConfig(path)
+	_, err := Load(path)
 	if err == nil || !strings.HasPrefix(err.Error(), path+": line 3:22: invalid character '}'") {
 		t.Errorf("err = %v", err)
 	}
@@ -253,7 +253,7 @@ func TestLoadConfigErrorNamesFile(t *testing.T) {
 
 func TestLoadConfigMissingFile(t *testing.T) {
 	t.Parallel()
-	_, err := LoadConfig(filepath.Join(t.TempDir(), "nope.json"))
+	_, err := Load(filepath.Join(t.TempDir(), "nope.json"))
 	if err == nil || !os.IsNotExist(unwrapAll(err)) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("err = %v, want not-exist", err)
 	}

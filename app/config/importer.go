@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ type ImportSource struct {
 // ImportReport says what ImportServers did.
 type ImportReport struct {
 	Dst     string
-	Created bool // Dst did not exist and was created from ExampleConfig
+	Created bool // Dst did not exist and was created from exampleConfig
 	Sources []SourceReport
 }
 
@@ -89,7 +89,7 @@ func ImportCandidates(home string, goos string) []ImportSource {
 }
 
 // ImportServers copies the servers of srcs into the Tether mcp.json at dst
-// (created from ExampleConfig if missing). Imported servers arrive with
+// (created from exampleConfig if missing). Imported servers arrive with
 // "disabled": true: nothing another app configured is shared with agents
 // until the user enables it. A name already in dst is skipped; when two
 // sources use one name, the later source's server gets a suffix ("-cursor",
@@ -97,7 +97,7 @@ func ImportCandidates(home string, goos string) []ImportSource {
 // Missing or broken sources are reported, not errors; the error is for dst.
 func ImportServers(dst string, srcs []ImportSource) (ImportReport, error) {
 	rep := ImportReport{Dst: dst}
-	created, err := EnsureExampleConfig(dst)
+	created, err := EnsureExample(dst)
 	if err != nil {
 		return rep, err
 	}
@@ -175,7 +175,7 @@ func ImportServers(dst string, srcs []ImportSource) (ImportReport, error) {
 	if len(toAdd) == 0 {
 		return rep, nil
 	}
-	added, err := AddServers(dst, toAdd)
+	added, err := addServers(dst, toAdd)
 	if err != nil {
 		return rep, fmt.Errorf("import into %s: %w", dst, err)
 	}
@@ -386,7 +386,7 @@ func sanitizeServerName(name string) string {
 		}
 		return '-'
 	}, name)
-	if ValidServerName(out) != nil {
+	if validServerName(out) != nil {
 		out = "server-" + strings.Trim(out, ".")
 	}
 	return out
