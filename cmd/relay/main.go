@@ -143,7 +143,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins,
 	}
-	httpSrv := &http.Server{Handler: relaySrv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
+	// keep-alive connections closed after 2 minutes: a client that opens
+	// connections and stalls cannot pile them up.
+	httpSrv := &http.Server{Handler: relaySrv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -34,6 +34,9 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 		s.authError(w, code, err)
 		return
 	}
+	if r.Method == http.MethodGet {
+		liftReadDeadline(w) // no body; the stream may stay open for hours
+	}
 	// A bridge that is reconnecting (sleep, network change, relay or
 	// tetherd restart) is waited for, briefly, rather than refused.
 	b := s.awaitBridge(r.Context(), dev, r.Method)
@@ -110,6 +113,7 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		writeRPCError(w, http.StatusBadRequest, nil, mcpwire.CodeParseError, "read body: "+err.Error())
 		return
 	}
+	liftReadDeadline(w)
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
 		writeRPCError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "JSON-RPC batches are not supported; send one message per POST")
 		return

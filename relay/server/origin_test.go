@@ -1,11 +1,16 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func TestHostAllowed(t *testing.T) {
@@ -114,5 +119,34 @@ func TestBrowserGuard(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestSlowBodyIsCutOff: headers that promise a body which never comes hold
+// no connection past BodyTimeout, with or without a valid token (a 401 is
+// sent only after net/http drains the body); a call that takes longer than
+// BodyTimeout still lives to its own timeout.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	r := startRelay(t, &Server{Verifier: &Verifier{Secret: testSecret}, CallTimeout: time.Second, BodyTimeout: 300 * time.Millisecond})
+	tok := mustToken(t, "alice", "client")
+	dialFakeBridge(t, r, "alice")
+	for _, auth := range []string{"", "Authorization: Bearer " + tok + "\r\n"} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(r.ts.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /mcp/alice/everything HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", auth)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.Copy(io.Discard, c)
+		c.Close()
+		if err != nil {
+			t.Errorf("token %v: the connection stayed open past BodyTimeout: %v", auth != "", err)
+		}
+	}
+
+	cs := connectClient(t, r.mcpURL("alice", "everything"), tok, "2025-11-25", nil)
+	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "slow", Arguments: map[string]any{}})
+	if err == nil || !strings.Contains(err.Error(), "no answer from the bridge within 1s") {
+		t.Fatalf("a call longer than BodyTimeout ended with %v, want the relay's 1 s call timeout", err)
 	}
 }

@@ -63,6 +63,13 @@ type Server struct {
 	// (default DefaultStartWait; negative: do not wait).
 	StartWait time.Duration
 
+	// BodyTimeout bounds how long a client may take to send a request's
+	// headers' promised body (default DefaultBodyTimeout). Without it a
+	// client that sends headers with a Content-Length and then nothing
+	// holds a connection, a goroutine and a file for good — even when the
+	// answer is a 401, which net/http sends only after draining the body.
+	BodyTimeout time.Duration
+
 	// PublicURLs are the relay's public base URLs (https://relay.example.com).
 	// Their hosts are the DNS names the MCP endpoints answer to, besides
 	// loopback names and IP literals (see origin.go).
@@ -119,10 +126,29 @@ func (s *Server) init() {
 	})
 }
 
+// DefaultBodyTimeout is Server.BodyTimeout's default: 48 MiB at 2 MB/s.
+const DefaultBodyTimeout = 30 * time.Second
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
+	// The connection's read deadline covers this request's body. Handlers
+	// that keep a request open past it (an SSE answer, the GET stream, a
+	// TAG call) lift it with liftReadDeadline once the body is in: net/http
+	// reads in the background during a handler and would cancel the
+	// request when the deadline hits. A WebSocket upgrade clears it too.
+	bt := s.BodyTimeout
+	if bt <= 0 {
+		bt = DefaultBodyTimeout
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bt))
 	s.mux.ServeHTTP(w, r)
+}
+
+// liftReadDeadline ends the body deadline set in ServeHTTP, for a request
+// whose body has been read and whose answer may take long.
+func liftReadDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 }
 
 func (s *Server) callTimeout() time.Duration {

@@ -76,6 +76,7 @@ func (f *tagFacade) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, mcpwire.CodeInvalidRequest, "read body: "+err.Error())
 			return
 		}
+		liftReadDeadline(w)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		pk, _ := peekMessage(body) // a bad body is the SDK's to reject
 		if is2026(r, pk) {
