@@ -30,7 +30,7 @@ const usage = `tether-relay — the self-hostable Tether relay
 Usage:
   tether-relay serve --listen ADDR --secret-file FILE [--call-timeout D]
                      [--public-url URL]... [--allow-origin ORIGIN]...
-                     [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
+                     [--body-timeout D] [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
   tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D]
 
 serve
@@ -39,6 +39,8 @@ serve
     --listen ADDR        address to listen on (default 127.0.0.1:8080)
     --secret-file FILE   HMAC secret for tokens (required)
     --call-timeout D     longest wait for one relayed MCP request (default 60s)
+    --body-timeout D     longest time a client may take to send a request's
+                         body (default 30s)
     --public-url URL     the relay's public base URL (repeatable). The MCP
                          endpoints answer to its host name, to loopback names
                          and to IP addresses; any other Host gets 421 (DNS
@@ -114,6 +116,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
 	callTimeout := fs.Duration("call-timeout", server.DefaultCallTimeout, "longest wait for one relayed request")
+	bodyTimeout := fs.Duration("body-timeout", server.DefaultBodyTimeout, "longest time a client may take to send a request's body")
 	var publicURLs, allowOrigins listFlag
 	fs.Var(&publicURLs, "public-url", "the relay's public base URL, e.g. https://relay.example.com (repeatable); its host is a name the MCP endpoints answer to")
 	fs.Var(&allowOrigins, "allow-origin", "a browser origin allowed to call the MCP endpoints, e.g. https://app.example.com (repeatable)")
@@ -141,7 +144,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout,
 		BridgeWait: orNegative(*bridgeWait), StartWait: orNegative(*startWait),
 		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
-		PublicURLs: publicURLs, AllowOrigins: allowOrigins,
+		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
 	}
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
