@@ -130,6 +130,10 @@ const (
 	RelayRejected   = relay.PhaseRejected
 )
 
+// RelayReasonStopped is RelayState.Reason when the link was stopped on
+// purpose (Disconnect, shutdown), not refused or lost.
+const RelayReasonStopped = relay.ReasonStopped
+
 // ServerPhase is a server's phase: its child's phase, or ServerDisabled
 // for a server that mcp.json marks disabled (it has no child).
 type ServerPhase string

@@ -428,7 +428,7 @@ func waitReason(wasUp bool) string {
 
 // stopped records the end of Run by its context.
 func (c *Client) stopped(ctx context.Context, lastErr string) error {
-	c.finish(ConnState{Phase: PhaseOffline, Reason: "stopped", LastError: lastErr})
+	c.finish(ConnState{Phase: PhaseOffline, Reason: ReasonStopped, LastError: lastErr})
 	return ctx.Err()
 }
 

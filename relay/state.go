@@ -69,3 +69,7 @@ type realTimer struct{ t *time.Timer }
 
 func (r realTimer) C() <-chan time.Time { return r.t.C }
 func (r realTimer) Stop() bool          { return r.t.Stop() }
+
+// ReasonStopped is ConnState.Reason once Run has ended because its context
+// did (the bridge was told to stop, not refused).
+const ReasonStopped = "stopped"

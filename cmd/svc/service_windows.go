@@ -46,6 +46,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/tether-dev/tether/app"
+	"github.com/tether-dev/tether/internal/atomicfile"
 	"github.com/tether-dev/tether/keystore"
 )
 
@@ -171,7 +172,7 @@ func (w scmService) install(ctx context.Context, spec serviceSpec, out io.Writer
 	if err := protectedDir(tokenDir(), sid); err != nil {
 		return undo(err)
 	}
-	if err := os.WriteFile(tokenPath, []byte(token), 0o600); err != nil {
+	if err := atomicfile.WriteFile(tokenPath, []byte(token), 0o600); err != nil {
 		return undo(fmt.Errorf("write the service's token file: %w", err))
 	}
 	if err := grantModify(paths.Dir, sid); err != nil {

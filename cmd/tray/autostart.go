@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/tether-dev/tether/internal/atomicfile"
 )
 
 // "Start Tether at login" for the tray itself (the service has its own
@@ -82,7 +84,7 @@ func setLoginItem(ctx context.Context, on bool, exe string) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(p, []byte(loginItemFile(runtime.GOOS, exe)), 0o644)
+	return atomicfile.WriteFile(p, []byte(loginItemFile(runtime.GOOS, exe)), 0o644)
 }
 
 func loginItemFile(goos, exe string) string {

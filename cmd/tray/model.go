@@ -214,7 +214,7 @@ func relayLine(st app.State, now time.Time) (string, string) {
 	case !r.Wanted:
 		return "Disconnected", "Your servers stay warm; Connect shares them again."
 	}
-	if r.Reason != "" && r.Reason != "stopped" {
+	if r.Reason != "" && r.Reason != app.RelayReasonStopped {
 		return "Offline: " + clip(r.Reason), r.Reason
 	}
 	return "Offline", ""
