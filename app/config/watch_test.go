@@ -150,7 +150,11 @@ func TestWatchSaveStyles(t *testing.T) {
 	}
 	for name, save := range styles {
 		t.Run(name, func(t *testing.T) {
-			r := startWatch(t, 50*time.Millisecond)
+			t.Parallel()
+			// 200 ms: one save's events come within microseconds, so only
+			// a stall of the whole process that long mid-save (a loaded CI
+			// machine running packages in parallel) could split them.
+			r := startWatch(t, 200*time.Millisecond)
 			save(r)
 			r.awaitChange(name)
 			if n := r.quiet(name); n > 1 {
