@@ -509,13 +509,18 @@ func (e *Engine) childOptions(name string) mcpchild.Options {
 
 // closeLogsExcept closes the log files of servers no longer running.
 func (e *Engine) closeLogsExcept(defs map[string]ServerDef) {
+	var gone []io.WriteCloser
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	for name, w := range e.logs {
 		if _, ok := defs[name]; !ok {
-			w.Close()
+			gone = append(gone, w)
 			delete(e.logs, name)
 		}
+	}
+	e.mu.Unlock()
+	// Closed after the lock: a Close flushes to a file and may wait.
+	for _, w := range gone {
+		w.Close()
 	}
 }
 

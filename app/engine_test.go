@@ -155,8 +155,15 @@ func (f *engineFixture) stop() {
 	}
 	f.cancel()
 	f.cancel = nil
-	if err := <-f.done; err != nil {
-		f.t.Errorf("engine Run: %v", err)
+	// Bounded, so a test that found a hang reports it instead of hanging
+	// in its cleanup.
+	select {
+	case err := <-f.done:
+		if err != nil {
+			f.t.Errorf("engine Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		f.t.Errorf("the engine did not stop within 30 s")
 	}
 }
 

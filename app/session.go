@@ -34,7 +34,9 @@ type session struct {
 	closed bool
 }
 
-// newSession opens the mcpchild session. The caller holds b.mu.
+// newSession opens the mcpchild session. The caller holds b.mu, which is
+// allowed because NewSession only registers the session under the child's
+// own lock and delivers nothing.
 func (b *Bridge) newSession(c *mcpchild.Child, key sessionKey) *session {
 	s := &session{}
 	s.sess = c.NewSession(key.session, func(msg, related []byte) {
