@@ -48,14 +48,18 @@ const session2025 = "2025-11-25"
 // otherwise speak the stateless 2026 era, which keeps no session).
 func mcpSession2025(t *testing.T, ctx context.Context, url, tok string) *mcp.ClientSession {
 	t.Helper()
-	c := mcp.NewClient(&mcp.Implementation{Name: "engine-test", Version: "1"}, nil)
-	tr := &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearerRT{tok}}, MaxRetries: -1}
-	cs, err := c.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: session2025})
+	cs, err := openSession2025(ctx, url, tok)
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
 	t.Cleanup(func() { cs.Close() })
 	return cs
+}
+
+func openSession2025(ctx context.Context, url, tok string) (*mcp.ClientSession, error) {
+	c := mcp.NewClient(&mcp.Implementation{Name: "engine-test", Version: "1"}, nil)
+	tr := &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearerRT{tok}}, MaxRetries: -1}
+	return c.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: session2025})
 }
 
 // TestEngineReloadWithSessionOpen: a reload that changes the tool filter of
