@@ -55,6 +55,9 @@ type EngineOptions struct {
 	// Debounce is the quiet time after a config file event before reloading
 	// (default 100 ms).
 	Debounce time.Duration
+	// ReadyWait bounds how long a request for a server that is starting or
+	// restarting waits for it (default DefaultReadyWait).
+	ReadyWait time.Duration
 	// Relay client tuning; zero means the protocol defaults.
 	PingInterval, PongWait, BackoffBase, BackoffCap time.Duration
 
@@ -146,6 +149,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		OnCall:        e.onCall,
 		OnChange:      e.markDirty,
 		OnKeepalive:   e.keepaliveTick,
+		ReadyWait:     opts.ReadyWait,
 		PingInterval:  opts.PingInterval,
 		PongWait:      opts.PongWait,
 		BackoffBase:   opts.BackoffBase,
