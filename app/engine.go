@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-dev/tether/internal/netwatch"
 	"github.com/tether-dev/tether/keystore"
 	"github.com/tether-dev/tether/mcpchild"
 	"github.com/tether-dev/tether/relay"
@@ -64,6 +65,8 @@ type EngineOptions struct {
 	// wake detection, replaceable in tests
 	wakeClock wakeClock
 	wakeTicks <-chan time.Time
+	// netChanges replaces the OS's network change notifications in tests.
+	netChanges <-chan struct{}
 }
 
 // maxCalls is how many recent remote calls State keeps.
@@ -201,11 +204,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		go e.watch(ctx)
 	}
 	go e.watchWake(ctx)
+	netDone := e.watchNetwork(ctx)
 
 	for {
 		select {
 		case <-ctx.Done():
 			e.log.Info("stopping")
+			<-netDone
 			e.bridge.Shutdown(context.WithoutCancel(ctx))
 			e.closeLogs()
 			e.markDirty()
@@ -291,6 +296,39 @@ func (e *Engine) watchPowerEvents(ctx context.Context) bool {
 		}
 	}()
 	return true
+}
+
+// watchNetwork tells the relay link about every network change the OS
+// reports (an address or route came or went), so a link waiting out its
+// backoff dials at once and a connected one checks its socket. The returned
+// channel closes when the watcher's goroutine has ended (after ctx).
+func (e *Engine) watchNetwork(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	changes, err := e.opts.netChanges, error(nil)
+	if changes == nil {
+		changes, err = netwatch.Watch(ctx)
+	}
+	if err != nil {
+		e.log.Debug("no network change notifications; backoff and keepalive alone bring the link back", "err", err)
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-changes:
+				if !ok {
+					return
+				}
+				e.log.Debug("the network changed")
+				e.bridge.NetworkChanged()
+			}
+		}
+	}()
+	return done
 }
 
 // watch follows the config folder until ctx ends.

@@ -27,9 +27,12 @@ type testRelay struct {
 	srv    *server.Server
 }
 
+// testRelaySecret signs the test relay's tokens.
+const testRelaySecret = "engine-test-secret-0123456789abcdef"
+
 func newTestRelay(t *testing.T) *testRelay {
 	t.Helper()
-	r := &testRelay{secret: []byte("engine-test-secret-0123456789abcdef")}
+	r := &testRelay{secret: []byte(testRelaySecret)}
 	r.srv = &server.Server{Verifier: &server.Verifier{Secret: r.secret}}
 	hs := httptest.NewServer(r.srv)
 	t.Cleanup(func() { r.srv.Close(); hs.Close() })
@@ -526,6 +529,11 @@ func TestEngineSecondEngineIsRefused(t *testing.T) {
 	st, err := c.State(context.Background())
 	if err != nil || st.Engine.PID != os.Getpid() || len(st.Servers) != 1 {
 		t.Fatalf("state over the socket: %+v %v", st, err)
+	}
+	// The goroutine count is this process's: at least the engine's own
+	// loops and the test's, never zero (the fault suite reads it).
+	if st.Engine.Goroutines < 5 {
+		t.Errorf("engine goroutines = %d", st.Engine.Goroutines)
 	}
 }
 
