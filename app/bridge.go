@@ -122,6 +122,11 @@ type Bridge struct {
 	// replaced under mu, so Connect, Disconnect and SetRelay do not race.
 	link atomic.Pointer[link]
 
+	// applyMu makes Apply calls one at a time. It is held across Apply's
+	// work (building children, telling sessions of a filter change) and
+	// nothing on the delivery path ever takes it.
+	applyMu sync.Mutex
+
 	// mu guards the fields below. Never hold it across anything that can
 	// block (see the package comment).
 	mu         sync.Mutex
@@ -298,6 +303,25 @@ func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 		toClose []*session
 		filters []filterChange
 	)
+	// Only Apply changes the fleet, and applyMu makes Apply one at a time,
+	// so the plan made here still holds when it is carried out below.
+	b.applyMu.Lock()
+	defer b.applyMu.Unlock()
+	// New children are built before b.mu is taken: building one calls
+	// ServerOptions (the engine opens the server's log file there).
+	b.mu.Lock()
+	var build []string
+	for name, def := range defs {
+		if b.children[name] == nil || b.keys[name] != def.Key {
+			build = append(build, name)
+		}
+	}
+	b.mu.Unlock()
+	built := make(map[string]*mcpchild.Child, len(build))
+	for _, name := range build {
+		built[name] = b.newChild(name, defs[name])
+	}
+
 	b.mu.Lock()
 	for name, c := range b.children {
 		def, keep := defs[name]
@@ -321,7 +345,7 @@ func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 		if _, ok := b.children[name]; ok {
 			continue
 		}
-		c := b.newChild(name, def)
+		c := built[name]
 		b.children[name] = c
 		b.keys[name] = def.Key
 		toStart = append(toStart, c)
