@@ -1,6 +1,24 @@
 // Package app is Tether's engine: the fleet of MCP children and the one relay
 // connection that serves them (Bridge, this file), the configuration and its
 // watcher, the token, the observable State (Engine) and the control API.
+//
+// # Locks
+//
+// One rule keeps the engine from hanging: a mutex here guards data, and
+// nothing that can block runs while one is held — no socket or pipe write,
+// no relay Send, no call into mcpchild that may deliver to a session
+// (SetToolFilter, Session.Close, Handle), no user callback (OnChange,
+// OnCall, OnConnState, the State subscribers). Code that must do such a
+// thing collects what it needs under the lock, releases it, and acts
+// after. Where state needs an owner rather than a lock (the catalog, the
+// State publisher), one goroutine owns it and others poke it through a
+// capacity-1 channel that never blocks the sender.
+//
+// The delivery path — a child's output going to the relay (session.go,
+// Bridge.sendOn) — takes no Bridge lock at all: it reads the relay link
+// through an atomic pointer. So anything that holds Bridge.mu can never
+// wait for a delivery, and a delivery can never wait for Bridge.mu.
+// TestEngineReloadWithSessionOpen and TestEngineStress check this.
 package app
 
 import (
@@ -13,6 +31,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-dev/tether/mcpchild"
@@ -59,7 +78,15 @@ type BridgeOptions struct {
 
 	// RelayTuning tunes the relay client; zero means the protocol defaults.
 	RelayTuning
+
+	// ReadyWait bounds how long a request for a server that is starting
+	// or restarting waits for it to be ready before it fails (default
+	// DefaultReadyWait). The relay's own per-request timeout still applies.
+	ReadyWait time.Duration
 }
+
+// DefaultReadyWait is how long a request waits for its server to start.
+const DefaultReadyWait = 30 * time.Second
 
 // ServerDef is one server the bridge should run: its spec, pinned era and
 // tool filter. Apply compares Key to decide whether a server changed.
@@ -90,12 +117,24 @@ type Bridge struct {
 
 	catalogDirty chan struct{} // capacity 1: coalesces catalog updates
 
-	holds      writeHolds // child writes put off while the read loop has more frames (writehold.go)
+	holds writeHolds // child writes put off while the read loop has more frames (writehold.go)
+
+	// link is the relay connection, nil when disconnected. It is read
+	// without a lock (the delivery path must never wait for mu) and
+	// replaced under mu, so Connect, Disconnect and SetRelay do not race.
+	link atomic.Pointer[link]
+
+	// applyMu makes Apply calls one at a time. It is held across Apply's
+	// work (building children, telling sessions of a filter change) and
+	// nothing on the delivery path ever takes it.
+	applyMu sync.Mutex
+
+	// mu guards the fields below. Never hold it across anything that can
+	// block (see the package comment).
 	mu         sync.Mutex
 	names      []string // server names, sorted: the order of hello and catalog
 	children   map[string]*mcpchild.Child
 	keys       map[string]string // per server: the ServerDef.Key it runs
-	link       *link             // the relay connection, nil when disconnected
 	target     relayTarget       // where the link dials; SetRelay changes it, so read it under mu
 	sessions   map[sessionKey]*session
 	connected  bool
@@ -145,6 +184,9 @@ func NewBridge(opts BridgeOptions) *Bridge {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
+	if b.opts.ReadyWait <= 0 {
+		b.opts.ReadyWait = DefaultReadyWait
+	}
 	return b
 }
 
@@ -193,9 +235,7 @@ func (b *Bridge) Child(name string) *mcpchild.Child {
 
 // ConnState is the relay connection's current state (offline when no link).
 func (b *Bridge) ConnState() relay.ConnState {
-	b.mu.Lock()
-	l := b.link
-	b.mu.Unlock()
+	l := b.link.Load()
 	if l == nil {
 		return relay.ConnState{Phase: relay.PhaseOffline}
 	}
@@ -204,11 +244,17 @@ func (b *Bridge) ConnState() relay.ConnState {
 
 // Kick drops the relay socket and dials again at once (wake, network change).
 func (b *Bridge) Kick() {
-	b.mu.Lock()
-	l := b.link
-	b.mu.Unlock()
-	if l != nil {
+	if l := b.link.Load(); l != nil {
 		l.client.Kick()
+	}
+}
+
+// NetworkChanged tells the relay link the machine's network changed: an
+// offline link dials at once, a connected one checks its socket (see
+// relay.Client.NetworkChanged). It never blocks.
+func (b *Bridge) NetworkChanged() {
+	if l := b.link.Load(); l != nil {
+		l.client.NetworkChanged()
 	}
 }
 
@@ -251,17 +297,46 @@ func (b *Bridge) Run(ctx context.Context) error {
 // with their sessions and in-flight calls (only their tool filter is
 // updated). It returns at once; stopping happens in the background.
 func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []string) {
+	type filterChange struct {
+		c     *mcpchild.Child
+		allow func(string) bool
+	}
+	var (
+		toStop  []*mcpchild.Child
+		toStart []*mcpchild.Child
+		toClose []*session
+		filters []filterChange
+	)
+	// Only Apply changes the fleet, and applyMu makes Apply one at a time,
+	// so the plan made here still holds when it is carried out below.
+	b.applyMu.Lock()
+	defer b.applyMu.Unlock()
+	// New children are built before b.mu is taken: building one calls
+	// ServerOptions (the engine opens the server's log file there).
 	b.mu.Lock()
-	var toStop []*mcpchild.Child
-	var toStart []*mcpchild.Child
+	var build []string
+	for name, def := range defs {
+		if b.children[name] == nil || b.keys[name] != def.Key {
+			build = append(build, name)
+		}
+	}
+	b.mu.Unlock()
+	built := make(map[string]*mcpchild.Child, len(build))
+	for _, name := range build {
+		built[name] = b.newChild(name, defs[name])
+	}
+
+	b.mu.Lock()
 	for name, c := range b.children {
 		def, keep := defs[name]
 		if keep && def.Key == b.keys[name] {
-			c.SetToolFilter(def.Allow)
+			// Not here: a filter change tells every session, and telling a
+			// session sends to the relay.
+			filters = append(filters, filterChange{c, def.Allow})
 			continue
 		}
 		toStop = append(toStop, c)
-		b.closeSessionsLocked(name)
+		toClose = append(toClose, b.takeSessionsLocked(name)...)
 		delete(b.children, name)
 		delete(b.keys, name)
 		if keep {
@@ -274,7 +349,7 @@ func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 		if _, ok := b.children[name]; ok {
 			continue
 		}
-		c := b.newChild(name, def)
+		c := built[name]
 		b.children[name] = c
 		b.keys[name] = def.Key
 		toStart = append(toStart, c)
@@ -290,6 +365,12 @@ func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 	b.stopping.Add(len(toStop))
 	b.mu.Unlock()
 
+	for _, s := range toClose {
+		s.close()
+	}
+	for _, fc := range filters {
+		fc.c.SetToolFilter(fc.allow)
+	}
 	for _, c := range toStop {
 		go func() {
 			defer b.stopping.Done()
@@ -316,11 +397,11 @@ func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 func (b *Bridge) Connect() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.link != nil {
+	if cur := b.link.Load(); cur != nil {
 		select {
-		case <-b.link.done: // ended (rejected): start a fresh one below
+		case <-cur.done: // ended (rejected): start a fresh one below
 		default:
-			return b.link.done
+			return cur.done
 		}
 	}
 	ctx, cancel := context.WithCancel(b.runCtx)
@@ -341,7 +422,7 @@ func (b *Bridge) Connect() <-chan struct{} {
 		BackoffBase:  b.opts.BackoffBase,
 		BackoffCap:   b.opts.BackoffCap,
 	})
-	b.link = l
+	b.link.Store(l)
 	b.loops.Go(func() {
 		l.err = l.client.Run(ctx)
 		close(l.done)
@@ -354,8 +435,7 @@ func (b *Bridge) Connect() <-chan struct{} {
 // stay up.
 func (b *Bridge) Disconnect() {
 	b.mu.Lock()
-	l := b.link
-	b.link = nil
+	l := b.link.Swap(nil)
 	b.mu.Unlock()
 	if l == nil {
 		return
@@ -372,7 +452,7 @@ func (b *Bridge) SetRelay(url string, tag bool, devID string) {
 	next := relayTarget{url: url, tag: tag, devID: devID}
 	b.mu.Lock()
 	same := b.target == next
-	running := b.link != nil
+	running := b.link.Load() != nil
 	b.mu.Unlock()
 	if same {
 		return
@@ -395,9 +475,7 @@ func (b *Bridge) RelayURL() string {
 
 // linkErr is the error the current link's Run returned (nil while running).
 func (b *Bridge) linkErr() error {
-	b.mu.Lock()
-	l := b.link
-	b.mu.Unlock()
+	l := b.link.Load()
 	if l == nil {
 		return nil
 	}
@@ -669,10 +747,10 @@ func (b *Bridge) sendFrame(f relay.Frame, batched bool) {
 // sendCtx sends a frame on the current link.
 func (b *Bridge) sendCtx(ctx context.Context, f relay.Frame) error { return b.sendOn(ctx, f, false) }
 
+// sendOn is the delivery path: it takes no lock of the bridge's (see the
+// package comment), so a caller holding one can never deadlock with it.
 func (b *Bridge) sendOn(ctx context.Context, f relay.Frame, batched bool) error {
-	b.mu.Lock()
-	l := b.link
-	b.mu.Unlock()
+	l := b.link.Load()
 	if l == nil {
 		return relay.ErrNotConnected
 	}
@@ -682,15 +760,18 @@ func (b *Bridge) sendOn(ctx context.Context, f relay.Frame, batched bool) error 
 	return l.client.Send(ctx, f)
 }
 
-// closeSessionsLocked closes the sessions of one server (it is being
-// stopped or replaced). The caller holds b.mu.
-func (b *Bridge) closeSessionsLocked(server string) {
+// takeSessionsLocked removes the sessions of one server (it is being
+// stopped or replaced) and returns them for the caller to close once it has
+// released b.mu. The caller holds b.mu.
+func (b *Bridge) takeSessionsLocked(server string) []*session {
+	var out []*session
 	for k, s := range b.sessions {
 		if k.server == server {
 			delete(b.sessions, k)
-			s.close()
+			out = append(out, s)
 		}
 	}
+	return out
 }
 
 // closeAllSessions closes every session (socket dropped, or stopping).

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/app/config"
+	"github.com/tether-dev/tether/internal/netwatch"
 	"github.com/tether-dev/tether/keystore"
 	"github.com/tether-dev/tether/mcpchild"
 	"github.com/tether-dev/tether/relay"
@@ -58,10 +59,15 @@ type EngineOptions struct {
 	Debounce time.Duration
 	// Tuning tunes the relay connection; zero means the protocol defaults.
 	Tuning RelayTuning
+	// ReadyWait bounds how long a request for a server that is starting or
+	// restarting waits for it (default DefaultReadyWait).
+	ReadyWait time.Duration
 
 	// wake detection, replaceable in tests
 	wakeClock wakeClock
 	wakeTicks <-chan time.Time
+	// netChanges replaces the OS's network change notifications in tests.
+	netChanges <-chan struct{}
 }
 
 // maxCalls is how many recent remote calls State keeps.
@@ -151,6 +157,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		OnChange:      e.markDirty,
 		OnKeepalive:   e.keepaliveTick,
 		RelayTuning:   opts.Tuning,
+		ReadyWait:     opts.ReadyWait,
 	})
 	e.state = State{Version: opts.Version}
 	return e
@@ -203,11 +210,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.helpers.Go(func() { e.watch(ctx) })
 	}
 	e.helpers.Go(func() { e.watchWake(ctx) })
+	netDone := e.watchNetwork(ctx)
 
 	for {
 		select {
 		case <-ctx.Done():
 			e.log.Info("stopping")
+			<-netDone
 			e.bridge.Shutdown(context.WithoutCancel(ctx))
 			e.closeLogs()
 			e.markDirty()
@@ -294,6 +303,39 @@ func (e *Engine) watchPowerEvents(ctx context.Context) bool {
 		}
 	})
 	return true
+}
+
+// watchNetwork tells the relay link about every network change the OS
+// reports (an address or route came or went), so a link waiting out its
+// backoff dials at once and a connected one checks its socket. The returned
+// channel closes when the watcher's goroutine has ended (after ctx).
+func (e *Engine) watchNetwork(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	changes, err := e.opts.netChanges, error(nil)
+	if changes == nil {
+		changes, err = netwatch.Watch(ctx)
+	}
+	if err != nil {
+		e.log.Debug("no network change notifications; backoff and keepalive alone bring the link back", "err", err)
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-changes:
+				if !ok {
+					return
+				}
+				e.log.Debug("the network changed")
+				e.bridge.NetworkChanged()
+			}
+		}
+	}()
+	return done
 }
 
 // watch follows the config folder until ctx ends.
@@ -516,13 +558,18 @@ func (e *Engine) childOptions(name string) mcpchild.Options {
 
 // closeLogsExcept closes the log files of servers no longer running.
 func (e *Engine) closeLogsExcept(defs map[string]ServerDef) {
+	var gone []io.WriteCloser
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	for name, w := range e.logs {
 		if _, ok := defs[name]; !ok {
-			w.Close()
+			gone = append(gone, w)
 			delete(e.logs, name)
 		}
+	}
+	e.mu.Unlock()
+	// Closed after the lock: a Close flushes to a file and may wait.
+	for _, w := range gone {
+		w.Close()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -158,6 +159,7 @@ func (e *Engine) buildState() State {
 		At:      now,
 		Engine: EngineInfo{
 			PID: os.Getpid(), Home: e.opts.Paths.Dir, Started: e.started, Service: e.opts.Service,
+			Goroutines: runtime.NumGoroutine(),
 		},
 		Relay: RelayState{
 			URL: url, Wanted: e.wanted, Phase: conn.Phase, Reason: conn.Reason,

@@ -28,9 +28,12 @@ type testRelay struct {
 	srv    *server.Server
 }
 
+// testRelaySecret signs the test relay's tokens.
+const testRelaySecret = "engine-test-secret-0123456789abcdef"
+
 func newTestRelay(t *testing.T) *testRelay {
 	t.Helper()
-	r := &testRelay{secret: []byte("engine-test-secret-0123456789abcdef")}
+	r := &testRelay{secret: []byte(testRelaySecret)}
 	r.srv = &server.Server{Verifier: &server.Verifier{Secret: r.secret}}
 	hs := httptest.NewServer(r.srv)
 	t.Cleanup(func() { r.srv.Close(); hs.Close() })
@@ -156,8 +159,15 @@ func (f *engineFixture) stop() {
 	}
 	f.cancel()
 	f.cancel = nil
-	if err := <-f.done; err != nil {
-		f.t.Errorf("engine Run: %v", err)
+	// Bounded, so a test that found a hang reports it instead of hanging
+	// in its cleanup.
+	select {
+	case err := <-f.done:
+		if err != nil {
+			f.t.Errorf("engine Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		f.t.Errorf("the engine did not stop within 30 s")
 	}
 }
 
@@ -520,6 +530,11 @@ func TestEngineSecondEngineIsRefused(t *testing.T) {
 	st, err := c.State(context.Background())
 	if err != nil || st.Engine.PID != os.Getpid() || len(st.Servers) != 1 {
 		t.Fatalf("state over the socket: %+v %v", st, err)
+	}
+	// The goroutine count is this process's: at least the engine's own
+	// loops and the test's, never zero (the fault suite reads it).
+	if st.Engine.Goroutines < 5 {
+		t.Errorf("engine goroutines = %d", st.Engine.Goroutines)
 	}
 }
 

@@ -37,6 +37,9 @@ type EngineInfo struct {
 	// Service is true when the engine runs as the OS service (tetherd
 	// installed), false for a foreground `tetherd run` or the tray.
 	Service bool `json:"service"`
+	// Goroutines is runtime.NumGoroutine() when the snapshot was built: a
+	// leak shows as growth across reloads and reconnects.
+	Goroutines int `json:"goroutines"`
 }
 
 // RelayState is the relay connection.

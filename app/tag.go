@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -49,7 +50,19 @@ func (b *Bridge) tagAnswer(f relay.Frame) (int, any) {
 		return http.StatusNotFound, tagError("unknown tool " + f.Path)
 	}
 	c := b.Child(route.Server)
-	if c == nil || c.Status().Phase != mcpchild.PhaseReady {
+	if c == nil {
+		return http.StatusBadGateway, tagError("mcp server " + route.Server + " is not running")
+	}
+	if mustWait(c.Phase()) {
+		// Starting or restarting: wait for it, as MCP sessions do.
+		wctx, cancel := context.WithTimeout(b.runCtx, b.opts.ReadyWait)
+		err := c.WaitReady(wctx)
+		cancel()
+		if err != nil {
+			return http.StatusBadGateway, tagError(fmt.Sprintf("mcp server %s did not become ready within %v: %v", route.Server, b.opts.ReadyWait, err))
+		}
+	}
+	if c.Phase() != mcpchild.PhaseReady {
 		return http.StatusBadGateway, tagError("mcp server " + route.Server + " is not running")
 	}
 	args := f.Body
