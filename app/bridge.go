@@ -108,6 +108,10 @@ type Bridge struct {
 	opts BridgeOptions
 	log  *slog.Logger
 
+	// startGate bounds how many children start (spawn to ready) at once,
+	// so a reload that adds 200 servers does not starve the engine.
+	startGate chan struct{}
+
 	runCtx context.Context // set by Start before anything can use it
 
 	// loops are the bridge's own goroutines (catalogLoop, the link's Run,
@@ -180,6 +184,7 @@ func NewBridge(opts BridgeOptions) *Bridge {
 		catalogDirty: make(chan struct{}, 1),
 		sessions:     map[sessionKey]*session{},
 		lastErr:      map[string]string{},
+		startGate:    make(chan struct{}, startConcurrency),
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -189,6 +194,11 @@ func NewBridge(opts BridgeOptions) *Bridge {
 	}
 	return b
 }
+
+// startConcurrency is how many servers start at once. Eight keeps a
+// reload of a few servers as fast as before while 200 at once no longer
+// fork and handshake together (see mcpchild.Options.StartGate).
+const startConcurrency = 8
 
 // newChild builds one child with the bridge's hooks chained after the
 // caller's.
@@ -201,6 +211,9 @@ func (b *Bridge) newChild(name string, def ServerDef) *mcpchild.Child {
 	}
 	if def.Era != "" {
 		copts.Era = def.Era
+	}
+	if copts.StartGate == nil {
+		copts.StartGate = b.startGate
 	}
 	userStatus := copts.OnStatus
 	copts.OnStatus = func(st mcpchild.Status) {

@@ -136,12 +136,16 @@ func (d *tetherd) status(t *testing.T, bound time.Duration) engineStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	start := time.Now()
 	cmd := exec.CommandContext(ctx, testbin.Build(t, "./cmd/svc"), "status", "--json")
 	cmd.Env = append(os.Environ(), "TETHER_HOME="+d.home)
 	out, err := cmd.Output()
 	if ctx.Err() != nil {
-		t.Fatalf("tetherd status did not answer within %v: the engine hangs", bound)
+		// SIGQUIT makes the Go runtime print every goroutine's stack on
+		// stderr (the test's log of tetherd) and exit: the dump says where
+		// it hangs.
+		d.cmd.Process.Signal(syscall.SIGQUIT)
+		d.cmd.Wait()
+		t.Fatalf("tetherd status did not answer within %v: the engine hangs (goroutine dump in the tetherd log below)", bound)
 	}
 	if err != nil {
 		t.Fatalf("tetherd status --json: %v\n%s", err, out)
@@ -150,7 +154,6 @@ func (d *tetherd) status(t *testing.T, bound time.Duration) engineStatus {
 	if err := json.Unmarshal(out, &st); err != nil {
 		t.Fatalf("tetherd status --json: %v\n%s", err, out)
 	}
-	_ = start
 	return st
 }
 

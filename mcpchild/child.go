@@ -81,6 +81,12 @@ type Options struct {
 	StopGrace time.Duration
 	// HandshakeTimeout bounds spawn-to-ready (default 60 s: npx may download).
 	HandshakeTimeout time.Duration
+	// StartGate, when set, bounds how many children sharing it spawn and
+	// handshake at once: a slot (a send on the buffered channel) is held from
+	// spawn to ready. 200 servers started by one reload otherwise fork and
+	// handshake all at once, and the process that owns them stops answering
+	// anything else for seconds. Waiting for a slot shows as "starting".
+	StartGate chan struct{}
 	// ProbeTimeout bounds the server/discover probe before falling back to
 	// initialize, for servers that ignore unknown methods (default 5 s).
 	ProbeTimeout time.Duration
@@ -463,6 +469,17 @@ func restartDelay(lo, hi time.Duration, crashes int) time.Duration {
 // ends, ctx ends or a restart is requested, and always leaves nothing running.
 func (c *Child) runOnce(ctx context.Context) error {
 	c.setStatus(func(s *Status) { s.Phase, s.Pid, s.Era = PhaseStarting, 0, EraUnknown })
+	release := func() {}
+	if gate := c.opts.StartGate; gate != nil {
+		select {
+		case gate <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var once sync.Once
+		release = func() { once.Do(func() { <-gate }) }
+	}
+	defer release() // on every early return; the normal path releases at ready
 	inst, err := c.spawn(ctx)
 	if err != nil {
 		return err
@@ -501,6 +518,7 @@ func (c *Child) runOnce(ctx context.Context) error {
 	c.init = hs
 	c.tools = tools
 	c.mu.Unlock()
+	release()
 	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError = PhaseReady, hs.era, "" })
 	c.log.Info("mcp server ready", "era", hs.era, "tools", len(tools), "pid", inst.link.pid())
 
