@@ -33,6 +33,9 @@ type EngineOptions struct {
 	Relay string
 	TAG   bool
 	DevID string
+	// Insecure allows a ws:// or http:// relay that is not on loopback
+	// (tetherd run --insecure; settings.json "insecure" does the same).
+	Insecure bool
 
 	// TokenFile is the --token-file flag.
 	TokenFile string
@@ -369,7 +372,7 @@ func (e *Engine) reload() {
 		e.closeLogsExcept(defs)
 	}
 	url, tag, dev := e.relayTarget()
-	e.bridge.SetRelay(url, tag, dev)
+	e.bridge.setTarget(relayTarget{url: url, tag: tag, devID: dev, insecure: e.opts.Insecure || settings.Insecure})
 	e.refreshToken()
 	e.syncLink()
 	e.markDirty()
