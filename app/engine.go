@@ -486,6 +486,11 @@ func (e *Engine) dialToken(ctx context.Context) (string, error) {
 		e.mu.Unlock()
 		return "", errors.New(msg)
 	}
+	if url, _, _ := e.relayTarget(); url != "" {
+		if err := CheckTokenAudience(tok, url); err != nil {
+			return "", err // retried with backoff: a fixed token file is picked up
+		}
+	}
 	return tok.Reveal(), nil
 }
 
