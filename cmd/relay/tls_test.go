@@ -323,6 +323,10 @@ func TestServeACMEWithPebble(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("pebble did not start")
 	}
+	// Pebble logs its addresses just before it listens on them (the
+	// management one from another goroutine): wait until both accept.
+	waitListening(t, acmePort)
+	waitListening(t, mgmtPort)
 	minica := filepath.Join(pebbleDir, "test/certs/pebble.minica.pem")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -397,4 +401,22 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// waitListening returns once addr accepts TCP connections. Another
+// process's listener gives no event to await, so this retries the dial.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not accept connections: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
