@@ -163,6 +163,9 @@ type relayTarget struct {
 	url   string
 	tag   bool   // the TAG relay protocol
 	devID string // the dev slot (required in TAG mode)
+	// insecure allows ws:// to a relay off loopback (tetherd run
+	// --insecure, "insecure" in settings.json); see relay.CheckTransport.
+	insecure bool
 }
 
 // relayTarget reads the target under the lock: SetRelay may change it
@@ -424,6 +427,7 @@ func (b *Bridge) Connect() <-chan struct{} {
 		Token:        b.opts.Token,
 		TAG:          b.target.tag,
 		DevID:        b.target.devID,
+		Insecure:     b.target.insecure,
 		Hello:        b.hello,
 		OnFrame:      b.onFrame,
 		BeforeWait:   b.holds.releaseAll,
@@ -462,7 +466,11 @@ func (b *Bridge) Disconnect() {
 // SetRelay points the link at another relay (or the same relay in another
 // mode). A running link is restarted; a stopped one stays stopped.
 func (b *Bridge) SetRelay(url string, tag bool, devID string) {
-	next := relayTarget{url: url, tag: tag, devID: devID}
+	b.setTarget(relayTarget{url: url, tag: tag, devID: devID})
+}
+
+// setTarget is SetRelay with every field of the target.
+func (b *Bridge) setTarget(next relayTarget) {
 	b.mu.Lock()
 	same := b.target == next
 	running := b.link.Load() != nil

@@ -34,6 +34,9 @@ type EngineOptions struct {
 	Relay string
 	TAG   bool
 	DevID string
+	// Insecure allows a ws:// or http:// relay that is not on loopback
+	// (tetherd run --insecure; settings.json "insecure" does the same).
+	Insecure bool
 
 	// TokenFile is the --token-file flag.
 	TokenFile string
@@ -411,7 +414,7 @@ func (e *Engine) reload() {
 		e.closeLogsExcept(defs)
 	}
 	url, tag, dev := e.relayTarget()
-	e.bridge.SetRelay(url, tag, dev)
+	e.bridge.setTarget(relayTarget{url: url, tag: tag, devID: dev, insecure: e.opts.Insecure || settings.Insecure})
 	e.refreshToken()
 	e.syncLink()
 	e.markDirty()
@@ -524,6 +527,11 @@ func (e *Engine) dialToken(ctx context.Context) (string, error) {
 		msg := e.tok.err
 		e.mu.Unlock()
 		return "", errors.New(msg)
+	}
+	if url, _, _ := e.relayTarget(); url != "" {
+		if err := CheckTokenAudience(tok, url); err != nil {
+			return "", err // retried with backoff: a fixed token file is picked up
+		}
 	}
 	return tok.Reveal(), nil
 }

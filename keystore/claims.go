@@ -22,6 +22,9 @@ type Claims struct {
 	Scopes   []string  // "bridge", "client"
 	Expiry   time.Time // zero when the token has no exp
 	IssuedAt time.Time // zero when the token has no iat
+	// Audience is the aud claim: the relay URL(s) the token was issued
+	// for. Empty on older tokens, which name no relay.
+	Audience []string
 }
 
 // ParseClaims reads the claims of t without verifying it. The errors wrap
@@ -45,6 +48,7 @@ func ParseClaims(t Token) (Claims, error) {
 		Scope json.RawMessage `json:"scope"`
 		Exp   *float64        `json:"exp"`
 		Iat   *float64        `json:"iat"`
+		Aud   json.RawMessage `json:"aud"`
 	}
 	if err := decodePart(parts[1], &payload); err != nil {
 		return Claims{}, fmt.Errorf("%w: payload: %w", ErrNotJWT, err)
@@ -68,6 +72,9 @@ func ParseClaims(t Token) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %w", ErrNotJWT, err)
 	}
 	if c.IssuedAt, err = numericDate("iat", payload.Iat); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrNotJWT, err)
+	}
+	if c.Audience, err = parseAudience(payload.Aud); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrNotJWT, err)
 	}
 	return c, nil
@@ -123,4 +130,20 @@ func numericDate(name string, v *float64) (time.Time, error) {
 	}
 	sec, frac := math.Modf(*v)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+}
+
+// parseAudience reads aud, which RFC 7519 allows as one string or an array.
+func parseAudience(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, errors.New("aud is neither a string nor an array of strings")
+	}
+	return many, nil
 }

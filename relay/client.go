@@ -88,6 +88,10 @@ type ClientOptions struct {
 	OnKeepalive func()
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
+	// Insecure allows ws:// (http://) to a relay that is not on loopback.
+	// Without it Run refuses such a URL with ErrInsecureRelay, in state
+	// PhaseRejected with a Reason that says what to do.
+	Insecure bool
 	// Dialer dials the WebSocket; nil uses a copy of websocket.DefaultDialer
 	// (proxy from the environment) with HandshakeTimeout.
 	Dialer *websocket.Dialer
@@ -302,6 +306,12 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	c.running = true
 	c.mu.Unlock()
+	if !c.opts.Insecure {
+		if err := CheckTransport(c.opts.URL); err != nil {
+			c.finish(ConnState{Phase: PhaseRejected, Reason: err.Error()})
+			return err
+		}
+	}
 	// loop clears running together with its final state (see finish), so a
 	// caller that sees "rejected" or "offline" may call Run again at once.
 

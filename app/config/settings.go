@@ -22,6 +22,9 @@ type Settings struct {
 	TAG         bool   `json:"tag,omitempty"`         // speak the TAG relay protocol
 	DevID       string `json:"devId,omitempty"`       // dev id for TAG relays (Tether relays read it from the token)
 	AutoConnect *bool  `json:"autoConnect,omitempty"` // nil = default (connect when a token exists)
+	// Insecure allows an http:// (ws://) relay that is not on loopback: the
+	// token and tool calls then cross the network unencrypted.
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // errTokenInSettings is returned when settings.json holds a token: the file
@@ -57,7 +60,7 @@ func parseSettings(data []byte) (Settings, error) {
 	if err := checkNoToken(data, obj); err != nil {
 		return Settings{}, err
 	}
-	for _, key := range []string{"relay", "tag", "devId", "autoConnect"} {
+	for _, key := range []string{"relay", "tag", "devId", "autoConnect", "insecure"} {
 		if _, err := findMember(data, obj, key); err != nil {
 			return Settings{}, err
 		}
@@ -170,7 +173,7 @@ func settingsFields(s Settings) ([]settingsField, error) {
 		return nil, fmt.Errorf("encode settings: %w", err)
 	}
 	var out []settingsField
-	for _, key := range []string{"relay", "tag", "devId", "autoConnect"} {
+	for _, key := range []string{"relay", "tag", "devId", "autoConnect", "insecure"} {
 		f := settingsField{key: key}
 		if raw, ok := set[key]; ok {
 			v, err := hujson.Parse(raw)

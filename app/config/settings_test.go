@@ -23,13 +23,14 @@ func TestLoadSettings(t *testing.T) {
   "tag": true,
   "devId": "alice",
   "autoConnect": false,
+  "insecure": true,
   "futureKey": {"x": 1},
 }`)
 	s, err = LoadSettings(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Relay != "https://relay.example.com" || !s.TAG || s.DevID != "alice" || s.AutoConnect == nil || *s.AutoConnect {
+	if s.Relay != "https://relay.example.com" || !s.TAG || s.DevID != "alice" || s.AutoConnect == nil || *s.AutoConnect || !s.Insecure {
 		t.Errorf("settings = %+v", s)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -31,6 +30,8 @@ Usage:
   tether-relay serve --listen ADDR --secret-file FILE [--call-timeout D]
                      [--public-url URL]... [--allow-origin ORIGIN]...
                      [--body-timeout D] [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
+                     [--tls-cert FILE --tls-key FILE | --acme-domain NAME... [--acme-email E]]
+                     [--trusted-proxy CIDR]...
   tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D]
 
 serve
@@ -56,6 +57,21 @@ serve
     --session-max-age D  longest life of a session id (default 24h; sooner
                          when the client's token expires)
 
+serve: TLS (default: plain http, for loopback or behind a proxy)
+    --tls-cert FILE      PEM certificate chain; with --tls-key serves https.
+    --tls-key FILE       Both are read again on SIGHUP and when they change
+    --acme-domain NAME   get and renew a certificate for NAME over ACME
+                         (repeatable); --listen then defaults to :443
+    --acme-email E       contact address for the ACME account
+    --acme-dir URL       ACME directory (default Let's Encrypt production)
+    --acme-cache DIR     account key and certificates (default: acme/ beside
+                         --secret-file)
+    --acme-ca-root FILE  trust this CA for the ACME directory's https
+    --acme-http-listen A HTTP-01 challenges and a redirect to https
+                         (default :80; "" for none)
+    --trusted-proxy C    a proxy address or CIDR whose X-Forwarded-For and
+                         X-Forwarded-Proto are believed (repeatable)
+
 token
   Prints a signed token (JWT) on stdout and nothing else.
     --secret-file FILE   the secret the relay uses (required)
@@ -64,7 +80,8 @@ token
     --ttl D              validity (default 720h)
 
 Examples:
-  tether-relay serve --listen :8080 --secret-file /var/lib/tether-relay/secret --public-url https://relay.example.com
+  tether-relay serve --acme-domain relay.example.com --secret-file /var/lib/tether-relay/secret --public-url https://relay.example.com
+  tether-relay serve --listen 127.0.0.1:8080 --secret-file /var/lib/tether-relay/secret --public-url https://relay.example.com --trusted-proxy 127.0.0.1
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope bridge > bridge.jwt
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope client --ttl 24h
 
@@ -124,8 +141,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	startWait := fs.Duration("start-wait", server.DefaultStartWait, "how long an initialize waits for a server that is starting (0: not at all)")
 	sessionIdle := fs.Duration("session-idle", server.DefaultSessionIdleTimeout, "end a client session unused for this long")
 	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	tlsf.listenDefault(fs, listen)
+	proxies, err := parseTrustedProxies(tlsf.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	if *secretFile == "" {
 		return errors.New("serve: --secret-file is required")
@@ -149,16 +173,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
 	// connections and stalls cannot pile them up.
-	httpSrv := &http.Server{Handler: relaySrv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	httpSrv := &http.Server{Handler: proxies.wrap(relaySrv), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	ln, err := net.Listen("tcp", *listen)
+	tlsSet, err := tlsf.setup(ctx, *secretFile, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	fmt.Fprintf(stdout, "tether-relay listening on http://%s\n", ln.Addr())
-
-	errc := make(chan error, 1)
+	defer tlsSet.close()
+	ln, acmeLn, err := tlsSet.listen(*listen, stdout)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	errc := make(chan error, 2)
 	go func() { errc <- httpSrv.Serve(ln) }()
+	if acmeLn != nil {
+		acmeSrv := tlsSet.acmeServer(logger)
+		go func() { errc <- acmeSrv.Serve(acmeLn) }()
+		defer acmeSrv.Close()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -22,7 +22,7 @@ const usage = `tetherd — the Tether bridge: your local MCP servers, reachable 
 
 Usage:
   tetherd demo                         try it: a loopback relay, a sample server, a URL to use
-  tetherd run [--config FILE] [--relay URL] [--token-file FILE] [--tag --dev-id ID]
+  tetherd run [--config FILE] [--relay URL] [--token-file FILE] [--tag --dev-id ID] [--insecure]
   tetherd run --relay URL --mcp-cmd "python -m x" [--mcp-env K=V]... [--name NAME] [-- ARGS]
   tetherd status [--json]              what the running engine is doing
   tetherd token set|show|clear [--relay URL]
@@ -43,6 +43,9 @@ run
     --relay URL        relay base URL (or $TETHER_RELAY; default: settings.json)
     --tag              speak the TAG relay protocol (needs --dev-id)
     --dev-id ID        dev slot (required with --tag)
+    --insecure         allow an http:// (ws://) relay that is not on this
+                       machine (the token and calls then cross the network
+                       in clear); settings.json "insecure": true does the same
     --mcp-cmd CMD      quick mode: serve this one command instead of mcp.json
     --mcp-env K=V      quick mode: environment for the command (repeatable)
     --name NAME        quick mode: the server's name (default "default")

@@ -34,6 +34,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mcpCmd := fs.String("mcp-cmd", "", "quick mode: one MCP server command")
 	name := fs.String("name", "default", "quick mode: server name")
 	asService := fs.Bool("service", false, "running under the OS service manager")
+	insecure := fs.Bool("insecure", false, "allow an http:// (ws://) relay that is not on loopback")
 	var mcpEnv listFlag
 	fs.Var(&mcpEnv, "mcp-env", "quick mode: K=V for the command (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -59,6 +60,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("no relay URL: pass --relay https://relay.example.com, set TETHER_RELAY, or put {\"relay\": \"https://relay.example.com\"} in %s", paths.Settings)
 		}
 	}
+	if err := checkRelayTransport(paths, *relayURL, *insecure, *asService); err != nil {
+		return err
+	}
 	logger, closeLog, err := newLogger(paths, stderr, *asService)
 	if err != nil {
 		return err
@@ -71,6 +75,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Relay:      *relayURL,
 		TAG:        *tag,
 		DevID:      *devID,
+		Insecure:   *insecure,
 		TokenFile:  *tokenFile,
 		Logger:     logger,
 		Version:    version,
@@ -203,4 +208,27 @@ func envDuration(key string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %w", key, err)
 	}
 	return d, nil
+}
+
+// checkRelayTransport refuses, before anything starts, an http:// (ws://)
+// relay off loopback in a foreground run: the engine would refuse it too
+// (relay.ErrInsecureRelay, shown in its state), but a terminal user should
+// read why at once. The service does not stop over it: it shows the reason
+// in its state until settings.json changes.
+func checkRelayTransport(paths app.Paths, flagURL string, insecure, asService bool) error {
+	if insecure || asService {
+		return nil
+	}
+	s, err := config.LoadSettings(paths.Settings)
+	if err != nil {
+		return err
+	}
+	if s.Insecure { // the engine allows it on the same key
+		return nil
+	}
+	url := flagURL
+	if url == "" {
+		url = s.Relay
+	}
+	return app.CheckRelayTransport(url)
 }

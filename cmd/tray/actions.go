@@ -86,19 +86,14 @@ func (t *tray) do(action string) {
 		}
 		msg = fmt.Sprintf("Tether %s (%s/%s) · files in %s", version, runtime.GOOS, runtime.GOARCH, home)
 	case action == "link-accept":
-		t.mu.Lock()
-		l := t.link
-		t.link = nil
-		t.mu.Unlock()
-		if l != nil && needCtl() {
+		l, ok := t.takeLink()
+		if ok && needCtl() {
 			if err = l.apply(ctx, ctl); err == nil {
 				msg = "Link applied; connecting"
 			}
 		}
 	case action == "link-dismiss":
-		t.mu.Lock()
-		t.link = nil
-		t.mu.Unlock()
+		t.takeLink()
 		t.poke()
 	default:
 		verb, name, _ := strings.Cut(action, ":")

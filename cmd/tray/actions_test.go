@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,7 +82,7 @@ func TestParseLink(t *testing.T) {
 	if l.relay != "https://relay.example.com" || l.token.Reveal() != tok || l.dev != "bob" {
 		t.Errorf("parsed %+v", l)
 	}
-	if q := l.question(); q != "Link: connect to relay.example.com as bob?" {
+	if q := l.question(); q != "Link: connect to https://relay.example.com as bob?" {
 		t.Errorf("question %q", q)
 	}
 	if _, err := parseLink("tether:connect?relay=http://127.0.0.1:8080"); err != nil {
@@ -93,12 +94,84 @@ func TestParseLink(t *testing.T) {
 		"tether://connect?relay=file:///etc/passwd",
 		"tether://connect?relay=https://x&token=not-a-jwt",
 		"https://connect?relay=https://x",
+		"tether://connect?relay=http://relay.example.com",
+		"tether://connect?relay=http://192.168.1.9:8080",
 	} {
 		if _, err := parseLink(bad); err == nil {
 			t.Errorf("%s: accepted", bad)
 		} else if strings.Contains(err.Error(), "not-a-jwt") {
 			t.Errorf("%s: error shows the token: %v", bad, err)
 		}
+	}
+}
+
+// The question shows the whole relay URL: a look-alike port or path is
+// visible, user info and query are not.
+func TestLinkQuestionShowsFullURL(t *testing.T) {
+	l, err := parseLink("tether://connect?relay=" + url.QueryEscape("https://user:pw@relay.example.com:8443/team?x=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := l.question(); q != "Link: connect to https://relay.example.com:8443/team?" {
+		t.Errorf("question %q", q)
+	}
+	if _, err := parseLink("tether://connect?relay=http://localhost:8080"); err != nil {
+		t.Errorf("http to loopback refused: %v", err)
+	}
+}
+
+// A link whose token names another relay in aud is refused: applying it
+// would send that token to the link's relay.
+func TestLinkTokenForAnotherRelay(t *testing.T) {
+	enc := base64.RawURLEncoding.EncodeToString
+	tok := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." +
+		enc([]byte(fmt.Sprintf(`{"sub":"dev:bob","scope":"bridge","aud":"https://relay.example.com","exp":%d}`, time.Now().Add(time.Hour).Unix()))) + "." + enc([]byte("sig"))
+	if _, err := parseLink("tether://connect?relay=https://relay.example.com/&token=" + tok); err != nil {
+		t.Fatalf("matching aud refused: %v", err)
+	}
+	_, err := parseLink("tether://connect?relay=https://evil.example&token=" + tok)
+	if !errors.Is(err, app.ErrTokenOtherRelay) {
+		t.Fatalf("foreign relay: %v, want ErrTokenOtherRelay", err)
+	}
+	if strings.Contains(err.Error(), tok) {
+		t.Error("error shows the token")
+	}
+}
+
+// A second link queues behind the pending one instead of replacing it;
+// accepting or dismissing takes the oldest; the queue is bounded.
+func TestLinksQueue(t *testing.T) {
+	tr := &tray{wake: make(chan struct{}, 1)}
+	a, _ := parseLink("tether://connect?relay=https://a.example.com")
+	b, _ := parseLink("tether://connect?relay=https://b.example.com")
+	for _, l := range []connectLink{a, b, a} {
+		if err := tr.offerLink(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.haveState, tr.st = true, app.State{}
+	m := tr.model(time.Now())
+	if it := m.find("link"); it == nil || it.Label != "Link: connect to https://a.example.com? (1 more waiting)" {
+		t.Fatalf("menu shows %+v", it)
+	}
+	if l, ok := tr.takeLink(); !ok || l.relay != a.relay {
+		t.Fatalf("first taken %+v, want a", l)
+	}
+	if l, ok := tr.takeLink(); !ok || l.relay != b.relay {
+		t.Fatalf("second taken %+v, want b", l)
+	}
+	if _, ok := tr.takeLink(); ok {
+		t.Fatal("queue not empty")
+	}
+	for i := range maxLinks {
+		l, _ := parseLink(fmt.Sprintf("tether://connect?relay=https://r%d.example.com", i))
+		if err := tr.offerLink(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, _ := parseLink("tether://connect?relay=https://one-too-many.example.com")
+	if err := tr.offerLink(l); err == nil {
+		t.Fatal("queue grew past maxLinks")
 	}
 }
 

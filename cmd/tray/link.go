@@ -52,6 +52,11 @@ func parseLink(raw string) (connectLink, error) {
 		if err != nil || (r.Scheme != "https" && r.Scheme != "http") || r.Host == "" {
 			return connectLink{}, fmt.Errorf("the link's relay %q is not an http(s) URL", l.relay)
 		}
+		// A page must not point the bridge at a relay in clear text; a
+		// trusted-network setup is made by hand in settings.json.
+		if err := app.CheckRelayTransport(l.relay); err != nil {
+			return connectLink{}, fmt.Errorf("the link's relay %s is http:// to another machine; links must use https://", displayURL(l.relay))
+		}
 	}
 	if l.token != "" {
 		c, err := app.CheckBridgeToken(l.token, time.Now())
@@ -59,15 +64,32 @@ func parseLink(raw string) (connectLink, error) {
 			return connectLink{}, fmt.Errorf("the link's token: %w", err)
 		}
 		l.dev = c.Dev
+		if l.relay != "" {
+			if err := app.CheckTokenAudience(l.token, l.relay); err != nil {
+				return connectLink{}, fmt.Errorf("the link's token: %w", err)
+			}
+		}
 	}
 	return l, nil
+}
+
+// displayURL is the relay URL as the question shows it: all of it (scheme,
+// host, port, path: a look-alike host or an odd port must be visible),
+// without user info, query or fragment.
+func displayURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }
 
 // question is the menu line asking to accept the link.
 func (l connectLink) question() string {
 	q := "Link: connect"
 	if l.relay != "" {
-		q += " to " + relayHost(l.relay)
+		q += " to " + displayURL(l.relay)
 	}
 	if l.dev != "" {
 		q += " as " + l.dev

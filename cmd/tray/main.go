@@ -96,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	t := newTray(paths, logger, inst)
 	if link != nil {
-		t.offerLink(*link)
+		t.offerLink(*link) // the queue is empty: cannot fail
 	}
 	logger.Info("tether tray starting", "version", version, "home", paths.Dir, "pid", os.Getpid())
 	go func() {

@@ -40,7 +40,7 @@ type tray struct {
 	haveState bool
 	notice    string
 	noticeAt  time.Time
-	link      *connectLink
+	links     []connectLink // tether:// links to confirm, oldest first
 	login     bool
 	stopOwn   func()        // stops the in-process engine and waits; nil when attached
 	grace     time.Duration // how long to wait for another engine before starting one
@@ -159,9 +159,14 @@ func (t *tray) model(now time.Time) Model {
 	if t.notice != "" && now.Sub(t.noticeAt) < noticeFor {
 		extra = append(extra, info("notice", clip(t.notice), t.notice))
 	}
-	if t.link != nil {
+	if len(t.links) > 0 {
+		l := t.links[0]
+		q := l.question()
+		if n := len(t.links) - 1; n > 0 {
+			q += fmt.Sprintf(" (%d more waiting)", n)
+		}
 		extra = append(extra,
-			info("link", clip(t.link.question()), t.link.relay),
+			info("link", clip(q), displayURL(l.relay)),
 			Item{Key: "link-accept", ID: "link-accept", Label: "Accept link and connect", Enabled: true},
 			Item{Key: "link-dismiss", ID: "link-dismiss", Label: "Dismiss link", Enabled: true})
 	}
@@ -185,12 +190,39 @@ func (t *tray) setNotice(msg string) {
 	t.poke()
 }
 
-// offerLink asks, in the menu, whether to apply a tether:// link.
-func (t *tray) offerLink(l connectLink) {
+// maxLinks bounds the queue: a page opening links in a loop cannot grow
+// the tray without limit.
+const maxLinks = 8
+
+// offerLink asks, in the menu, whether to apply a tether:// link. A link
+// that arrives while another waits queues behind it: replacing the pending
+// one would let a second page swap what the user is about to accept.
+func (t *tray) offerLink(l connectLink) error {
 	t.mu.Lock()
-	t.link = &l
-	t.mu.Unlock()
-	t.poke()
+	defer t.poke()
+	defer t.mu.Unlock()
+	for _, q := range t.links {
+		if q.raw == l.raw {
+			return nil
+		}
+	}
+	if len(t.links) >= maxLinks {
+		return fmt.Errorf("%d links already wait in the Tether menu; accept or dismiss them first", len(t.links))
+	}
+	t.links = append(t.links, l)
+	return nil
+}
+
+// takeLink removes the link the menu shows (the oldest) and returns it.
+func (t *tray) takeLink() (connectLink, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.links) == 0 {
+		return connectLink{}, false
+	}
+	l := t.links[0]
+	t.links = t.links[1:]
+	return l, true
 }
 
 // onHandOver answers a second launch of the tray.
@@ -200,7 +232,9 @@ func (t *tray) onHandOver(req handOverRequest) string {
 		if err != nil {
 			return "tether: " + err.Error()
 		}
-		t.offerLink(l)
+		if err := t.offerLink(l); err != nil {
+			return "tether: " + err.Error()
+		}
 		t.notes.send("Tether", l.question()+" Open the Tether menu to accept.")
 		return "Tether is already running; open its menu to accept the link (" + l.question() + ")"
 	}

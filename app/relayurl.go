@@ -1,0 +1,82 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/tether-dev/tether/keystore"
+	"github.com/tether-dev/tether/relay"
+)
+
+// ErrInsecureRelay is wrapped by CheckRelayTransport's error, and is the
+// error of a link that refused an http:// relay off loopback.
+var ErrInsecureRelay = relay.ErrInsecureRelay
+
+// CheckRelayTransport refuses an http:// (ws://) relay URL whose host is not
+// this machine, with a message saying what to do (use https, or allow it
+// with --insecure / "insecure": true). The engine applies the same rule when
+// it connects; UIs call this to say so before anything is saved.
+func CheckRelayTransport(url string) error { return relay.CheckTransport(url) }
+
+// IsLoopbackHost reports whether host (without port) names this machine.
+func IsLoopbackHost(host string) bool { return relay.IsLoopbackHost(host) }
+
+// ErrTokenOtherRelay is wrapped by CheckTokenAudience's error.
+var ErrTokenOtherRelay = errors.New("the token was issued for another relay")
+
+// CheckTokenAudience refuses to send tok to relayURL when the token's aud
+// claim names other relays: a tether:// link (or a settings edit) that only
+// changes the relay must not hand this user's token to a relay that did not
+// issue it. A token without aud (issued before relays set it) passes. The
+// message never contains the token.
+func CheckTokenAudience(tok keystore.Token, relayURL string) error {
+	c, err := keystore.ParseClaims(tok)
+	if err != nil || len(c.Audience) == 0 {
+		return nil // not ours to judge; the relay checks the token itself
+	}
+	want := normRelayURL(relayURL)
+	for _, a := range c.Audience {
+		if normRelayURL(a) == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: it is for %s, not %s, so it was not sent; get a token from %s (tether-relay token, or a tether:// link that carries one)",
+		ErrTokenOtherRelay, strings.Join(c.Audience, ", "), redactRelayURL(relayURL), redactRelayURL(relayURL))
+}
+
+// normRelayURL is a relay URL in the form aud compares by: http(s) scheme
+// (ws and wss map to them), lower-case host, no default port, no trailing
+// slash, no user, query or fragment.
+func normRelayURL(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return raw
+	}
+	scheme := strings.ToLower(u.Scheme)
+	switch scheme {
+	case "ws":
+		scheme = "http"
+	case "wss":
+		scheme = "https"
+	}
+	host := strings.ToLower(u.Hostname())
+	if p := u.Port(); p != "" && !(scheme == "http" && p == "80") && !(scheme == "https" && p == "443") {
+		host = net.JoinHostPort(host, p)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/")
+}
+
+// redactRelayURL drops user info, query and fragment, for messages.
+func redactRelayURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tether-dev/tether/keystore"
+)
+
+// fakeJWT has the shape ParseClaims reads; the signature is not checked
+// client-side.
+func fakeJWT(t *testing.T, claims map[string]any) keystore.Token {
+	t.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return keystore.Token(enc(map[string]string{"alg": "HS256", "typ": "JWT"}) + "." + enc(claims) + ".c2ln")
+}
+
+func TestCheckTokenAudience(t *testing.T) {
+	one := fakeJWT(t, map[string]any{"sub": "dev:alice", "scope": "bridge", "aud": "https://relay.example.com"})
+	many := fakeJWT(t, map[string]any{"sub": "dev:alice", "scope": "bridge", "aud": []string{"https://a.example", "https://relay.example.com/"}})
+	none := fakeJWT(t, map[string]any{"sub": "dev:alice", "scope": "bridge"})
+	for _, tc := range []struct {
+		name  string
+		tok   keystore.Token
+		relay string
+		ok    bool
+	}{
+		{"same URL", one, "https://relay.example.com", true},
+		{"trailing slash, case, default port", one, "HTTPS://Relay.Example.com:443/", true},
+		{"wss form of the same relay", one, "wss://relay.example.com", true},
+		{"another host", one, "https://evil.example", false},
+		{"same host over http", one, "http://relay.example.com", false},
+		{"another port", one, "https://relay.example.com:8443", false},
+		{"another path prefix", one, "https://relay.example.com/other", false},
+		{"one of several", many, "https://relay.example.com", true},
+		{"none of several", many, "https://b.example", false},
+		{"older token without aud", none, "https://evil.example", true},
+	} {
+		err := CheckTokenAudience(tc.tok, tc.relay)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrTokenOtherRelay)) {
+			t.Errorf("%s: err %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && strings.Contains(err.Error(), tc.tok.Reveal()) {
+			t.Errorf("%s: message carries the token", tc.name)
+		}
+	}
+}
