@@ -31,10 +31,13 @@ type testRelay struct {
 // testRelaySecret signs the test relay's tokens.
 const testRelaySecret = "engine-test-secret-0123456789abcdef"
 
-func newTestRelay(t *testing.T) *testRelay {
+func newTestRelay(t *testing.T, tweaks ...func(*server.Server)) *testRelay {
 	t.Helper()
 	r := &testRelay{secret: []byte(testRelaySecret)}
 	r.srv = &server.Server{Verifier: &server.Verifier{Secret: r.secret}}
+	for _, tw := range tweaks {
+		tw(r.srv)
+	}
 	hs := httptest.NewServer(r.srv)
 	t.Cleanup(func() { r.srv.Close(); hs.Close() })
 	r.url = hs.URL
@@ -120,9 +123,9 @@ func shortTempDir(t *testing.T) string {
 	return dir
 }
 
-func startEngine(t *testing.T, mcpJSON string, tweak func(*EngineOptions)) *engineFixture {
+func startEngine(t *testing.T, mcpJSON string, tweak func(*EngineOptions), relayTweaks ...func(*server.Server)) *engineFixture {
 	t.Helper()
-	f := &engineFixture{t: t, relay: newTestRelay(t), kc: &keystore.Memory{}, dev: "alice"}
+	f := &engineFixture{t: t, relay: newTestRelay(t, relayTweaks...), kc: &keystore.Memory{}, dev: "alice"}
 	f.server = testbin.Build(t, "./internal/testservers/mcpserver")
 	f.paths = PathsIn(shortTempDir(t))
 	if err := f.paths.Ensure(); err != nil {

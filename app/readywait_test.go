@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/relay/server"
 )
 
 // slowServer is a server that needs a while before it speaks MCP, as npx
@@ -59,7 +60,10 @@ func TestEngineCallsWaitForStartUp(t *testing.T) {
 // TestEngineStartUpWaitIsBounded: a server that takes longer than
 // ReadyWait fails the request with an error that says so.
 func TestEngineStartUpWaitIsBounded(t *testing.T) {
-	f := startEngine(t, slowServer("30"), func(o *EngineOptions) { o.ReadyWait = 300 * time.Millisecond })
+	// The relay waits for a starting server too (its StartWait, 30 s by
+	// default); off here, so the bridge's own bound is what answers.
+	f := startEngine(t, slowServer("30"), func(o *EngineOptions) { o.ReadyWait = 300 * time.Millisecond },
+		func(s *server.Server) { s.StartWait = -1 })
 	f.relay.waitRelay(t, f.dev, f.client, "slow starting", func(v relayView) bool {
 		s, _, _ := v.server("slow")
 		return v.Connected && s == "starting"
