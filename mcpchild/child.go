@@ -41,6 +41,10 @@ const (
 	EraUnknown Era = ""
 	Era2025    Era = "2025" // initialize handshake, stateful session
 	Era2026    Era = "2026" // 2026-07-28: stateless, server/discover, per-request _meta
+	// EraBoth is a child that speaks both (initialized, and answers
+	// server/discover): each session is spoken to in its own era. It is a
+	// Status value only; mcp.json pins 2025 or 2026.
+	EraBoth Era = "both"
 )
 
 // Kinds of server, as in Status.Kind.
@@ -519,8 +523,12 @@ func (c *Child) runOnce(ctx context.Context) error {
 	c.tools = tools
 	c.mu.Unlock()
 	release()
-	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError = PhaseReady, hs.era, "" })
-	c.log.Info("mcp server ready", "era", hs.era, "tools", len(tools), "pid", inst.link.pid())
+	era := hs.era
+	if hs.both {
+		era = EraBoth
+	}
+	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError = PhaseReady, era, "" })
+	c.log.Info("mcp server ready", "era", era, "tools", len(tools), "pid", inst.link.pid())
 
 	select {
 	case <-inst.dead:

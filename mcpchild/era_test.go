@@ -3,8 +3,10 @@ package mcpchild
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tether-dev/tether/internal/mcpwire"
+	"github.com/tether-dev/tether/internal/testbin"
 )
 
 // A 2025-era client on a child that speaks only 2026-07-28: initialize is
@@ -56,7 +58,9 @@ func TestModernSessionOnLegacyOnlyChild(t *testing.T) {
 // A 2026 client on a 2026 child: input_required results pass through
 // untouched, because the client runs the rounds itself.
 func TestModernSessionGetsInputRequiredResultsAsIs(t *testing.T) {
-	c := startTestServer(t, testOptions(t))
+	opts := testOptions(t)
+	opts.Era = Era2026 // spoken to in 2026 only (mcp.json "era": "2026")
+	c := startTestServer(t, opts)
 	cl := newClient(t, c, "a")
 	cl.mustCall("server/discover", map[string]any{"_meta": modernMeta("m")})
 	res := cl.mustCall("tools/call", map[string]any{"_meta": modernMeta("m"), "name": "roots", "arguments": map[string]any{}})
@@ -89,5 +93,51 @@ func TestInitializeAnswersTheClientsVersion(t *testing.T) {
 		if got := unquote(field(cl.initialize(v), "protocolVersion")); got != want {
 			t.Errorf("client asked %s: answered %q, want %q", v, got, want)
 		}
+	}
+}
+
+// A child that answers initialize and takes 2026 requests (the go-sdk's
+// servers) is spoken to in both eras: a 2025 client gets its server→client
+// requests the 2025 way (roots/list here, as the client asked), a 2026
+// client's requests go through with its own _meta.
+func TestBothEraChildServesEachClientInItsOwnVersion(t *testing.T) {
+	c := startTestServer(t, testOptions(t))
+	if era := c.Status().Era; era != EraBoth {
+		t.Fatalf("era = %q, want both", era)
+	}
+	legacy := newClient(t, c, "legacy")
+	legacy.initialize("2025-06-18")
+	callID, ch := legacy.request("tools/call", map[string]any{"name": "roots", "arguments": map[string]any{}})
+	req := legacy.waitOther("roots/list from the server", methodIs("roots/list"))
+	if string(req.related) != callID {
+		t.Fatalf("roots/list related to %s, want the call %s", req.related, callID)
+	}
+	m, _ := parseMessage(req.msg)
+	if err := legacy.s.Handle(buildResponse(m.id, []byte(`{"roots":[{"uri":"file:///both"}]}`), nil)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case resp := <-ch:
+		if !contains(resp, "file:///both") {
+			t.Fatalf("roots call = %s", resp)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the roots call never finished")
+	}
+
+	modern := newClient(t, c, "modern")
+	res := modern.mustCall("tools/call", map[string]any{"_meta": modernMeta("modern-client"), "name": "whoami", "arguments": map[string]any{}})
+	if !contains(res, "client=modern-client") {
+		t.Fatalf("whoami for a 2026 client = %s: its own _meta did not reach the server", res)
+	}
+}
+
+// A true 2025-only server ignores the 2026 _meta and answers without
+// resultType: it is spoken to in 2025 only.
+func TestLegacyServerIgnoringMetaIsNotBoth(t *testing.T) {
+	bin := testbin.Build(t, "./internal/testservers/rawecho")
+	c := startChild(t, Spec{Name: "raw", Command: bin}, testOptions(t))
+	if era := c.Status().Era; era != Era2025 {
+		t.Fatalf("era = %q, want 2025", era)
 	}
 }

@@ -24,26 +24,38 @@ type handshake struct {
 	capabilities []byte
 	hasTools     bool
 	hasLogging   bool
+	// both: the child was initialized (era 2025) and also answers
+	// server/discover. 2025-era sessions are then spoken to in 2025, and
+	// 2026-era sessions' requests go to it as they are, with their own
+	// per-request _meta: every client gets the child in its own version.
+	both bool
 }
 
-// The era choice. The bridge probes with server/discover; a child that
-// answers it is spoken to in 2026-07-28, including one that supports both
-// eras. Why:
-//   - it is forced in practice: the go-sdk server treats discover as the start
-//     of the connection and rejects a later initialize as a duplicate
-//     (measured), so switching back would cost a second process start;
-//   - it fits multiplexing: every request carries its own session's client
-//     info, capabilities and log level in _meta, where 2025 has one
-//     initialize (one set of capabilities, one log level) for all sessions;
-//   - input requests (roots, sampling, elicitation) come back as
-//     "input_required" results of the very request that needs them, so
-//     routing them is never ambiguous; in 2025 a server→client request is
-//     ambiguous whenever two sessions have calls in flight.
-// The cost: server code that still sends server-initiated requests the 2025
-// way (session.ListRoots etc.) fails on a 2026 connection in the go-sdk.
-// Such a server is pinned to 2025 with Options.Era (mcp.json: "era": "2025").
-// 2025-era sessions on a 2026 child get multi-round-trip results translated
-// into ordinary server→client requests (see mrtr.go).
+// The era choice. Unless mcp.json pins an era, the bridge initializes the
+// child (2025) and then sends it one list request with the 2026-07-28
+// per-request _meta (see probeModernRequest):
+//   - a child that answers both is spoken to in both: a 2025-era session's
+//     requests go to it as 2025 requests (sampling, elicitation and roots as
+//     server→client requests, resources/subscribe, one log level), a
+//     2026-era session's requests go as they are, with the client's own
+//     per-request _meta (multi-round-trip results, subscriptions/listen).
+//     Each client thus meets the server in the version it asked for, with
+//     no translation — measured: the go-sdk's servers refuse 2025-style
+//     server→client requests on a 2026 request, and have no
+//     resources/subscribe in 2026, so translating one era into the other
+//     loses features. server/discover is not sent to such a child: the
+//     go-sdk server treats it as the start of a 2026 connection (rejecting
+//     a later initialize, and treating 2025 requests as 2026 ones); 2026
+//     sessions get a discover result made from the initialize result.
+//   - a child that refuses initialize is probed with server/discover and
+//     spoken to in 2026 only; 2025-era sessions get multi-round-trip results
+//     translated into ordinary server→client requests (see mrtr.go).
+//   - a child that refuses server/discover is spoken to in 2025 only; 2026
+//     sessions get their _meta stripped and list changes on their listen.
+// "era": "2026" in mcp.json skips initialize (a server that misbehaves on
+// it, or one written for 2026 clients' multi-round-trip input requests),
+// "era": "2025" skips the probe. HTTP servers are probed with
+// server/discover first (see handshake).
 
 // bridgeCapabilities are declared in the bridge's initialize so a child is
 // willing to send roots, sampling and elicitation requests, which are then
@@ -56,22 +68,80 @@ func (c *Child) clientInfo() []byte {
 }
 
 func (c *Child) handshake(ctx context.Context, in *instance) (handshake, error) {
-	if c.opts.Era != Era2025 {
+	if c.spec.URL != "" && c.opts.Era != Era2025 {
+		// An HTTP server is probed with server/discover first, as before:
+		// a stateless one has no 2025 session to hold sampling, roots or a
+		// client's identity, so 2026 (with the session's _meta on every
+		// request) serves both kinds of client better there.
 		hs, err := c.probeDiscover(ctx, in)
 		switch {
 		case err == nil:
 			c.openBridgeListen(in)
 			return hs, nil
-		case err != nil && c.opts.Era == Era2026:
+		case c.opts.Era == Era2026:
 			return handshake{}, fmt.Errorf("server/discover: %w", err)
-		case err != nil:
-			c.log.Debug("server/discover probe failed; using initialize", "err", err)
 		}
+		c.log.Debug("server/discover probe failed; using initialize", "err", err)
 		if ctx.Err() != nil {
 			return handshake{}, ctx.Err()
 		}
+		return c.initialize(ctx, in)
 	}
-	return c.initialize(ctx, in)
+	if c.opts.Era == Era2026 {
+		hs, err := c.probeDiscover(ctx, in)
+		if err != nil {
+			return handshake{}, fmt.Errorf("server/discover: %w", err)
+		}
+		c.openBridgeListen(in)
+		return hs, nil
+	}
+	hs, err := c.initialize(ctx, in)
+	if err != nil {
+		if c.opts.Era == Era2025 || ctx.Err() != nil {
+			return handshake{}, err
+		}
+		// Refused: a 2026-only child, which has no initialize.
+		c.log.Debug("initialize refused; probing server/discover", "err", err)
+		hs2, derr := c.probeDiscover(ctx, in)
+		if derr != nil {
+			return handshake{}, fmt.Errorf("%w; server/discover: %w", err, derr)
+		}
+		c.openBridgeListen(in)
+		return hs2, nil
+	}
+	if c.opts.Era == Era2025 {
+		return hs, nil
+	}
+	hs.both = c.probeModernRequest(ctx, in, hs)
+	return hs, nil
+}
+
+// probeModernRequest asks an initialized child one list request carrying
+// the 2026 per-request _meta and reports whether it answered as a 2026
+// server does (a result with "resultType"). Not server/discover: the go-sdk
+// server takes that as the start of a 2026 connection and from then on
+// treats 2025 requests as 2026 ones too (no server→client requests, no
+// plain list_changed), while a request with 2026 _meta leaves the
+// connection as it was (measured with the go-sdk's servers).
+func (c *Child) probeModernRequest(ctx context.Context, in *instance, hs handshake) bool {
+	method := ""
+	for _, m := range []struct{ capability, method string }{{"tools", "tools/list"}, {"prompts", "prompts/list"}, {"resources", "resources/list"}} {
+		if field(hs.capabilities, m.capability) != nil {
+			method = m.method
+			break
+		}
+	}
+	if method == "" {
+		return false // nothing to ask that a 2025 server must answer
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeTimeout)
+	defer cancel()
+	res, err := c.request(pctx, in, method, addProtocolMeta([]byte(`{}`), c.clientInfo(), []byte(bridgeCapabilities)))
+	if err != nil {
+		c.log.Debug("2026 probe failed; speaking 2025 only", "method", method, "err", err)
+		return false
+	}
+	return field(res, "resultType") != nil
 }
 
 // probeDiscover asks the child for server/discover (2026-07-28).

@@ -171,10 +171,16 @@ func (s *Session) handleRequest(m *message) {
 	case "subscriptions/listen":
 		if hs.era == Era2025 {
 			// A 2025 child broadcasts list_changed; the bridge holds the
-			// listen open itself and stamps the subscription id.
+			// listen open itself, acknowledges it as a 2026 server does,
+			// and stamps the subscription id on what it relays.
 			s.mu.Lock()
 			s.listens[idKey(m.id)] = clone(m.id)
 			s.mu.Unlock()
+			ack := setField([]byte(`{}`), "_meta", setField([]byte(`{}`), mcpwire.MetaSubscriptionID, m.id))
+			if n := field(m.params, "notifications"); n != nil {
+				ack = setField(ack, "notifications", n)
+			}
+			s.deliver(buildNotification("notifications/subscriptions/acknowledged", ack), m.id)
 			return
 		}
 	}
@@ -192,7 +198,7 @@ func (s *Session) forward(in *instance, hs handshake, m *message, modern bool) {
 func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bool, rounds int, start time.Time) {
 	params := m.params
 	switch {
-	case hs.era == Era2025 && modern:
+	case hs.era == Era2025 && modern && !hs.both:
 		params = stripProtocolMeta(params)
 	case hs.era == Era2026 && !modern:
 		s.mu.Lock()

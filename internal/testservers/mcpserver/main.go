@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"reflect"
 	"syscall"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -116,14 +117,19 @@ func newServer(era string, extraTools, pageSize int) *mcp.Server {
 }
 
 // eraMiddleware makes the server look like a server of only one era: a
-// legacy server does not know server/discover, a modern (stateless-only)
-// server refuses the initialize handshake.
+// legacy server does not know server/discover and refuses requests that
+// carry the 2026 per-request protocol version (the go-sdk would otherwise
+// answer them as a 2026 server; a real 2025-only server ignores that _meta,
+// which the bridge tells apart too — see mcpchild's era tests with rawecho);
+// a modern (stateless-only) server refuses the initialize handshake.
 func eraMiddleware(era string) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			switch {
 			case era == eraLegacy && method == "server/discover":
 				return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: server/discover"}
+			case era == eraLegacy && has2026Meta(req):
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "this server speaks only 2025-era MCP"}
 			case era == eraModern && method == "initialize":
 				return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: initialize (this server speaks only 2026-07-28; use server/discover)"}
 			}
@@ -134,4 +140,18 @@ func eraMiddleware(era string) mcp.Middleware {
 
 func text(s string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+// has2026Meta reports whether a request names a 2026 protocol version in
+// its per-request _meta.
+func has2026Meta(req mcp.Request) bool {
+	if req == nil {
+		return false
+	}
+	p := req.GetParams()
+	if p == nil || reflect.ValueOf(p).IsNil() { // a typed nil: no params at all
+		return false
+	}
+	v, _ := p.GetMeta()[mcp.MetaKeyProtocolVersion].(string)
+	return v >= "2026-07-28"
 }
