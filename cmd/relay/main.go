@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,6 +32,7 @@ Usage:
   tether-relay serve --listen ADDR --secret-file FILE [--call-timeout D]
                      [--public-url URL]... [--allow-origin ORIGIN]...
                      [--body-timeout D] [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
+                     [--client-rate N] [--max-sessions N] [--max-inflight N] [--max-streams N] [--max-body BYTES]
   tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D]
 
 serve
@@ -55,6 +57,13 @@ serve
     --session-idle D     end a client session unused this long (default 30m)
     --session-max-age D  longest life of a session id (default 24h; sooner
                          when the client's token expires)
+  Limits per client token (0: no limit; over one: 429 with Retry-After):
+    --client-rate N      requests per second, burst 2N (default 200)
+    --max-sessions N     live sessions; beyond it the least recently used idle
+                         session is evicted, 429 if all are busy (default 100)
+    --max-inflight N     POSTs being answered at once (default 128)
+    --max-streams N      open GET streams (default 32)
+    --max-body BYTES     largest POST body, 413 above it (default 8 MiB)
 
 token
   Prints a signed token (JWT) on stdout and nothing else.
@@ -124,6 +133,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	startWait := fs.Duration("start-wait", server.DefaultStartWait, "how long an initialize waits for a server that is starting (0: not at all)")
 	sessionIdle := fs.Duration("session-idle", server.DefaultSessionIdleTimeout, "end a client session unused for this long")
 	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
+	limits := limitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -145,6 +155,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		BridgeWait: orNegative(*bridgeWait), StartWait: orNegative(*startWait),
 		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
+		Limits: limits(),
 	}
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
@@ -260,4 +271,19 @@ func orNegative(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// limitFlags registers the per-token limits; the returned func, called
+// after Parse, gives them as server.Limits (a flag's 0 means no limit).
+func limitFlags(fs *flag.FlagSet) func() server.Limits {
+	rate := fs.Float64("client-rate", server.DefaultClientRate, "requests per second per client token, burst twice that (0: no limit)")
+	sessions := fs.Int("max-sessions", server.DefaultMaxSessions, "live sessions per client token; the least recently used idle one is evicted beyond it (0: no limit)")
+	inflight := fs.Int("max-inflight", server.DefaultMaxInFlight, "POSTs being answered at once per client token (0: no limit)")
+	streams := fs.Int("max-streams", server.DefaultMaxStreams, "open GET streams per client token (0: no limit)")
+	body := fs.Int64("max-body", server.DefaultMaxBodyBytes, "largest POST body in bytes (0: the frame limit)")
+	off := func(v int) int { return cmp.Or(v, -1) }
+	return func() server.Limits {
+		return server.Limits{ClientRate: cmp.Or(*rate, -1), MaxSessions: off(*sessions),
+			MaxInFlight: off(*inflight), MaxStreams: off(*streams), MaxBodyBytes: *body}
+	}
 }

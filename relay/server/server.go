@@ -78,6 +78,12 @@ type Server struct {
 	// allowed to call the MCP endpoints, besides the relay's own.
 	AllowOrigins []string
 
+	// Limits bound what one client token may take (see limits.go).
+	Limits Limits
+
+	// now, when set (tests), is the clock of the rate limits.
+	now func() time.Time
+
 	// onRegister, when set (tests), is called after a bridge takes its slot.
 	onRegister func(dev, protocol string)
 	// onWait, when set (tests), is called when a request starts waiting
@@ -88,6 +94,7 @@ type Server struct {
 	mux      *http.ServeMux
 	log      *slog.Logger
 	metrics  *metrics
+	limits   *tokenLimits
 
 	signer *sessionSigner
 	book   sessionBook
@@ -108,6 +115,7 @@ func (s *Server) init() {
 			s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 		s.metrics = newMetrics()
+		s.limits = newTokenLimits(s.Limits)
 		s.bridges = make(map[string]*bridgeConn)
 		s.arrivals = make(map[string]*arrival)
 		var secret []byte
@@ -149,6 +157,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // whose body has been read and whose answer may take long.
 func liftReadDeadline(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+}
+
+func (s *Server) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 func (s *Server) callTimeout() time.Duration {
