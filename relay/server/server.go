@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tether-dev/tether/relay"
 )
 
 // DefaultCallTimeout bounds one relayed MCP request when Server.CallTimeout
@@ -96,6 +98,8 @@ type Server struct {
 	metrics  *metrics
 	limits   *tokenLimits
 
+	stopWatch chan struct{} // closed by Shutdown: ends watchRevocations
+
 	signer *sessionSigner
 	book   sessionBook
 	// lastBookSweep is the unix second of the book's last sweep.
@@ -131,7 +135,48 @@ func (s *Server) init() {
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
 		mux.Handle("/mcp/{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
 		s.mux = mux
+		s.stopWatch = make(chan struct{})
+		if s.Verifier != nil && s.Verifier.Revocations != nil {
+			go s.watchRevocations(s.Verifier.Revocations, s.stopWatch)
+		}
 	})
+}
+
+// revocationPoll is how often the revocation list is checked for bridge
+// sockets; HTTP requests check it on every request.
+const revocationPoll = time.Second
+
+// watchRevocations closes, with 4003, the socket of every bridge whose
+// token is revoked, once the list changes.
+func (s *Server) watchRevocations(rv *Revocations, stop <-chan struct{}) {
+	t := time.NewTicker(revocationPoll)
+	defer t.Stop()
+	seen := rv.generation()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		gen := rv.generation()
+		if gen == seen {
+			continue
+		}
+		seen = gen
+		s.mu.Lock()
+		live := make([]*bridgeConn, 0, len(s.bridges))
+		for _, b := range s.bridges {
+			live = append(live, b)
+		}
+		s.mu.Unlock()
+		for _, b := range live {
+			if !rv.Has(b.tokenID) {
+				continue
+			}
+			s.log.Warn("bridge token revoked; socket closed", "dev", b.dev, "remote", b.remote)
+			b.shutdown(relay.CloseUnauthorized, "token revoked")
+		}
+	}
 }
 
 // DefaultBodyTimeout is Server.BodyTimeout's default: 48 MiB at 2 MB/s.
@@ -214,6 +259,9 @@ func (s *Server) startWait() time.Duration {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stopWatch)
+	}
 	s.closed = true
 	for dev := range s.arrivals {
 		s.bridgeArrivedLocked(dev) // waiters see closed and give up
