@@ -67,6 +67,10 @@ serve
     --max-inflight N     POSTs being answered at once (default 128)
     --max-streams N      open GET streams (default 32)
     --max-body BYTES     largest POST body, 413 above it (default 8 MiB)
+  Connections (0: no cap; over one the connection is closed at once, logged):
+    --max-conns N        open at once (default 8192)
+    --max-conns-per-ip N open at once from one address (default 256; give 0
+                         behind a reverse proxy, where all come from the proxy)
 
 token
   Prints a signed token (JWT) on stdout and nothing else.
@@ -155,6 +159,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sessionIdle := fs.Duration("session-idle", server.DefaultSessionIdleTimeout, "end a client session unused for this long")
 	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
 	limits := limitFlags(fs)
+	connLimits := connLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -162,6 +167,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("serve: --secret-file is required")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	raiseFileLimit(logger)
 	secret, created, err := loadOrCreateSecret(*secretFile)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -192,6 +198,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	ln = connLimits(ln, logger)
 	fmt.Fprintf(stdout, "tether-relay listening on http://%s\n", ln.Addr())
 
 	errc := make(chan error, 1)
@@ -405,5 +412,15 @@ func limitFlags(fs *flag.FlagSet) func() server.Limits {
 	return func() server.Limits {
 		return server.Limits{ClientRate: cmp.Or(*rate, -1), MaxSessions: off(*sessions),
 			MaxInFlight: off(*inflight), MaxStreams: off(*streams), MaxBodyBytes: *body}
+	}
+}
+
+// connLimitFlags registers the connection caps; the returned func wraps
+// the listener with them.
+func connLimitFlags(fs *flag.FlagSet) func(net.Listener, *slog.Logger) net.Listener {
+	total := fs.Int("max-conns", server.DefaultMaxConns, "connections open at once (0: no cap)")
+	perIP := fs.Int("max-conns-per-ip", server.DefaultMaxConnsPerIP, "connections open at once from one address (0: no cap; use 0 behind a reverse proxy)")
+	return func(ln net.Listener, log *slog.Logger) net.Listener {
+		return server.LimitListener(ln, *total, *perIP, log)
 	}
 }

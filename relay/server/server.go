@@ -354,6 +354,9 @@ func (s *Server) authError(w http.ResponseWriter, code int, err error) {
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tether-relay"`)
 	}
+	// The body is not read: with Connection: close net/http answers and
+	// drops the connection instead of draining what the client sends.
+	w.Header().Set("Connection", "close")
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
