@@ -118,7 +118,8 @@ func startRelay(t *testing.T) *relayProc {
 func (r *relayProc) start(t *testing.T) {
 	t.Helper()
 	r.out = newLogBuf()
-	args := append(append(slices.Clone(r.wrap), r.bin), "serve", "--listen", r.addr, "--secret-file", r.secret, "--call-timeout", "30s")
+	args := append(append(slices.Clone(r.wrap), r.bin), "serve", "--listen", r.addr, "--secret-file", r.secret, "--call-timeout", "30s",
+		"--client-rate", "0") // the fault suite's callers run flat out on one token
 	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {

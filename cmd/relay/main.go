@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,12 +14,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/tether-dev/tether/relay/server"
@@ -32,7 +35,10 @@ Usage:
                      [--body-timeout D] [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
                      [--tls-cert FILE --tls-key FILE | --acme-domain NAME... [--acme-email E]]
                      [--trusted-proxy CIDR]...
-  tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D]
+                     [--client-rate N] [--max-sessions N] [--max-inflight N] [--max-streams N] [--max-body BYTES]
+  tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D] [--aud URL]
+  tether-relay token list --secret-file FILE
+  tether-relay token revoke --secret-file FILE --jti ID
 
 serve
   Runs the relay. If FILE does not exist it is created with a fresh random
@@ -56,6 +62,17 @@ serve
     --session-idle D     end a client session unused this long (default 30m)
     --session-max-age D  longest life of a session id (default 24h; sooner
                          when the client's token expires)
+  Limits per client token (0: no limit; over one: 429 with Retry-After):
+    --client-rate N      requests per second, burst 2N (default 200)
+    --max-sessions N     live sessions; beyond it the least recently used idle
+                         session is evicted, 429 if all are busy (default 100)
+    --max-inflight N     POSTs being answered at once (default 128)
+    --max-streams N      open GET streams (default 32)
+    --max-body BYTES     largest POST body, 413 above it (default 8 MiB)
+  Connections (0: no cap; over one the connection is closed at once, logged):
+    --max-conns N        open at once (default 8192)
+    --max-conns-per-ip N open at once from one address (default 256; give 0
+                         behind a reverse proxy, where all come from the proxy)
 
 serve: TLS (default: plain http, for loopback or behind a proxy)
     --tls-cert FILE      PEM certificate chain; with --tls-key serves https.
@@ -78,6 +95,24 @@ token
     --dev ID             the developer id, e.g. alice (required)
     --scope S            bridge (for tetherd / tag-mcp-bridge) or client (for MCP clients)
     --ttl D              validity (default 720h)
+    --aud URL            the relay's public URL the token is for; a relay
+                         refuses tokens for another (default: tether-relay,
+                         accepted by any relay with this secret)
+  Every token gets an id (jti), iss "tether-relay" and aud; it is recorded
+  (never the token itself) in FILE.tokens, mode 0600.
+
+token list
+  Lists the tokens issued with this secret: id, dev, scope, audience, dates,
+  valid/expired/revoked.
+
+token revoke --jti ID
+  Revokes a token. A running relay refuses it from the next request (401),
+  and closes a bridge's socket holding it within a second (close code 4003).
+
+The secret file must be mode 0600 and hold at least 32 random bytes (the
+file serve creates holds 64 hex digits); the relay refuses to start
+otherwise. Tokens issued before tokens carried jti/iss/aud are accepted
+until they expire, but cannot be revoked by id: make a new secret to end them.
 
 Examples:
   tether-relay serve --acme-domain relay.example.com --secret-file /var/lib/tether-relay/secret --public-url https://relay.example.com
@@ -143,6 +178,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
 	var tlsf tlsFlags
 	tlsf.register(fs)
+	limits := limitFlags(fs)
+	connLimits := connLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -155,6 +192,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("serve: --secret-file is required")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	raiseFileLimit(logger)
 	secret, created, err := loadOrCreateSecret(*secretFile)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -164,11 +202,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	startPprof(logger)
+	revoked, err := server.NewRevocations(server.TokenLogPath(*secretFile))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	relaySrv := &server.Server{
-		Verifier: &server.Verifier{Secret: secret}, Logger: logger, CallTimeout: *callTimeout,
+		Verifier: &server.Verifier{Secret: secret, Audiences: publicURLs, Revocations: revoked},
+		Logger:   logger, CallTimeout: *callTimeout,
 		BridgeWait: orNegative(*bridgeWait), StartWait: orNegative(*startWait),
 		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
+		Limits: limits(),
 	}
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
@@ -184,6 +228,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	ln = connLimits(ln, logger)
 	errc := make(chan error, 2)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	if acmeLn != nil {
@@ -209,11 +254,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func token(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "list" || args[0] == "revoke") {
+		return tokenLog(args[0], args[1:], stdout, stderr)
+	}
 	fs := newFlags("token", stderr)
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
 	dev := fs.String("dev", "", "developer id")
 	scope := fs.String("scope", "", "bridge or client")
 	ttl := fs.Duration("ttl", 720*time.Hour, "validity")
+	aud := fs.String("aud", "", "the relay's public URL the token is for (default: "+server.DefaultAudience+", accepted by every relay of this secret)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -224,26 +273,116 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	tok, err := server.Issue(secret, *dev, *scope, *ttl)
+	tok, info, err := server.IssueToken(secret, server.TokenSpec{Dev: *dev, Scope: *scope, TTL: *ttl, Audience: *aud}, time.Now())
 	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	// Logged before printing: a token missing from the log could not be
+	// listed or revoked by id.
+	logPath := server.TokenLogPath(*secretFile)
+	l, err := server.ReadTokenLog(logPath)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	l.Issued = append(l.Issued, info)
+	if err := l.Write(logPath); err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
 }
 
+// tokenLog runs `token list` and `token revoke --jti ID`.
+func tokenLog(cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("token "+cmd, stderr)
+	secretFile := fs.String("secret-file", "", "HMAC secret file")
+	jti := fs.String("jti", "", "the id of the token to revoke")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *secretFile == "" {
+		return fmt.Errorf("token %s: --secret-file is required", cmd)
+	}
+	logPath := server.TokenLogPath(*secretFile)
+	l, err := server.ReadTokenLog(logPath)
+	if err != nil {
+		return fmt.Errorf("token %s: %w", cmd, err)
+	}
+	if cmd == "revoke" {
+		if *jti == "" {
+			return errors.New("token revoke: --jti is required")
+		}
+		if err := l.Revoke(*jti, time.Now()); err != nil {
+			return fmt.Errorf("token revoke: %w", err)
+		}
+		if err := l.Write(logPath); err != nil {
+			return fmt.Errorf("token revoke: %w", err)
+		}
+		fmt.Fprintf(stdout, "revoked %s; a running relay refuses it from its next request\n", *jti)
+		return nil
+	}
+	revoked := map[string]time.Time{}
+	for _, r := range l.Revoked {
+		revoked[r.ID] = r.At
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JTI\tDEV\tSCOPE\tAUDIENCE\tISSUED\tEXPIRES\tSTATE")
+	now := time.Now()
+	for _, it := range l.Issued {
+		state := "valid"
+		if at, ok := revoked[it.ID]; ok {
+			state = "revoked " + at.Format(time.RFC3339)
+		} else if !now.Before(it.Expires) {
+			state = "expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ID, it.Dev, it.Scope, it.Audience,
+			it.IssuedAt.Format(time.RFC3339), it.Expires.Format(time.RFC3339), state)
+	}
+	return tw.Flush()
+}
+
 // readSecret returns the file's content without surrounding whitespace;
-// those bytes are the HMAC key.
+// those bytes are the HMAC key. It refuses a file others can read and a
+// secret too short to hold 32 random bytes, saying how to fix either.
 func readSecret(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read secret: %w", err)
 	}
+	if err := checkSecretMode(path); err != nil {
+		return nil, err
+	}
 	s := strings.TrimSpace(string(b))
-	if len(s) < 16 {
-		return nil, fmt.Errorf("secret in %s is shorter than 16 characters", path)
+	if err := checkSecretStrength(s); err != nil {
+		return nil, fmt.Errorf("secret in %s %v; make a new one (every token must then be issued again): "+
+			"mv %s %s.old && tether-relay serve --secret-file %s ... (it creates a fresh secret), "+
+			"or: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > %s && chmod 600 %s", path, err, path, path, path, path, path)
 	}
 	return []byte(s), nil
+}
+
+// minSecretBytes is the randomness a secret must be able to hold: an
+// HS256 key shorter than the hash is guessable offline from any token.
+const minSecretBytes = 32
+
+// checkSecretStrength refuses a secret that cannot hold 32 random bytes:
+// shorter than 32 characters, hex shorter than 64 digits, or made of so
+// few distinct characters that it is no random string.
+func checkSecretStrength(s string) error {
+	if len(s) < minSecretBytes {
+		return fmt.Errorf("is %d characters; it must hold %d random bytes", len(s), minSecretBytes)
+	}
+	if _, err := hex.DecodeString(s); err == nil && len(s) < 2*minSecretBytes {
+		return fmt.Errorf("is %d hex digits (%d bytes); it must hold %d random bytes (%d hex digits)", len(s), len(s)/2, minSecretBytes, 2*minSecretBytes)
+	}
+	distinct := map[rune]bool{}
+	for _, r := range s {
+		distinct[r] = true
+	}
+	if len(distinct) < 10 {
+		return fmt.Errorf("has only %d distinct characters; it is not random", len(distinct))
+	}
+	return nil
 }
 
 // loadOrCreateSecret reads the secret, or writes 32 random bytes as hex at
@@ -292,4 +431,29 @@ func orNegative(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// limitFlags registers the per-token limits; the returned func, called
+// after Parse, gives them as server.Limits (a flag's 0 means no limit).
+func limitFlags(fs *flag.FlagSet) func() server.Limits {
+	rate := fs.Float64("client-rate", server.DefaultClientRate, "requests per second per client token, burst twice that (0: no limit)")
+	sessions := fs.Int("max-sessions", server.DefaultMaxSessions, "live sessions per client token; the least recently used idle one is evicted beyond it (0: no limit)")
+	inflight := fs.Int("max-inflight", server.DefaultMaxInFlight, "POSTs being answered at once per client token (0: no limit)")
+	streams := fs.Int("max-streams", server.DefaultMaxStreams, "open GET streams per client token (0: no limit)")
+	body := fs.Int64("max-body", server.DefaultMaxBodyBytes, "largest POST body in bytes (0: the frame limit)")
+	off := func(v int) int { return cmp.Or(v, -1) }
+	return func() server.Limits {
+		return server.Limits{ClientRate: cmp.Or(*rate, -1), MaxSessions: off(*sessions),
+			MaxInFlight: off(*inflight), MaxStreams: off(*streams), MaxBodyBytes: *body}
+	}
+}
+
+// connLimitFlags registers the connection caps; the returned func wraps
+// the listener with them.
+func connLimitFlags(fs *flag.FlagSet) func(net.Listener, *slog.Logger) net.Listener {
+	total := fs.Int("max-conns", server.DefaultMaxConns, "connections open at once (0: no cap)")
+	perIP := fs.Int("max-conns-per-ip", server.DefaultMaxConnsPerIP, "connections open at once from one address (0: no cap; use 0 behind a reverse proxy)")
+	return func(ln net.Listener, log *slog.Logger) net.Listener {
+		return server.LimitListener(ln, *total, *perIP, log)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tether-dev/tether/relay/server"
 )
 
 func buildRelay(t *testing.T) string {
@@ -52,7 +55,7 @@ func TestBinaryTokenThenServe(t *testing.T) {
 	bin := buildRelay(t)
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secretFile, []byte("a-test-secret-of-enough-length\n"), 0o600); err != nil {
+	if err := os.WriteFile(secretFile, []byte("k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -144,5 +147,80 @@ func TestUsage(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"serve"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "--secret-file") {
 		t.Fatalf("serve without secret: %v", err)
+	}
+}
+
+func TestSecretFileChecks(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode)
+		return p
+	}
+	good := "k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF"
+	cases := []struct {
+		name, path, want string
+	}{
+		{"world-readable", write("open", good, 0o644), "chmod 600"},
+		{"short", write("short", "0123456789abcdef-xyz", 0o600), "32 random bytes"},
+		{"short hex", write("hex", strings.Repeat("0123456789abcdef", 3), 0o600), "64 hex digits"},
+		{"repetitive", write("rep", strings.Repeat("ab", 40), 0o600), "distinct"},
+	}
+	for _, c := range cases {
+		var out, errb strings.Builder
+		err := run(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--secret-file", c.path}, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: serve error %v, want one saying %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestTokenListRevoke(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	if err := run(t.Context(), []string{"token", "--secret-file", secret, "--dev", "alice", "--scope", "bridge", "--aud", "https://relay.example.com/"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out.String())
+	claims, err := (&server.Verifier{Secret: []byte("k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF"), Audiences: []string{"https://relay.example.com"}}).Verify(tok)
+	if err != nil {
+		t.Fatalf("issued token: %v", err)
+	}
+	jti := strings.TrimPrefix(claims.ID, "j:")
+	if logged, _ := os.ReadFile(server.TokenLogPath(secret)); strings.Contains(string(logged), tok) {
+		t.Fatal("the token log holds the token itself")
+	}
+
+	out.Reset()
+	if err := run(t.Context(), []string{"token", "list", "--secret-file", secret}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), jti) || !strings.Contains(out.String(), "valid") {
+		t.Fatalf("list: %s", out.String())
+	}
+	if err := run(t.Context(), []string{"token", "revoke", "--secret-file", secret, "--jti", "nope"}, &out, &errb); err == nil {
+		t.Fatal("revoked an id never issued")
+	}
+	if err := run(t.Context(), []string{"token", "revoke", "--secret-file", secret, "--jti", jti}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	run(t.Context(), []string{"token", "list", "--secret-file", secret}, &out, &errb)
+	if !strings.Contains(out.String(), "revoked") {
+		t.Fatalf("list after revoke: %s", out.String())
+	}
+	rv, err := server.NewRevocations(server.TokenLogPath(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &server.Verifier{Secret: []byte("k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF"), Audiences: []string{"https://relay.example.com"}, Revocations: rv}
+	if _, err := v.Verify(tok); !errors.Is(err, server.ErrRevokedToken) {
+		t.Fatalf("revoked token: %v", err)
 	}
 }

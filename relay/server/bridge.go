@@ -45,6 +45,8 @@ type bridgeConn struct {
 	version  string
 	since    time.Time
 	ws       *websocket.Conn
+	tokenID  string // Claims.ID of the bridge token: revocation, takeovers
+	remote   string // the peer's address, for the takeover warning
 
 	w      *wire.Conn
 	done   <-chan struct{} // w.Done(): closed once the bridge is gone or going
@@ -117,6 +119,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 
 	b := &bridgeConn{
 		s: s, dev: c.Dev, protocol: protocol, version: hello.Version, since: time.Now(), ws: ws,
+		tokenID: c.ID, remote: r.RemoteAddr,
 		sessions: make(map[string]*session),
 		catalogd: make(chan struct{}),
 		rpcs:     make(map[string]chan relay.Frame),
@@ -215,6 +218,12 @@ func (s *Server) register(b *bridgeConn) bool {
 	s.bridgeArrivedLocked(b.dev)
 	s.wg.Add(1)
 	s.mu.Unlock()
+	if old != nil && old.tokenID == b.tokenID {
+		// Two machines sharing one token (copied, or stolen) take the
+		// slot from each other; say so where an operator looks.
+		s.log.Warn("bridge slot taken over with the same token", "dev", b.dev, "new", b.remote, "old", old.remote)
+		s.metrics.takeovers.Add(1)
+	}
 	if old != nil {
 		s.log.Info("bridge replaced by a newer one", "dev", b.dev)
 		old.shutdown(relay.CloseReplaced, "replaced by a newer bridge for this dev")

@@ -34,6 +34,17 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 		s.authError(w, code, err)
 		return
 	}
+	if r.Method == http.MethodPost && r.ContentLength > s.limits.bodyBytes {
+		s.refuse(w, r, &refusal{status: http.StatusRequestEntityTooLarge, metric: "body",
+			msg: fmt.Sprintf("tether-relay: body of %d bytes is over the limit of %d", r.ContentLength, s.limits.bodyBytes)})
+		return
+	}
+	release, refused := s.limits.admit(claims.ID, r.Method, s.clock())
+	if refused != nil {
+		s.refuse(w, r, refused)
+		return
+	}
+	defer release()
 	if r.Method == http.MethodGet {
 		liftReadDeadline(w) // no body; the stream may stay open for hours
 	}
@@ -103,7 +114,7 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		writeRPCError(w, http.StatusUnsupportedMediaType, nil, mcpwire.CodeInvalidRequest, "Content-Type must be application/json")
 		return
 	}
-	body, err := readBody(w, r)
+	body, err := readBody(w, r, s.limits.bodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -140,6 +151,9 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		case errors.Is(err, errNoSession):
 			sessionNotFound(w)
 			return
+		case errors.Is(err, errTooManySessions):
+			s.refuseID(w, pk.ID, s.tooManySessions())
+			return
 		case err != nil && pk.isRequest():
 			writeRPCError(w, http.StatusOK, pk.ID, mcpwire.CodeUnavailable, "tether-relay: could not resume the session: "+err.Error())
 			return
@@ -167,6 +181,10 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 			return
 		}
 		sess = b.openClientSession(id, &sc)
+		if sess == nil {
+			s.refuseID(w, pk.ID, s.tooManySessions())
+			return
+		}
 		newID = id
 	default:
 		writeRPCError(w, http.StatusBadRequest, pk.ID, mcpwire.CodeInvalidRequest, "missing Mcp-Session-Id header: send initialize first")
@@ -306,6 +324,9 @@ func (s *Server) mcpGET(w http.ResponseWriter, r *http.Request, b *bridgeConn, c
 	case errors.Is(err, errNoSession):
 		sessionNotFound(w)
 		return
+	case errors.Is(err, errTooManySessions):
+		s.refuseID(w, nil, s.tooManySessions())
+		return
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "could not resume the session: " + err.Error()})
 		return
@@ -390,13 +411,13 @@ func (s *Server) mcpDELETE(w http.ResponseWriter, r *http.Request, b *bridgeConn
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// readBody reads a POST body of at most maxBodyBytes, into one buffer of
+// readBody reads a POST body of at most limit bytes, into one buffer of
 // the announced size when there is one (io.ReadAll starts at 512 bytes and
 // grows by copying).
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
 	n := r.ContentLength
-	if n < 0 || n > maxBodyBytes {
+	if n < 0 || n > limit {
 		return io.ReadAll(body)
 	}
 	// One byte more than announced, so a body longer than its

@@ -16,6 +16,10 @@ import (
 // request may use: answered with sessionNotFound.
 var errNoSession = errors.New("session not found")
 
+// errTooManySessions means a session could not be resumed because its
+// token is at its session limit with every session busy: answered 429.
+var errTooManySessions = errors.New("too many sessions for this token")
+
 // sessionNotFound answers 404 with a body that is not a JSON-RPC message.
 // The go-sdk client (v1.8.0 checkResponse) reports a 404 as ErrSessionMissing,
 // which ends its session so the application can start a new one, only when
@@ -82,16 +86,26 @@ func (s *Server) resumeSession(ctx context.Context, b *bridgeConn, sid string, s
 	b.mu.Lock()
 	sess := b.sessions[sid]
 	mine := sess == nil
+	var evict *session
 	if mine {
-		if !s.book.take(sid, time.Now(), s.sessionIdleTimeout()) {
+		now := time.Now()
+		if !s.book.take(sid, now, s.sessionIdleTimeout()) {
 			b.mu.Unlock()
 			return nil, errNoSession
+		}
+		var room bool
+		if evict, room = b.makeRoomLocked(sc.Token); !room {
+			b.mu.Unlock()
+			// Back in the book, so a later try may resume it.
+			s.book.park(sid, sc.expiry(), now)
+			return nil, errTooManySessions
 		}
 		sess = newClientSession(sid, sc)
 		sess.ready = make(chan struct{})
 		b.sessions[sid] = sess
 	}
 	b.mu.Unlock()
+	b.evicted(evict)
 	if !mine {
 		return sess, awaitReady(ctx, b, sess)
 	}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tether-dev/tether/relay"
 )
 
 // DefaultCallTimeout bounds one relayed MCP request when Server.CallTimeout
@@ -78,6 +80,12 @@ type Server struct {
 	// allowed to call the MCP endpoints, besides the relay's own.
 	AllowOrigins []string
 
+	// Limits bound what one client token may take (see limits.go).
+	Limits Limits
+
+	// now, when set (tests), is the clock of the rate limits.
+	now func() time.Time
+
 	// onRegister, when set (tests), is called after a bridge takes its slot.
 	onRegister func(dev, protocol string)
 	// onWait, when set (tests), is called when a request starts waiting
@@ -88,6 +96,9 @@ type Server struct {
 	mux      *http.ServeMux
 	log      *slog.Logger
 	metrics  *metrics
+	limits   *tokenLimits
+
+	stopWatch chan struct{} // closed by Shutdown: ends watchRevocations
 
 	signer *sessionSigner
 	book   sessionBook
@@ -108,6 +119,7 @@ func (s *Server) init() {
 			s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 		s.metrics = newMetrics()
+		s.limits = newTokenLimits(s.Limits)
 		s.bridges = make(map[string]*bridgeConn)
 		s.arrivals = make(map[string]*arrival)
 		var secret []byte
@@ -123,7 +135,48 @@ func (s *Server) init() {
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
 		mux.Handle("/mcp/{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
 		s.mux = mux
+		s.stopWatch = make(chan struct{})
+		if s.Verifier != nil && s.Verifier.Revocations != nil {
+			go s.watchRevocations(s.Verifier.Revocations, s.stopWatch)
+		}
 	})
+}
+
+// revocationPoll is how often the revocation list is checked for bridge
+// sockets; HTTP requests check it on every request.
+const revocationPoll = time.Second
+
+// watchRevocations closes, with 4003, the socket of every bridge whose
+// token is revoked, once the list changes.
+func (s *Server) watchRevocations(rv *Revocations, stop <-chan struct{}) {
+	t := time.NewTicker(revocationPoll)
+	defer t.Stop()
+	seen := rv.generation()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		gen := rv.generation()
+		if gen == seen {
+			continue
+		}
+		seen = gen
+		s.mu.Lock()
+		live := make([]*bridgeConn, 0, len(s.bridges))
+		for _, b := range s.bridges {
+			live = append(live, b)
+		}
+		s.mu.Unlock()
+		for _, b := range live {
+			if !rv.Has(b.tokenID) {
+				continue
+			}
+			s.log.Warn("bridge token revoked; socket closed", "dev", b.dev, "remote", b.remote)
+			b.shutdown(relay.CloseUnauthorized, "token revoked")
+		}
+	}
 }
 
 // DefaultBodyTimeout is Server.BodyTimeout's default: 48 MiB at 2 MB/s.
@@ -149,6 +202,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // whose body has been read and whose answer may take long.
 func liftReadDeadline(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+}
+
+func (s *Server) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 func (s *Server) callTimeout() time.Duration {
@@ -199,6 +259,9 @@ func (s *Server) startWait() time.Duration {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stopWatch)
+	}
 	s.closed = true
 	for dev := range s.arrivals {
 		s.bridgeArrivedLocked(dev) // waiters see closed and give up
@@ -291,6 +354,9 @@ func (s *Server) authError(w http.ResponseWriter, code int, err error) {
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tether-relay"`)
 	}
+	// The body is not read: with Connection: close net/http answers and
+	// drops the connection instead of draining what the client sends.
+	w.Header().Set("Connection", "close")
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 

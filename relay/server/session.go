@@ -117,12 +117,21 @@ func newClientSession(id string, sc *sessionClaims) *session {
 	}
 }
 
-// openClientSession registers the session an initialize opens.
+// openClientSession registers the session an initialize opens, or
+// returns nil when the token is at its session limit with every session
+// busy (an idle one is evicted to make room).
 func (b *bridgeConn) openClientSession(id string, sc *sessionClaims) *session {
 	sess := newClientSession(id, sc)
 	b.mu.Lock()
-	b.sessions[id] = sess
+	evict, ok := b.makeRoomLocked(sc.Token)
+	if ok {
+		b.sessions[id] = sess
+	}
 	b.mu.Unlock()
+	b.evicted(evict)
+	if !ok {
+		return nil
+	}
 	return sess
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -32,7 +33,23 @@ var (
 	ErrBadToken     = errors.New("invalid token")
 	ErrExpiredToken = errors.New("token expired")
 	ErrForbidden    = errors.New("token not allowed here")
+	ErrRevokedToken = errors.New("token revoked")
 )
+
+// Issuer is the iss of every token tether-relay issues. A token with
+// another iss is refused; one without iss (issued before tokens carried
+// it) is accepted until it expires.
+const Issuer = "tether-relay"
+
+// DefaultAudience is the aud of a token issued without one named (the
+// relay has no public URL). Every relay accepts it besides its own
+// Verifier.Audiences; a token with any other aud is refused, and one
+// without aud (issued before tokens carried it) is accepted.
+const DefaultAudience = "tether-relay"
+
+// maxIATSkew is how far in the future a token's iat may be: clocks of
+// the issuing and the checking machine differ a little.
+const maxIATSkew = time.Minute
 
 // Claims is what the relay trusts from a verified token.
 type Claims struct {
@@ -70,35 +87,68 @@ type tokenClaims struct {
 	Scope scopes `json:"scope"`
 }
 
-// Issue signs an HS256 token for dev with one scope, valid for ttl.
+// Issue signs an HS256 token for dev with one scope, valid for ttl, for
+// DefaultAudience.
 func Issue(secret []byte, dev string, scope string, ttl time.Duration) (string, error) {
+	tok, _, err := IssueToken(secret, TokenSpec{Dev: dev, Scope: scope, TTL: ttl}, time.Now())
+	return tok, err
+}
+
+// TokenSpec is what IssueToken issues.
+type TokenSpec struct {
+	Dev, Scope string
+	TTL        time.Duration
+	// Audience is the relay the token is for, its public URL
+	// (https://relay.example.com); empty means DefaultAudience.
+	Audience string
+}
+
+// IssueToken signs an HS256 token with a fresh random jti, iss Issuer and
+// aud, and returns it with its log entry (which holds no token).
+func IssueToken(secret []byte, spec TokenSpec, now time.Time) (string, IssuedToken, error) {
 	if len(secret) == 0 {
-		return "", errors.New("issue token: empty secret")
+		return "", IssuedToken{}, errors.New("issue token: empty secret")
 	}
-	if err := checkDevID(dev); err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
+	if err := checkDevID(spec.Dev); err != nil {
+		return "", IssuedToken{}, fmt.Errorf("issue token: %w", err)
 	}
-	if scope != ScopeBridge && scope != ScopeClient {
-		return "", fmt.Errorf("issue token: scope %q is not %q or %q", scope, ScopeBridge, ScopeClient)
+	if spec.Scope != ScopeBridge && spec.Scope != ScopeClient {
+		return "", IssuedToken{}, fmt.Errorf("issue token: scope %q is not %q or %q", spec.Scope, ScopeBridge, ScopeClient)
 	}
-	if ttl <= 0 {
-		return "", fmt.Errorf("issue token: ttl %v must be positive", ttl)
+	if spec.TTL <= 0 {
+		return "", IssuedToken{}, fmt.Errorf("issue token: ttl %v must be positive", spec.TTL)
 	}
-	now := time.Now()
+	aud := normalizeAudience(spec.Audience)
+	if aud == "" {
+		aud = DefaultAudience
+	}
+	var raw [12]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", IssuedToken{}, fmt.Errorf("issue token: %w", err)
+	}
+	info := IssuedToken{ID: base64.RawURLEncoding.EncodeToString(raw[:]), Dev: spec.Dev, Scope: spec.Scope, Audience: aud,
+		IssuedAt: now.UTC().Truncate(time.Second), Expires: now.Add(spec.TTL).UTC().Truncate(time.Second)}
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   devPrefix + dev,
+			ID:        info.ID,
+			Issuer:    Issuer,
+			Audience:  jwt.ClaimStrings{aud},
+			Subject:   devPrefix + spec.Dev,
 			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(spec.TTL)),
 		},
-		Scope: scopes{scope},
+		Scope: scopes{spec.Scope},
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	if err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
+		return "", IssuedToken{}, fmt.Errorf("issue token: %w", err)
 	}
-	return s, nil
+	return s, info, nil
 }
+
+// normalizeAudience drops a trailing slash, so https://r.example.com/ and
+// https://r.example.com name the same relay.
+func normalizeAudience(a string) string { return strings.TrimRight(strings.TrimSpace(a), "/") }
 
 // checkDevID keeps dev ids usable as one URL path segment.
 func checkDevID(dev string) error {
@@ -128,6 +178,11 @@ func checkDevID(dev string) error {
 type Verifier struct {
 	Secret []byte
 	Now    func() time.Time
+	// Audiences are the aud values this relay accepts besides
+	// DefaultAudience: its public URLs.
+	Audiences []string
+	// Revocations, when set, refuses revoked tokens on every check.
+	Revocations *Revocations
 
 	mu       sync.Mutex
 	verified map[string]Claims // token → claims it verified to
@@ -160,6 +215,9 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 			v.forget(token)
 			return Claims{}, ErrExpiredToken
 		}
+		if v.Revocations.Has(c.ID) {
+			return Claims{}, ErrRevokedToken
+		}
 		return c, nil
 	}
 	var tc tokenClaims
@@ -180,9 +238,26 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if !ok || checkDevID(dev) != nil {
 		return Claims{}, fmt.Errorf("%w: subject is not dev:<id>", ErrBadToken)
 	}
+	if tc.Issuer != "" && tc.Issuer != Issuer {
+		return Claims{}, fmt.Errorf("%w: issuer %q is not %q", ErrBadToken, tc.Issuer, Issuer)
+	}
+	if len(tc.Audience) > 0 && !slices.ContainsFunc(tc.Audience, v.acceptsAudience) {
+		return Claims{}, fmt.Errorf("%w: audience %v is not this relay", ErrBadToken, []string(tc.Audience))
+	}
+	if tc.IssuedAt != nil && tc.IssuedAt.After(now().Add(maxIATSkew)) {
+		return Claims{}, fmt.Errorf("%w: issued in the future (iat %s)", ErrBadToken, tc.IssuedAt.UTC().Format(time.RFC3339))
+	}
 	c = Claims{Dev: dev, Scopes: tc.Scope, Expiry: tc.ExpiresAt.Time, ID: tokenID(tc.ID, token)}
+	if v.Revocations.Has(c.ID) {
+		return Claims{}, ErrRevokedToken
+	}
 	v.remember(token, c)
 	return c, nil
+}
+
+func (v *Verifier) acceptsAudience(aud string) bool {
+	aud = normalizeAudience(aud)
+	return aud == DefaultAudience || slices.ContainsFunc(v.Audiences, func(a string) bool { return normalizeAudience(a) == aud })
 }
 
 // tokenID is jti when the token has one, else a hash of the token (which
