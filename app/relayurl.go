@@ -30,21 +30,44 @@ var ErrTokenOtherRelay = errors.New("the token was issued for another relay")
 // CheckTokenAudience refuses to send tok to relayURL when the token's aud
 // claim names other relays: a tether:// link (or a settings edit) that only
 // changes the relay must not hand this user's token to a relay that did not
-// issue it. A token without aud (issued before relays set it) passes. The
-// message never contains the token.
+// issue it. A token without an aud that is a URL (issued before relays set
+// it, or with tether-relay's default audience, a name) passes. The message
+// never contains the token.
 func CheckTokenAudience(tok keystore.Token, relayURL string) error {
 	c, err := keystore.ParseClaims(tok)
-	if err != nil || len(c.Audience) == 0 {
+	if err != nil {
 		return nil // not ours to judge; the relay checks the token itself
 	}
 	want := normRelayURL(relayURL)
+	urls := 0
 	for _, a := range c.Audience {
+		if !isRelayURL(a) {
+			continue // a name such as tether-relay's default "tether-relay" says no place
+		}
+		urls++
 		if normRelayURL(a) == want {
 			return nil
 		}
 	}
+	if urls == 0 {
+		return nil
+	}
 	return fmt.Errorf("%w: it is for %s, not %s, so it was not sent; get a token from %s (tether-relay token, or a tether:// link that carries one)",
 		ErrTokenOtherRelay, strings.Join(c.Audience, ", "), redactRelayURL(relayURL), redactRelayURL(relayURL))
+}
+
+// isRelayURL reports whether an aud value is a relay's URL (it can then be
+// compared with the relay the engine is about to dial).
+func isRelayURL(a string) bool {
+	u, err := url.Parse(strings.TrimSpace(a))
+	if err != nil || u.Host == "" {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https", "ws", "wss":
+		return true
+	}
+	return false
 }
 
 // normRelayURL is a relay URL in the form aud compares by: http(s) scheme

@@ -28,6 +28,8 @@ func TestCheckTokenAudience(t *testing.T) {
 	one := fakeJWT(t, map[string]any{"sub": "dev:alice", "scope": "bridge", "aud": "https://relay.example.com"})
 	many := fakeJWT(t, map[string]any{"sub": "dev:alice", "scope": "bridge", "aud": []string{"https://a.example", "https://relay.example.com/"}})
 	none := fakeJWT(t, map[string]any{"sub": "dev:alice", "scope": "bridge"})
+	named := fakeJWT(t, map[string]any{"sub": "dev:alice", "scope": "bridge", "aud": "tether-relay"})
+	mixed := fakeJWT(t, map[string]any{"sub": "dev:alice", "scope": "bridge", "aud": []string{"tether-relay", "https://relay.example.com"}})
 	for _, tc := range []struct {
 		name  string
 		tok   keystore.Token
@@ -44,6 +46,9 @@ func TestCheckTokenAudience(t *testing.T) {
 		{"one of several", many, "https://relay.example.com", true},
 		{"none of several", many, "https://b.example", false},
 		{"older token without aud", none, "https://evil.example", true},
+		{"aud that names no place (tether-relay's default)", named, "http://127.0.0.1:8080", true},
+		{"a name beside a URL: the URL decides", mixed, "https://evil.example", false},
+		{"a name beside a URL, the URL's relay", mixed, "https://relay.example.com", true},
 	} {
 		err := CheckTokenAudience(tc.tok, tc.relay)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrTokenOtherRelay)) {
