@@ -1,5 +1,5 @@
 // Package app is Tether's engine: the fleet of MCP children and the one relay
-// connection that serves them (Bridge, this file), the configuration and its
+// connection that serves them (bridge, this file), the configuration and its
 // watcher, the token, the observable State (Engine) and the control API.
 //
 // # Locks
@@ -15,9 +15,9 @@
 // capacity-1 channel that never blocks the sender.
 //
 // The delivery path — a child's output going to the relay (session.go,
-// Bridge.sendOn) — takes no Bridge lock at all: it reads the relay link
-// through an atomic pointer. So anything that holds Bridge.mu can never
-// wait for a delivery, and a delivery can never wait for Bridge.mu.
+// bridge.sendOn) — takes no bridge lock at all: it reads the relay link
+// through an atomic pointer. So anything that holds bridge.mu can never
+// wait for a delivery, and a delivery can never wait for bridge.mu.
 // TestEngineReloadWithSessionOpen and TestEngineStress check this.
 package app
 
@@ -42,8 +42,8 @@ import (
 // child's own stop stages (stdin, SIGTERM, SIGKILL) fit well inside it.
 const stopTimeout = 15 * time.Second
 
-// BridgeOptions configure a Bridge.
-type BridgeOptions struct {
+// bridgeOptions configure a bridge.
+type bridgeOptions struct {
 	// RelayURL is the relay's base URL (http(s)://host[:port][/prefix]).
 	RelayURL string
 	// Token returns the bridge token; called on every dial, never logged.
@@ -101,11 +101,11 @@ type ServerDef struct {
 	Key string
 }
 
-// Bridge owns the children and one relay link, and routes frames between
+// bridge owns the children and one relay link, and routes frames between
 // them. The fleet changes with Apply; the link starts with Connect, stops
 // with Disconnect and moves with SetRelay, while the children stay warm.
-type Bridge struct {
-	opts BridgeOptions
+type bridge struct {
+	opts bridgeOptions
 	log  *slog.Logger
 
 	// startGate bounds how many children start (spawn to ready) at once,
@@ -170,15 +170,15 @@ type relayTarget struct {
 
 // relayTarget reads the target under the lock: SetRelay may change it
 // while the link's callbacks (hello, onFrame, catalogLoop) run.
-func (b *Bridge) relayTarget() relayTarget {
+func (b *bridge) relayTarget() relayTarget {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.target
 }
 
-// NewBridge prepares a bridge; nothing starts until Start (or Run).
-func NewBridge(opts BridgeOptions) *Bridge {
-	b := &Bridge{
+// newBridge prepares a bridge; nothing starts until Start (or Run).
+func newBridge(opts bridgeOptions) *bridge {
+	b := &bridge{
 		opts:         opts,
 		log:          opts.Logger,
 		children:     map[string]*mcpchild.Child{},
@@ -205,7 +205,7 @@ const startConcurrency = 8
 
 // newChild builds one child with the bridge's hooks chained after the
 // caller's.
-func (b *Bridge) newChild(name string, def ServerDef) *mcpchild.Child {
+func (b *bridge) newChild(name string, def ServerDef) *mcpchild.Child {
 	spec := def.Spec
 	spec.Name = name
 	var copts mcpchild.Options
@@ -243,14 +243,14 @@ func (b *Bridge) newChild(name string, def ServerDef) *mcpchild.Child {
 }
 
 // Child returns the named child, or nil.
-func (b *Bridge) Child(name string) *mcpchild.Child {
+func (b *bridge) Child(name string) *mcpchild.Child {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.children[name]
 }
 
 // ConnState is the relay connection's current state (offline when no link).
-func (b *Bridge) ConnState() relay.ConnState {
+func (b *bridge) ConnState() relay.ConnState {
 	l := b.link.Load()
 	if l == nil {
 		return relay.ConnState{Phase: relay.PhaseOffline}
@@ -259,7 +259,7 @@ func (b *Bridge) ConnState() relay.ConnState {
 }
 
 // Kick drops the relay socket and dials again at once (wake, network change).
-func (b *Bridge) Kick() {
+func (b *bridge) Kick() {
 	if l := b.link.Load(); l != nil {
 		l.client.Kick()
 	}
@@ -268,7 +268,7 @@ func (b *Bridge) Kick() {
 // NetworkChanged tells the relay link the machine's network changed: an
 // offline link dials at once, a connected one checks its socket (see
 // relay.Client.NetworkChanged). It never blocks.
-func (b *Bridge) NetworkChanged() {
+func (b *bridge) NetworkChanged() {
 	if l := b.link.Load(); l != nil {
 		l.client.NetworkChanged()
 	}
@@ -276,7 +276,7 @@ func (b *Bridge) NetworkChanged() {
 
 // Start begins the bridge's life: children started later by Apply live
 // until ctx ends or Shutdown. It must be called once, before Apply/Connect.
-func (b *Bridge) Start(ctx context.Context) {
+func (b *bridge) Start(ctx context.Context) {
 	b.runCtx = ctx
 	loopCtx, cancel := context.WithCancel(ctx)
 	b.stopLoops = cancel
@@ -287,7 +287,7 @@ func (b *Bridge) Start(ctx context.Context) {
 // children of opts.Servers, keep the relay connection up until ctx ends or
 // the relay rejects the bridge for good, then stop everything. It returns
 // nil when ctx ended.
-func (b *Bridge) Run(ctx context.Context) error {
+func (b *bridge) Run(ctx context.Context) error {
 	b.Start(ctx)
 	defs := map[string]ServerDef{}
 	for name, spec := range b.opts.Servers {
@@ -312,7 +312,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 // ones stopped, ones whose Key changed restarted, and the rest left alone
 // with their sessions and in-flight calls (only their tool filter is
 // updated). It returns at once; stopping happens in the background.
-func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []string) {
+func (b *bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []string) {
 	type filterChange struct {
 		c     *mcpchild.Child
 		allow func(string) bool
@@ -410,7 +410,7 @@ func (b *Bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 
 // Connect starts the relay link if it is not running (a rejected link is
 // started again). The returned channel closes when that link's Run returns.
-func (b *Bridge) Connect() <-chan struct{} {
+func (b *bridge) Connect() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if cur := b.link.Load(); cur != nil {
@@ -450,7 +450,7 @@ func (b *Bridge) Connect() <-chan struct{} {
 
 // Disconnect stops the relay link and waits until it is down; the children
 // stay up.
-func (b *Bridge) Disconnect() {
+func (b *bridge) Disconnect() {
 	b.mu.Lock()
 	l := b.link.Swap(nil)
 	b.mu.Unlock()
@@ -465,12 +465,12 @@ func (b *Bridge) Disconnect() {
 
 // SetRelay points the link at another relay (or the same relay in another
 // mode). A running link is restarted; a stopped one stays stopped.
-func (b *Bridge) SetRelay(url string, tag bool, devID string) {
+func (b *bridge) SetRelay(url string, tag bool, devID string) {
 	b.setTarget(relayTarget{url: url, tag: tag, devID: devID})
 }
 
 // setTarget is SetRelay with every field of the target.
-func (b *Bridge) setTarget(next relayTarget) {
+func (b *bridge) setTarget(next relayTarget) {
 	b.mu.Lock()
 	same := b.target == next
 	running := b.link.Load() != nil
@@ -488,14 +488,14 @@ func (b *Bridge) setTarget(next relayTarget) {
 }
 
 // RelayURL is the relay the link dials.
-func (b *Bridge) RelayURL() string {
+func (b *bridge) RelayURL() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.target.url
 }
 
 // linkErr is the error the current link's Run returned (nil while running).
-func (b *Bridge) linkErr() error {
+func (b *bridge) linkErr() error {
 	l := b.link.Load()
 	if l == nil {
 		return nil
@@ -509,7 +509,7 @@ func (b *Bridge) linkErr() error {
 }
 
 // Shutdown drops the relay link and stops every child in parallel.
-func (b *Bridge) Shutdown(ctx context.Context) {
+func (b *bridge) Shutdown(ctx context.Context) {
 	b.Disconnect()
 	b.closeAllSessions()
 	b.mu.Lock()
@@ -537,20 +537,20 @@ func (b *Bridge) Shutdown(ctx context.Context) {
 }
 
 // Children returns the running children by name, in name order.
-func (b *Bridge) Children() ([]string, map[string]*mcpchild.Child) {
+func (b *bridge) Children() ([]string, map[string]*mcpchild.Child) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.names), maps.Clone(b.children)
 }
 
-func (b *Bridge) changed() {
+func (b *bridge) changed() {
 	if b.opts.OnChange != nil {
 		b.opts.OnChange()
 	}
 }
 
 // servers is the current catalog, in name order.
-func (b *Bridge) servers() []relay.ServerInfo {
+func (b *bridge) servers() []relay.ServerInfo {
 	names, children := b.Children()
 	out := make([]relay.ServerInfo, 0, len(names))
 	for _, name := range names {
@@ -569,7 +569,7 @@ func (b *Bridge) servers() []relay.ServerInfo {
 }
 
 // hello builds the first frame of each connection from the current state.
-func (b *Bridge) hello() relay.Frame {
+func (b *bridge) hello() relay.Frame {
 	target := b.relayTarget()
 	f := relay.Frame{Kind: relay.KindHello, DevID: target.devID, Version: b.opts.Version}
 	servers := b.servers()
@@ -586,7 +586,7 @@ func (b *Bridge) hello() relay.Frame {
 }
 
 // flattenTools builds the TAG tool list and remembers its routes.
-func (b *Bridge) flattenTools(servers []relay.ServerInfo) json.RawMessage {
+func (b *bridge) flattenTools(servers []relay.ServerInfo) json.RawMessage {
 	tools, routes, err := relay.FlattenTAGTools(servers)
 	if err != nil {
 		b.log.Error("cannot build the TAG tool list", "err", err)
@@ -599,7 +599,7 @@ func (b *Bridge) flattenTools(servers []relay.ServerInfo) json.RawMessage {
 }
 
 // onChildStatus logs a new error once and schedules a catalog update.
-func (b *Bridge) onChildStatus(name string, st mcpchild.Status) {
+func (b *bridge) onChildStatus(name string, st mcpchild.Status) {
 	b.mu.Lock()
 	changed := st.LastError != b.lastErr[name]
 	b.lastErr[name] = st.LastError
@@ -614,7 +614,7 @@ func (b *Bridge) onChildStatus(name string, st mcpchild.Status) {
 	b.changed()
 }
 
-func (b *Bridge) markCatalogDirty() {
+func (b *bridge) markCatalogDirty() {
 	select {
 	case b.catalogDirty <- struct{}{}:
 	default: // an update is already pending; it will read the latest state
@@ -624,7 +624,7 @@ func (b *Bridge) markCatalogDirty() {
 // catalogLoop sends a catalog after each change. Being one goroutine, at most
 // one catalog is in flight, and each one is built when it is sent, so the
 // relay always ends up with the latest state however many changes piled up.
-func (b *Bridge) catalogLoop(ctx context.Context) {
+func (b *bridge) catalogLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -662,7 +662,7 @@ func (b *Bridge) catalogLoop(ctx context.Context) {
 
 // onConnState tracks the socket. Sessions do not survive the socket (the
 // relay forgets them), so a drop closes them all; the children stay warm.
-func (b *Bridge) onConnState(st relay.ConnState) {
+func (b *bridge) onConnState(st relay.ConnState) {
 	b.mu.Lock()
 	was := b.connected
 	b.connected = st.Phase == relay.PhaseConnected
@@ -687,7 +687,7 @@ func (b *Bridge) onConnState(st relay.ConnState) {
 // onFrame dispatches one inbound frame. It runs on the client's read loop and
 // must return quickly: MCP work goes to per-session queues, TAG calls to
 // their own goroutines.
-func (b *Bridge) onFrame(f relay.Frame) {
+func (b *bridge) onFrame(f relay.Frame) {
 	switch f.Kind {
 	case relay.KindMCP:
 		b.onMCP(f)
@@ -712,7 +712,7 @@ func (b *Bridge) onFrame(f relay.Frame) {
 	}
 }
 
-func (b *Bridge) onMCP(f relay.Frame) {
+func (b *bridge) onMCP(f relay.Frame) {
 	key := sessionKey{f.Server, f.Session}
 	b.mu.Lock()
 	c := b.children[f.Server]
@@ -733,7 +733,7 @@ func (b *Bridge) onMCP(f relay.Frame) {
 // answerUnknownServer answers a request for a server this bridge does not
 // have with a JSON-RPC error (so the caller is not left waiting: error frames
 // never answer requests), and reports the frame with an error frame.
-func (b *Bridge) answerUnknownServer(f relay.Frame) {
+func (b *bridge) answerUnknownServer(f relay.Frame) {
 	msg := "no server \"" + f.Server + "\" on this bridge"
 	var peek struct {
 		ID     json.RawMessage `json:"id"`
@@ -749,16 +749,16 @@ func (b *Bridge) answerUnknownServer(f relay.Frame) {
 	b.send(relay.Frame{Kind: relay.KindError, Code: relay.ErrCodeUnknownServer, Message: msg, Server: f.Server, Session: f.Session})
 }
 
-func (b *Bridge) sendError(f relay.Frame, code, msg string) {
+func (b *bridge) sendError(f relay.Frame, code, msg string) {
 	b.send(relay.Frame{Kind: relay.KindError, Code: code, Message: msg, Server: f.Server, Session: f.Session})
 }
 
 // send sends a frame; a frame for a dropped socket is dropped with it.
-func (b *Bridge) send(f relay.Frame) { b.sendFrame(f, false) }
+func (b *bridge) send(f relay.Frame) { b.sendFrame(f, false) }
 
 // sendFrame is send; batched asks for the queue rather than an inline
 // write (see relay.Client.SendBatched).
-func (b *Bridge) sendFrame(f relay.Frame, batched bool) {
+func (b *bridge) sendFrame(f relay.Frame, batched bool) {
 	ctx := b.runCtx
 	if err := b.sendOn(ctx, f, batched); err != nil && !errors.Is(err, relay.ErrNotConnected) && ctx.Err() == nil {
 		b.log.Warn("sending to the relay", "kind", f.Kind, "err", err)
@@ -766,11 +766,11 @@ func (b *Bridge) sendFrame(f relay.Frame, batched bool) {
 }
 
 // sendCtx sends a frame on the current link.
-func (b *Bridge) sendCtx(ctx context.Context, f relay.Frame) error { return b.sendOn(ctx, f, false) }
+func (b *bridge) sendCtx(ctx context.Context, f relay.Frame) error { return b.sendOn(ctx, f, false) }
 
 // sendOn is the delivery path: it takes no lock of the bridge's (see the
 // package comment), so a caller holding one can never deadlock with it.
-func (b *Bridge) sendOn(ctx context.Context, f relay.Frame, batched bool) error {
+func (b *bridge) sendOn(ctx context.Context, f relay.Frame, batched bool) error {
 	l := b.link.Load()
 	if l == nil {
 		return relay.ErrNotConnected
@@ -784,7 +784,7 @@ func (b *Bridge) sendOn(ctx context.Context, f relay.Frame, batched bool) error 
 // takeSessionsLocked removes the sessions of one server (it is being
 // stopped or replaced) and returns them for the caller to close once it has
 // released b.mu. The caller holds b.mu.
-func (b *Bridge) takeSessionsLocked(server string) []*session {
+func (b *bridge) takeSessionsLocked(server string) []*session {
 	var out []*session
 	for k, s := range b.sessions {
 		if k.server == server {
@@ -796,7 +796,7 @@ func (b *Bridge) takeSessionsLocked(server string) []*session {
 }
 
 // closeAllSessions closes every session (socket dropped, or stopping).
-func (b *Bridge) closeAllSessions() {
+func (b *bridge) closeAllSessions() {
 	b.mu.Lock()
 	all := b.sessions
 	b.sessions = map[sessionKey]*session{}

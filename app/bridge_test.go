@@ -77,9 +77,9 @@ func writeFrame(t *testing.T, c *websocket.Conn, f relay.Frame) {
 	}
 }
 
-func startBridge(t *testing.T, f *fakeRelay, tag bool) (*Bridge, func()) {
+func startBridge(t *testing.T, f *fakeRelay, tag bool) (*bridge, func()) {
 	srv := testbin.Build(t, "./internal/testservers/mcpserver")
-	b := NewBridge(BridgeOptions{
+	b := newBridge(bridgeOptions{
 		RelayURL: f.srv.URL,
 		Token:    func(context.Context) (string, error) { return "tok", nil },
 		TAG:      tag,
@@ -211,7 +211,7 @@ func TestBridgeTAG(t *testing.T) {
 // hello must carry one whole target, never a mix of two.
 func TestBridgeSetRelayWhileHello(t *testing.T) {
 	t.Parallel()
-	b := NewBridge(BridgeOptions{RelayURL: "http://a.invalid", DevID: "a"})
+	b := newBridge(bridgeOptions{RelayURL: "http://a.invalid", DevID: "a"})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

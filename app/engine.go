@@ -85,7 +85,7 @@ const expiryWarning = 3 * 24 * time.Hour
 type Engine struct {
 	opts    EngineOptions
 	log     *slog.Logger
-	bridge  *Bridge
+	bridge  *bridge
 	started time.Time
 	// helpers are Run's goroutines (publishLoop, watch, watchWake and what
 	// they start): Run returns only after they all have.
@@ -148,7 +148,7 @@ func NewEngine(opts EngineOptions) *Engine {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	e.bridge = NewBridge(BridgeOptions{
+	e.bridge = newBridge(bridgeOptions{
 		Token:         e.dialToken,
 		TAG:           opts.TAG,
 		DevID:         opts.DevID,

@@ -54,7 +54,7 @@ type session struct {
 // newSession opens the mcpchild session. The caller holds b.mu, which is
 // allowed because NewSession only registers the session under the child's
 // own lock and delivers nothing.
-func (b *Bridge) newSession(c *mcpchild.Child, key sessionKey) *session {
+func (b *bridge) newSession(c *mcpchild.Child, key sessionKey) *session {
 	s := &session{child: c, readyWait: b.opts.ReadyWait}
 	s.done, s.stop = context.WithCancel(context.Background())
 	s.sess = c.NewSession(key.session, func(msg, related []byte) {

@@ -22,7 +22,7 @@ const tagCallTimeout = 10 * time.Minute
 // tools/call under the tool's own name. Status codes follow the TAG bridge:
 // 200 with the MCP result, 500 when the child answered with a JSON-RPC error,
 // 502 when the child is not running, 400 for an unknown method.
-func (b *Bridge) handleTAG(f relay.Frame) {
+func (b *bridge) handleTAG(f relay.Frame) {
 	start := time.Now()
 	status, body := b.tagAnswer(f)
 	if f.Method == "call" && b.opts.OnCall != nil {
@@ -35,7 +35,7 @@ func (b *Bridge) handleTAG(f relay.Frame) {
 	b.send(relay.Frame{Kind: relay.KindRPCResponse, ID: f.ID, Status: status, Body: raw})
 }
 
-func (b *Bridge) tagAnswer(f relay.Frame) (int, any) {
+func (b *bridge) tagAnswer(f relay.Frame) (int, any) {
 	switch f.Method {
 	case "list":
 		return http.StatusOK, map[string]json.RawMessage{"tools": b.flattenTools(b.servers())}
@@ -89,7 +89,7 @@ func (b *Bridge) tagAnswer(f relay.Frame) (int, any) {
 func tagError(msg string) map[string]string { return map[string]string{"error": msg} }
 
 // recordTAGCall reports a finished TAG call like an MCP one.
-func (b *Bridge) recordTAGCall(path string, start time.Time, status int, body any) {
+func (b *bridge) recordTAGCall(path string, start time.Time, status int, body any) {
 	b.mu.Lock()
 	route, ok := b.routes[path]
 	b.mu.Unlock()
