@@ -155,7 +155,10 @@ func halfOpen(t *testing.T, pinned bool, name string) {
 	srv := testbin.Build(t, "./internal/testservers/mcpserver")
 	cfg := writeConfig(t, map[string]any{"test": map[string]any{"command": srv}})
 	d := startTetherdWrapped(t, nb.wrap(), r.token(t, dev, "bridge"), []string{"TETHER_PONG_WAIT=" + pong},
-		"run", "--config", cfg, "--relay", r.url(), "--dev-id", dev)
+		// --insecure: the relay is plain http on an address of a test
+		// network; tetherd refuses that without being told the network is
+		// trusted.
+		"run", "--config", cfg, "--relay", r.url(), "--dev-id", dev, "--insecure")
 	client := r.token(t, dev, "client")
 	r.waitServing(t, dev, client, "test", 30*time.Second)
 	l := startLoad(t, r.mcpURL(dev, "test"), client, 4, 2)

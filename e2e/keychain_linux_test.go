@@ -3,13 +3,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,47 +20,9 @@ import (
 // developer's own keyring is never touched.
 func privateKeyring(t *testing.T) []string {
 	t.Helper()
-	testbin.NeedTools(t, "dbus-run-session", "gnome-keyring-daemon", "gdbus", "secret-tool")
-	dir := t.TempDir()
-	data, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
-	for _, d := range []string{data, run} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	xdg := []string{"XDG_DATA_HOME=" + data, "XDG_RUNTIME_DIR=" + run}
-	// The session lives as long as the shell reads its stdin.
-	script := testbin.KeyringStart + `echo "BUS=$DBUS_SESSION_BUS_ADDRESS"
-cat >/dev/null
-kill $kpid 2>/dev/null; wait $kpid 2>/dev/null`
-	cmd := exec.Command("dbus-run-session", "--", "sh", "-c", script)
-	cmd.Env = append(os.Environ(), xdg...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "BUS="); ok {
-			return append(xdg, "DBUS_SESSION_BUS_ADDRESS="+addr)
-		}
-	}
-	t.Fatalf("the private keyring session did not start: %v", sc.Err())
-	return nil
+	testbin.NeedTools(t, "secret-tool")
+	bus, xdg := testbin.PrivateKeyring(t)
+	return append(xdg, "DBUS_SESSION_BUS_ADDRESS="+bus)
 }
 
 // tetherdCmd runs one tetherd command to completion.
