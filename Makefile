@@ -43,6 +43,14 @@ demo:
 bench-mux:
 	$(GO) test -run '^$$' -bench . -benchmem ./mcpchild/
 
+.PHONY: conformance
+
+## conformance: the official MCP conformance suite (pinned in
+## tools/conformance) against the go-sdk's everything-server, directly and
+## through the relay and tetherd; verdicts side by side (about 2 minutes).
+conformance:
+	scripts/conformance.sh
+
 .PHONY: soak
 
 ## soak: the fault suite's long run (500 relay kills, 90 s outages, 100

@@ -34,7 +34,7 @@ wait_for() { # url [header]
 
 # direct
 dport=$(free_port)
-"$ev" -http "127.0.0.1:$dport" > "$work/direct.log" 2>&1 & pids+=($!)
+"$ev" -http "127.0.0.1:$dport" -stateless=false > "$work/direct.log" 2>&1 & pids+=($!)
 for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$dport) 2>/dev/null && break; sleep 0.05; done
 
 # relay + tetherd, twice (default era, pinned 2025)
