@@ -134,6 +134,17 @@ type engineStatus struct {
 // that does not answer within the bound is a hang, and fails the test.
 func (d *tetherd) status(t *testing.T, bound time.Duration) engineStatus {
 	t.Helper()
+	st, err := d.tryStatus(t, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// tryStatus is status that returns other failures (an engine not listening
+// yet, for one) instead of failing the test; a hang still fails it.
+func (d *tetherd) tryStatus(t *testing.T, bound time.Duration) (engineStatus, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testbin.Build(t, "./cmd/svc"), "status", "--json")
@@ -147,14 +158,14 @@ func (d *tetherd) status(t *testing.T, bound time.Duration) engineStatus {
 		d.cmd.Wait()
 		t.Fatalf("tetherd status did not answer within %v: the engine hangs (goroutine dump in the tetherd log below)", bound)
 	}
-	if err != nil {
-		t.Fatalf("tetherd status --json: %v\n%s", err, out)
-	}
 	var st engineStatus
-	if err := json.Unmarshal(out, &st); err != nil {
-		t.Fatalf("tetherd status --json: %v\n%s", err, out)
+	if err != nil {
+		return st, fmt.Errorf("tetherd status --json: %v\n%s", err, out)
 	}
-	return st
+	if err := json.Unmarshal(out, &st); err != nil {
+		return st, fmt.Errorf("tetherd status --json: %v\n%s", err, out)
+	}
+	return st, nil
 }
 
 func (d *tetherd) stats(t *testing.T) procStats {
@@ -383,12 +394,12 @@ func (d *tetherd) waitEngine(t *testing.T, what string, timeout time.Duration, o
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		st := d.status(t, 2*time.Second)
-		if ok(st) {
+		st, err := d.tryStatus(t, 2*time.Second)
+		if err == nil && ok(st) {
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("tetherd never showed %s within %v; last: %+v", what, timeout, st)
+			t.Fatalf("tetherd never showed %s within %v; last: %+v (%v)", what, timeout, st, err)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a status API
 	}
