@@ -320,7 +320,7 @@ func (b *bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 	var (
 		toStop  []*mcpchild.Child
 		toStart []*mcpchild.Child
-		toClose []*session
+		toClose []takenSession
 		filters []filterChange
 	)
 	// Only Apply changes the fleet, and applyMu makes Apply one at a time,
@@ -381,8 +381,17 @@ func (b *bridge) Apply(defs map[string]ServerDef) (added, removed, restarted []s
 	b.stopping.Add(len(toStop))
 	b.mu.Unlock()
 
-	for _, s := range toClose {
-		s.close()
+	tag := b.relayTarget().tag
+	for _, t := range toClose {
+		t.sess.close()
+		if !tag {
+			// Tell the relay the session's state here is gone: it forgets
+			// its side too, and the client's next request resumes the
+			// session (the relay replays its initialize from the
+			// self-describing id) instead of reaching a virtual session
+			// that was never initialized on the new child.
+			b.sendFrame(relay.Frame{Kind: relay.KindClose, Server: t.key.server, Session: t.key.session}, true)
+		}
 	}
 	for _, fc := range filters {
 		fc.c.SetToolFilter(fc.allow)
@@ -784,15 +793,21 @@ func (b *bridge) sendOn(ctx context.Context, f relay.Frame, batched bool) error 
 // takeSessionsLocked removes the sessions of one server (it is being
 // stopped or replaced) and returns them for the caller to close once it has
 // released b.mu. The caller holds b.mu.
-func (b *bridge) takeSessionsLocked(server string) []*session {
-	var out []*session
+func (b *bridge) takeSessionsLocked(server string) []takenSession {
+	var out []takenSession
 	for k, s := range b.sessions {
 		if k.server == server {
 			delete(b.sessions, k)
-			out = append(out, s)
+			out = append(out, takenSession{k, s})
 		}
 	}
 	return out
+}
+
+// takenSession is a session taken out of the bridge's map, with its key.
+type takenSession struct {
+	key  sessionKey
+	sess *session
 }
 
 // closeAllSessions closes every session (socket dropped, or stopping).

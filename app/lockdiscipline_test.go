@@ -111,3 +111,47 @@ func TestEngineReloadWithSessionOpen(t *testing.T) {
 		t.Fatalf("echo after the reload: %+v", res.Content[0])
 	}
 }
+
+// TestEngineRestartKeepsSessionsWhole: a reload that restarts a server tells
+// the relay its sessions are gone here, so the client's next request on the
+// same Mcp-Session-Id re-creates the session from what the client said at
+// initialize (the relay replays it) rather than reaching a virtual session
+// that was never initialized: a 2026-only server then still sees the
+// client's own identity in every request.
+func TestEngineRestartKeepsSessionsWhole(t *testing.T) {
+	cfg := `{"mcpServers": {"a": {"command": "SERVER", "era": "2026", "args": ["ARG"]}}}`
+	f := startEngine(t, strings.Replace(cfg, "ARG", "-era=modern", 1), nil)
+	f.waitState(t, "a ready and connected", func(st State) bool { return ready("a")(st) && st.Relay.Phase == "connected" })
+	f.relay.waitRelay(t, f.dev, f.client, "a ready", func(v relayView) bool { s, _, _ := v.server("a"); return s == "ready" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// The SDK's default retries, as a real client: the relay ends the
+	// session's GET stream when the bridge says the session is gone, and
+	// the client opens it again.
+	c := mcp.NewClient(&mcp.Implementation{Name: "engine-test", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.relay.url + "/mcp/alice/a", HTTPClient: &http.Client{Transport: bearerRT{f.client}}},
+		&mcp.ClientSessionOptions{ProtocolVersion: session2025})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	whoami := func(when string) {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+		if err != nil || res.IsError {
+			t.Fatalf("whoami %s: %v %+v", when, err, res)
+		}
+		if got := res.Content[0].(*mcp.TextContent).Text; got != "client=engine-test" {
+			t.Fatalf("whoami %s = %q: the server did not see the session's own client", when, got)
+		}
+	}
+	whoami("before the restart")
+	pid := func(st State) int { a, _ := serverView(st, "a"); return a.PID }
+	before := pid(f.waitState(t, "a's pid", func(st State) bool { return pid(st) > 0 }))
+
+	// A changed spec restarts the server.
+	atomicSave(t, f.paths.MCPJSON, strings.ReplaceAll(strings.Replace(cfg, "ARG", "-era=modern\", \"-extra-tools=1", 1), "SERVER", f.server))
+	f.waitState(t, "a restarted and ready", func(st State) bool { return ready("a")(st) && pid(st) != before && pid(st) > 0 })
+	f.relay.waitRelay(t, f.dev, f.client, "a ready again", func(v relayView) bool { s, _, _ := v.server("a"); return s == "ready" })
+	whoami("after the restart")
+}
