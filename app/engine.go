@@ -99,6 +99,7 @@ type Engine struct {
 	mu       sync.Mutex
 	settings config.Settings
 	cfg      *config.Config // the last good config (nil before the first)
+	lastGood *config.Config // the last valid mcp.json seen since the last reload (sawSave)
 	cfgErr   string
 	cfgAt    time.Time
 	wanted   bool // connect requested (autoConnect), false after Disconnect
@@ -344,10 +345,27 @@ func (e *Engine) watchNetwork(ctx context.Context) <-chan struct{} {
 // watch follows the config folder until ctx ends.
 func (e *Engine) watch(ctx context.Context) {
 	names := []string{filepath.Base(e.opts.ConfigFile), filepath.Base(e.opts.Paths.Settings), ".env"}
-	err := config.Watch(ctx, filepath.Dir(e.opts.ConfigFile), names, e.opts.Debounce, e.requestReload)
+	err := config.WatchEach(ctx, filepath.Dir(e.opts.ConfigFile), names, e.opts.Debounce, e.sawSave, e.requestReload)
 	if err != nil && ctx.Err() == nil {
 		e.log.Error("cannot watch the config folder; edits need `tetherd` to be told (SIGHUP) or restarted", "err", err)
 	}
+}
+
+// sawSave reads mcp.json as each save lands, before the debounce, and keeps
+// the last one that is valid: a burst of saves that ends in a broken file
+// (an editor's partial write, a truncated copy) then falls back to the last
+// good file written, not to whatever was applied before the burst.
+func (e *Engine) sawSave(name string) {
+	if name != filepath.Base(e.opts.ConfigFile) {
+		return
+	}
+	cfg, err := config.Load(e.opts.ConfigFile)
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	e.lastGood = cfg
+	e.mu.Unlock()
 }
 
 func (e *Engine) requestReload() {
@@ -384,9 +402,22 @@ func (e *Engine) reload() {
 		c, err := config.Load(e.opts.ConfigFile)
 		if err != nil {
 			cfgErr = err.Error()
-			e.log.Error("mcp.json is invalid; the last good config keeps running", "err", err)
+			e.mu.Lock()
+			good := e.lastGood
+			e.lastGood = nil
+			e.mu.Unlock()
+			if good != nil {
+				// A valid save came during the burst that ended here.
+				cfg = good
+				e.log.Error("mcp.json is invalid; running the last valid version saved before it", "err", err)
+			} else {
+				e.log.Error("mcp.json is invalid; the last good config keeps running", "err", err)
+			}
 		} else {
 			cfg = c
+			e.mu.Lock()
+			e.lastGood = nil // this reload read a valid file itself
+			e.mu.Unlock()
 			for _, m := range c.Missing {
 				e.log.Warn("variable in mcp.json is not set", "var", m)
 			}

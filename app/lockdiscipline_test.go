@@ -155,3 +155,36 @@ func TestEngineRestartKeepsSessionsWhole(t *testing.T) {
 	f.relay.waitRelay(t, f.dev, f.client, "a ready again", func(v relayView) bool { s, _, _ := v.server("a"); return s == "ready" })
 	whoami("after the restart")
 }
+
+// TestEngineBurstEndingInvalidKeepsLastGoodWritten: within one debounce, a
+// valid save (adding server b) and then a broken one. The engine runs the
+// valid file written during the burst — not the config from before it —
+// and shows the broken file's error.
+func TestEngineBurstEndingInvalidKeepsLastGoodWritten(t *testing.T) {
+	f := startEngine(t, `{"mcpServers": {"a": {"command": "SERVER"}}}`, func(o *EngineOptions) { o.Debounce = 2 * time.Second })
+	f.waitState(t, "a ready", ready("a"))
+	atomicSave(t, f.paths.MCPJSON, strings.ReplaceAll(`{"mcpServers": {"a": {"command": "SERVER"}, "b": {"command": "SERVER"}}}`, "SERVER", f.server))
+	// The save is seen (and read) before the next one lands, as an editor's
+	// saves milliseconds apart are; the debounce has not ended yet.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.eng.mu.Lock()
+		seen := f.eng.lastGood != nil
+		f.eng.mu.Unlock()
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the valid save was never read")
+		}
+		time.Sleep(5 * time.Millisecond) // polling engine state, not synchronisation
+	}
+	atomicSave(t, f.paths.MCPJSON, `{"mcpServers": {"a": {"command": `)
+	st := f.waitState(t, "b running and the broken file's error shown", func(st State) bool {
+		_, hasB := serverView(st, "b")
+		return hasB && st.Config.Error != ""
+	})
+	if _, hasA := serverView(st, "a"); !hasA {
+		t.Fatalf("a is gone: %+v", st.Servers)
+	}
+}

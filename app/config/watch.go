@@ -99,9 +99,26 @@ func newWatcher(dir string, opts watchOptions, onChange func()) (*watcher, error
 // defaultDebounce). It returns nil when ctx ends, and an error if dir does
 // not exist or is removed or renamed while watched.
 func Watch(ctx context.Context, dir string, names []string, debounce time.Duration, onChange func()) error {
+	return WatchEach(ctx, dir, names, debounce, nil, onChange)
+}
+
+// WatchEach is Watch that also calls onEvent (when not nil) with the base
+// name of the file at once for every relevant event, before the debounce:
+// a reader that wants to see each save of a burst, not only the last one
+// (the engine keeps the last valid mcp.json written during a burst that
+// ends in an invalid one). onEvent runs on the watcher's goroutine and must
+// be quick.
+func WatchEach(ctx context.Context, dir string, names []string, debounce time.Duration, onEvent func(name string), onChange func()) error {
 	w, err := newWatcher(dir, watchOptions{Names: names, Debounce: debounce}, onChange)
 	if err != nil {
 		return err
+	}
+	if onEvent != nil {
+		w.observe = func(ev fsnotify.Event, relevant bool) {
+			if relevant {
+				onEvent(filepath.Base(ev.Name))
+			}
+		}
 	}
 	return w.Run(ctx)
 }
