@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/tether-dev/tether/internal/jsonscan"
 	"github.com/tether-dev/tether/internal/mcpwire"
@@ -32,7 +33,7 @@ func (p peek) isResponse() bool { return p.Method == "" && len(p.ID) > 0 }
 // peekMessage reads a JSON-RPC message. ok is false when d is not one
 // valid JSON object (trailing whitespace allowed), names a top-level member
 // twice (parsers disagree on which one wins, and the relay routes on what
-// it reads), or "method" is present but not a string. Member names are
+// it reads), or "method" is present but not a string of valid UTF-8. Member names are
 // compared decoded, as the bridge and the client will read them.
 func peekMessage(d []byte) (p peek, ok bool) {
 	end, ok := jsonscan.Members(d, jsonscan.SkipSpace(d, 0), 0, func(m jsonscan.Member) bool {
@@ -45,7 +46,9 @@ func peekMessage(d []byte) (p peek, ok bool) {
 				return false
 			}
 			m, ok := unquote(val)
-			if !ok {
+			if !ok || !utf8.ValidString(m) {
+				// Not valid UTF-8: encoding/json (the bridge, the client)
+				// would read U+FFFD where this reads the raw bytes.
 				return false
 			}
 			p.Method = m

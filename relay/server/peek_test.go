@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,4 +159,45 @@ func TestVerifyCacheKeepsExpiry(t *testing.T) {
 	if n > verifiedCacheMax {
 		t.Fatalf("cache holds %d tokens, max %d", n, verifiedCacheMax)
 	}
+}
+
+// FuzzPeekMessage: whatever the bytes, peekMessage does not panic, and what
+// it accepts is exactly what encoding/json reads as an object without
+// repeated member names, with the same method and id as encoding/json
+// decodes them (the relay routes on exactly what the next hop reads).
+func FuzzPeekMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`,
+		`{"jsonrpc":"2.0","id":"a\u0062","result":{}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"id":1,"id":2,"method":"x"}`,
+		`{"\u006dethod":"tools/list","id":3}`,
+		`{"method":"a","Method":"b","id":1}`,
+		`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}}`,
+		`{"params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}},"method":"m","id":9}`,
+		`[1]`, `{"method":1}`, `{`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, d []byte) {
+		p, ok := peekMessage(d)
+		if !ok {
+			return
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(d, &m); err != nil {
+			t.Fatalf("peekMessage accepted %q, encoding/json: %v", d, err)
+		}
+		if raw, has := m["method"]; has {
+			var method string
+			if err := json.Unmarshal(raw, &method); err != nil || method != p.Method {
+				t.Fatalf("%q: method %q, encoding/json reads %s", d, p.Method, raw)
+			}
+		} else if p.Method != "" {
+			t.Fatalf("%q: method %q where encoding/json sees none", d, p.Method)
+		}
+		if raw, has := m["id"]; has != (p.ID != nil) || (has && !bytes.Equal(bytes.TrimSpace(raw), bytes.TrimSpace(p.ID))) {
+			t.Fatalf("%q: id %s, encoding/json reads %s", d, p.ID, raw)
+		}
+	})
 }
