@@ -174,6 +174,23 @@ func (d *tetherd) stats(t *testing.T) procStats {
 	return s
 }
 
+// settled waits (bounded) until tetherd's goroutines and open files are back
+// within slack of before, and returns its stats then. Servers that a reload
+// removed stop in the background (stdin closed, then SIGTERM after a grace
+// period), so their pipes and goroutines go a little after the reload shows
+// in status; what is still there after the bound is growth.
+func (d *tetherd) settled(t *testing.T, before procStats, slack int64) procStats {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		now := d.stats(t)
+		if (now.goroutines-before.goroutines <= slack && now.fds-before.fds <= slack) || time.Now().After(deadline) {
+			return now
+		}
+		time.Sleep(100 * time.Millisecond) // polling /proc and the status API
+	}
+}
+
 func growth(before, after procStats) (g, f, r int64) {
 	return after.goroutines - before.goroutines, after.fds - before.fds, after.rssKiB - before.rssKiB
 }
@@ -467,7 +484,7 @@ func TestFaultReloadStorm(t *testing.T) {
 		t.Errorf("the unchanged server was restarted: pid %d → %d", pid, got)
 	}
 	rec := l.waitAllSessions(t, time.Now(), 10*time.Second)
-	after := d.stats(t)
+	after := d.settled(t, before, 10)
 	l.stop()
 	row := l.row("reload storm (50 saves/s, truncated, invalid, 200 servers)")
 	row.Recovery = rec
@@ -746,7 +763,7 @@ func TestSoak(t *testing.T) {
 	}
 	// Settle, then measure: every session serving again, the last save applied.
 	l.waitAllSessions(t, time.Now(), 15*time.Second)
-	after := d.stats(t)
+	after := d.settled(t, before, 20)
 	relayAfter := readProc(r.cmd.Process.Pid) // a new relay process since the last restart
 	l.stop()
 	row := l.row(fmt.Sprintf("soak: %v, 8 callers, relay restart every %v, save every %v", total, restartEvery, saveEvery))
