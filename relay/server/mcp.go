@@ -51,6 +51,9 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 	// A bridge that is reconnecting (sleep, network change, relay or
 	// tetherd restart) is waited for, briefly, rather than refused.
 	b := s.awaitBridge(r.Context(), dev, r.Method)
+	if b == nil && r.Method == http.MethodGet && s.holdStream(w, r, dev, name, claims) {
+		return
+	}
 	if b == nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 			"error": "bridge offline",
@@ -376,6 +379,53 @@ func (s *Server) mcpGET(w http.ResponseWriter, r *http.Request, b *bridgeConn, c
 			return
 		case <-b.done:
 			return
+		}
+	}
+}
+
+// holdStream keeps a session's GET stream open while its bridge is away
+// longer than the bridge wait (a laptop asleep, a network down for
+// minutes): the stream is the relay's to hold, with keepalive comments, and
+// it ends once the bridge is back, so the client opens it again on the live
+// bridge (after a priming event, which the go-sdk counts as progress). A
+// 503 here would end the whole session in clients that give a session up
+// when its stream cannot be reopened — the go-sdk's among them. It reports
+// false (answer as before) for anything that is not a valid, resumable id
+// of this dev, server and client token.
+func (s *Server) holdStream(w http.ResponseWriter, r *http.Request, dev, name string, claims Claims) bool {
+	sid := r.Header.Get(headerSession)
+	if sid == "" || s.bridgeWait() <= 0 {
+		return false
+	}
+	if _, sseOK := accepts(r); !sseOK {
+		return false
+	}
+	sc, err := s.signer.parse(sid)
+	if err != nil || sc.NoResume || !sc.valid(dev, name, claims.ID, time.Now()) {
+		return false
+	}
+	out := &responder{w: w, rc: http.NewResponseController(w), forceSSE: true}
+	out.startSSE()
+	if r.Header.Get(headerProtocol) >= primingVersion {
+		if out.priming(newSessionID()) != nil {
+			return true
+		}
+	}
+	for {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return true
+		}
+		// awaitBridge waits up to the bridge wait; a keepalive comment
+		// between the waits keeps idle load balancers from cutting the
+		// stream.
+		if b := s.awaitBridge(r.Context(), dev, r.Method); b != nil || r.Context().Err() != nil {
+			return true
+		}
+		if !time.Now().Before(sc.expiry()) || out.comment("keepalive") != nil {
+			return true
 		}
 	}
 }

@@ -415,3 +415,64 @@ func TestInitializeWaitsForStart(t *testing.T) {
 		t.Fatalf("initialize after start: session %q body %s", a.sid, a.body)
 	}
 }
+
+// TestSessionOutlivesALongOutage: the bridge is away far longer than the
+// bridge wait (a laptop asleep). Calls made meanwhile fail (503), but the
+// relay holds the session's GET stream instead of refusing it, so a client
+// that gives a session up when its stream cannot be reopened (the go-sdk's,
+// with its default retries) keeps it: once a bridge is back, the same
+// session id works.
+func TestSessionOutlivesALongOutage(t *testing.T) {
+	const wait = 200 * time.Millisecond
+	r := startRelay(t, &Server{Verifier: &Verifier{Secret: testSecret}, CallTimeout: 10 * time.Second, BridgeWait: wait})
+	fb1 := dialFakeBridge(t, r, "alice")
+	c := mcp.NewClient(&mcp.Implementation{Name: "relay-test", Version: "1"}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{
+		Endpoint: r.mcpURL("alice", "everything"), HTTPClient: authClient(mustToken(t, "alice", ScopeClient)),
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	id := cs.ID()
+	echo(t, cs, "before")
+
+	fb1.ws.Close()
+	<-fb1.Gone
+	waitOffline(t, r, "alice")
+	// Many bridge waits pass: the stream is reopened and held each time.
+	outage := time.After(20 * wait)
+	for done := false; !done; {
+		select {
+		case <-outage:
+			done = true
+		default:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "during"}})
+			cancel()
+			if err == nil {
+				t.Fatal("a call succeeded with no bridge")
+			}
+			if strings.Contains(err.Error(), "client is closing") || strings.Contains(err.Error(), "connection closed") {
+				t.Fatalf("the client gave the session up during the outage: %v", err)
+			}
+		}
+	}
+	dialFakeBridge(t, r, "alice")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "after"}})
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session never worked again after the outage: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // retrying a call until the bridge's catalog is in
+	}
+	if cs.ID() != id {
+		t.Fatalf("session id changed: %q → %q", id, cs.ID())
+	}
+}
