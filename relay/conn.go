@@ -30,6 +30,11 @@ type conn struct {
 	// Unix nanoseconds; peerPings is set once the relay has pinged us.
 	heard     atomic.Int64
 	peerPings atomic.Bool
+	// probeUntil (Unix nanoseconds, 0: none) is the deadline a probe set
+	// (NetworkChanged); the read pump's first deadline must not be later
+	// (a probe can land before the pump has started), and any traffic
+	// clears it.
+	probeUntil atomic.Int64
 }
 
 // newConn wraps a dialed socket with the bridge's writing policy: inline
@@ -62,7 +67,9 @@ func (cn *conn) kill(err error) {
 // are safe beside the pumps (gorilla allows WriteControl and deadlines
 // from any goroutine).
 func (cn *conn) probe(wait time.Duration) {
-	_ = cn.ws.SetReadDeadline(time.Now().Add(wait))
+	until := time.Now().Add(wait)
+	cn.probeUntil.Store(until.UnixNano())
+	_ = cn.ws.SetReadDeadline(until)
 	_ = cn.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wait))
 }
 
@@ -224,9 +231,20 @@ func (c *Client) readPump(cn *conn) {
 	extend := func() {
 		now := time.Now()
 		cn.heard.Store(now.UnixNano())
+		cn.probeUntil.Store(0) // traffic: whatever a probe asked is answered
 		ws.SetReadDeadline(now.Add(c.opts.PongWait))
 	}
-	extend()
+	// The first deadline, not traffic: a probe made before this pump
+	// started keeps its shorter one.
+	first := time.Now().Add(c.opts.PongWait)
+	if p := cn.probeUntil.Load(); p != 0 && p < first.UnixNano() {
+		first = time.Unix(0, p)
+	}
+	cn.heard.Store(time.Now().UnixNano())
+	ws.SetReadDeadline(first)
+	if p := cn.probeUntil.Load(); p != 0 && p < first.UnixNano() {
+		ws.SetReadDeadline(time.Unix(0, p)) // a probe landed in between
+	}
 	keepalive := func() {
 		if c.opts.OnKeepalive != nil {
 			c.opts.OnKeepalive()
