@@ -428,22 +428,32 @@ func (d *tetherd) waitEngine(t *testing.T, what string, timeout time.Duration, o
 	}
 }
 
+// loadedEngine is a relay and a tetherd serving the test server as "test"
+// from an mcp.json it returns (with base, its servers, and the path of the
+// minimal rawecho server for extra ones), with 8 callers on 4 sessions
+// already calling.
+func loadedEngine(t *testing.T) (r *relayProc, d *tetherd, cfg string, base map[string]any, raw string, l *load) {
+	t.Helper()
+	r = startRelay(t)
+	srv := testbin.Build(t, "./internal/testservers/mcpserver")
+	raw = testbin.Build(t, "./internal/testservers/rawecho")
+	base = map[string]any{"test": map[string]any{"command": srv}}
+	cfg = writeConfig(t, base)
+	d = startTetherd(t, r.token(t, dev, "bridge"), nil, "run", "--config", cfg, "--relay", r.url(), "--dev-id", dev)
+	client := r.token(t, dev, "client")
+	r.waitServing(t, dev, client, "test", 30*time.Second)
+	l = startLoad(t, r.mcpURL(dev, "test"), client, 4, 2)
+	l.waitAllSessions(t, time.Now(), 20*time.Second)
+	return r, d, cfg, base, raw, l
+}
+
 // TestFaultReloadStorm: with sessions open and calls in flight, mcp.json is
 // saved 50 times in one second, then truncated, then made invalid JSON,
 // then grown to 200 servers and back. tetherd never hangs (every status
 // answers within 2 s), keeps the last good config through bad saves, and
 // leaves unchanged servers (and their PIDs and sessions) alone.
 func TestFaultReloadStorm(t *testing.T) {
-	r := startRelay(t)
-	srv := testbin.Build(t, "./internal/testservers/mcpserver")
-	raw := testbin.Build(t, "./internal/testservers/rawecho")
-	base := map[string]any{"test": map[string]any{"command": srv}}
-	cfg := writeConfig(t, base)
-	d := startTetherd(t, r.token(t, dev, "bridge"), nil, "run", "--config", cfg, "--relay", r.url(), "--dev-id", dev)
-	client := r.token(t, dev, "client")
-	r.waitServing(t, dev, client, "test", 30*time.Second)
-	l := startLoad(t, r.mcpURL(dev, "test"), client, 4, 2)
-	l.waitAllSessions(t, time.Now(), 20*time.Second)
+	_, d, cfg, base, raw, l := loadedEngine(t)
 	pid := pidsOf(d.status(t, 2*time.Second))["test"]
 	before := d.stats(t)
 	start := time.Now()
@@ -729,16 +739,7 @@ func TestSoak(t *testing.T) {
 	total := pick(40*time.Second, 10*time.Minute)
 	restartEvery := pick(15*time.Second, 60*time.Second)
 	saveEvery := pick(10*time.Second, 45*time.Second)
-	r := startRelay(t)
-	srv := testbin.Build(t, "./internal/testservers/mcpserver")
-	raw := testbin.Build(t, "./internal/testservers/rawecho")
-	base := map[string]any{"test": map[string]any{"command": srv}}
-	cfg := writeConfig(t, base)
-	d := startTetherd(t, r.token(t, dev, "bridge"), nil, "run", "--config", cfg, "--relay", r.url(), "--dev-id", dev)
-	client := r.token(t, dev, "client")
-	r.waitServing(t, dev, client, "test", 30*time.Second)
-	l := startLoad(t, r.mcpURL(dev, "test"), client, 4, 2)
-	l.waitAllSessions(t, time.Now(), 20*time.Second)
+	r, d, cfg, base, raw, l := loadedEngine(t)
 	// Warm up before the baseline: the first minutes of a process grow
 	// its heap and pools once.
 	l.waitAllSessions(t, time.Now().Add(2*time.Second), 30*time.Second)
