@@ -205,19 +205,27 @@ func object(d []byte, i, depth int, member func(ks, ke int, escaped bool, vs, ve
 		if member != nil && !member(ks, kend-1, escaped, vstart, vend) {
 			return 0, false
 		}
-		i = SkipSpace(d, vend)
-		if i >= len(d) {
-			return 0, false
-		}
-		switch d[i] {
-		case ',':
-			i = SkipSpace(d, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return 0, false
+		var done bool
+		if i, done, ok = afterItem(d, vend, '}'); !ok || done {
+			return i, ok
 		}
 	}
+}
+
+// afterItem reads what follows a member or element that ends at d[i]: a
+// comma (next is where the next item starts), or closer (next is just
+// past it, done). Anything else is invalid.
+func afterItem(d []byte, i int, closer byte) (next int, done, ok bool) {
+	i = SkipSpace(d, i)
+	switch {
+	case i >= len(d):
+		return 0, false, false
+	case d[i] == ',':
+		return SkipSpace(d, i+1), false, true
+	case d[i] == closer:
+		return i + 1, true, true
+	}
+	return 0, false, false
 }
 
 // container validates an object or array starting at d[i] without

@@ -141,17 +141,9 @@ func Elements(d []byte, i, depth int, elem func(start, end int) bool) (end int, 
 		if elem != nil && !elem(i, vend) {
 			return 0, false
 		}
-		i = SkipSpace(d, vend)
-		if i >= len(d) {
-			return 0, false
-		}
-		switch d[i] {
-		case ',':
-			i = SkipSpace(d, i+1)
-		case ']':
-			return i + 1, true
-		default:
-			return 0, false
+		var done bool
+		if i, done, ok = afterItem(d, vend, ']'); !ok || done {
+			return i, ok
 		}
 	}
 }
