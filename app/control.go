@@ -27,6 +27,8 @@ import (
 //	POST /v1/token        {"token": "..."}  (never logged, never echoed)
 //	POST /v1/token/clear  (DELETE /v1/token does the same)
 //	POST /v1/servers/{name}/restart | enable | disable
+//	POST /v1/relay        {"relay": "https://...", "fromLink": true, "unboundTokenOK": false}
+//	                      (fromLink: Control.SetLinkRelay, 403 when the token may not go there)
 //
 // Errors are {"error": "..."} with a fitting status. Who may connect: the
 // socket is 0600 in a folder that must be 0700 and ours, and on Linux and
@@ -483,11 +485,19 @@ func (h *controlHandler) setToken(w http.ResponseWriter, r *http.Request) {
 func (h *controlHandler) setRelay(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Relay string `json:"relay"`
+		// FromLink marks a relay named by a tether:// link: the engine
+		// checks the token it would send there (Control.SetLinkRelay).
+		FromLink  bool `json:"fromLink,omitempty"`
+		UnboundOK bool `json:"unboundTokenOK,omitempty"`
 	}
 	if !h.decode(w, r, &body, `{"relay": "https://..."}`) {
 		return
 	}
-	if err := h.c.SetRelay(r.Context(), body.Relay); err != nil {
+	set := func(ctx context.Context) error { return h.c.SetRelay(ctx, body.Relay) }
+	if body.FromLink {
+		set = func(ctx context.Context) error { return h.c.SetLinkRelay(ctx, body.Relay, body.UnboundOK) }
+	}
+	if err := set(r.Context()); err != nil {
 		h.fail(w, "set relay", err, "")
 		return
 	}

@@ -187,6 +187,7 @@ func (e *Engine) buildState() State {
 		}
 		c := tok.claims
 		st.Token.DevID, st.Token.Scope, st.Token.Expires = c.Dev, c.Scopes, c.Expiry
+		st.Token.Audience = c.Audience
 		if c.Dev != "" {
 			st.Token.Subject = "dev:" + c.Dev
 		}
