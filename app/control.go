@@ -304,6 +304,34 @@ func probeControl(ctx context.Context, path string, timeout time.Duration) (int,
 	return st.Engine.PID, nil
 }
 
+// ListenOwnerOnly listens on a unix socket at path guarded like the control
+// socket: its folder must be ours and closed to others (0700), the socket
+// file is 0600, and where the OS reports the peer every connection from
+// another user is dropped before it is read. The tray's own socket
+// (tray.sock, which takes tether:// links from a second launch) uses it. A
+// bind error is returned unwrapped from net.Listen's, so EADDRINUSE can be
+// told apart. log may be nil.
+func ListenOwnerOnly(path string, log *slog.Logger) (net.Listener, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows: use a shorter config folder ($TETHER_HOME)", path, len(path), maxSocketPath)
+	}
+	if err := checkControlDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := restrictControlSocket(path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &peerCheckListener{Listener: ln, log: log}, nil
+}
+
 // peerCheckListener drops connections from other users before HTTP sees
 // them (where the OS tells us the peer; see controlPeerAllowed).
 type peerCheckListener struct {

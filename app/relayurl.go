@@ -84,6 +84,22 @@ func CheckTokenAudience(tok keystore.Token, relayURL string) error {
 		ErrTokenOtherRelay, strings.Join(c.Audience, ", "), redactRelayURL(relayURL), redactRelayURL(relayURL))
 }
 
+// TokenSourceName is src in words, for messages: "$TETHER_TOKEN", "a token
+// file", "a systemd credential", "the OS keychain".
+func TokenSourceName(src keystore.Source) string {
+	switch src {
+	case keystore.SourceEnv:
+		return "$" + keystore.EnvToken
+	case keystore.SourceTokenFile:
+		return "a token file"
+	case keystore.SourceSystemd:
+		return "a systemd credential"
+	case keystore.SourceKeychain:
+		return "the OS keychain"
+	}
+	return string(src)
+}
+
 // CheckLinkRelay decides whether a relay named by a tether:// link may
 // receive the token the engine would send it: aud and src are that token's
 // claims and source. A keychain token is stored per relay (the entry for
@@ -104,13 +120,13 @@ func CheckLinkRelay(aud []string, src keystore.Source, relayURL string, unboundO
 		return nil
 	case AudienceOtherRelay:
 		return fmt.Errorf("%w: the token from %s is for %s, so a link to %s cannot use it",
-			ErrTokenOtherRelay, src, strings.Join(aud, ", "), redactRelayURL(relayURL))
+			ErrTokenOtherRelay, TokenSourceName(src), strings.Join(aud, ", "), redactRelayURL(relayURL))
 	}
 	if unboundOK {
 		return nil
 	}
 	return fmt.Errorf("%w: the token from %s is not bound to a relay, and connecting to %s would send it there; confirm that relay is yours",
-		ErrTokenUnbound, src, redactRelayURL(relayURL))
+		ErrTokenUnbound, TokenSourceName(src), redactRelayURL(relayURL))
 }
 
 // isRelayURL reports whether an aud value is a relay's URL (it can then be

@@ -66,8 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	// One tray per user: the first one listens on tray.sock; a later one
-	// hands its request over and exits.
-	inst, err := claimInstance(paths)
+	// hands its request (a link, in the request body) over and exits at
+	// once, so a token in its argv is visible there only for milliseconds.
+	inst, err := claimInstance(paths, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	var running *runningTray
 	if errors.As(err, &running) {
 		msg, herr := running.handOver(link)
