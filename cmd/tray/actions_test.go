@@ -336,3 +336,24 @@ func TestSingleInstance(t *testing.T) {
 		t.Errorf("running tray got %q", r.Link)
 	}
 }
+
+// A look-alike relay differs at the end of its host: the menu shows the
+// question unclipped, and a URL too long for that is refused.
+func TestLinkLongRelayShownWhole(t *testing.T) {
+	relay := "https://relay.example.com.attacker-controlled-domain.example.net:8443/team/with/a/long/path"
+	l, err := parseLink("tether://connect?relay=" + url.QueryEscape(relay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &tray{wake: make(chan struct{}, 1), haveState: true}
+	if err := tr.offerLink(l); err != nil {
+		t.Fatal(err)
+	}
+	m := tr.model(time.Now())
+	if it := m.find("link"); it == nil || it.Label != "Link: connect to "+relay+"?" {
+		t.Fatalf("menu shows %+v", it)
+	}
+	if _, err := parseLink("tether://connect?relay=" + url.QueryEscape("https://r.example.com/"+strings.Repeat("a", maxLinkRelay))); err == nil {
+		t.Fatal("a relay URL too long to show was accepted")
+	}
+}

@@ -25,6 +25,9 @@ type connectLink struct {
 	dev   string // from the token's claims, for the question
 }
 
+// maxLinkRelay bounds a link's relay URL (as displayURL shows it).
+const maxLinkRelay = 120
+
 func isLink(s string) bool { return strings.HasPrefix(strings.ToLower(s), "tether:") }
 
 // parseLink reads a tether://connect link. The relay must be an http(s)
@@ -51,6 +54,11 @@ func parseLink(raw string) (connectLink, error) {
 		r, err := url.Parse(l.relay)
 		if err != nil || (r.Scheme != "https" && r.Scheme != "http") || r.Host == "" {
 			return connectLink{}, fmt.Errorf("the link's relay %q is not an http(s) URL", l.relay)
+		}
+		// The menu shows the whole URL, unclipped: refuse one too long to
+		// read at a glance rather than show part of it.
+		if n := len([]rune(displayURL(l.relay))); n > maxLinkRelay {
+			return connectLink{}, fmt.Errorf("the link's relay URL is %d characters long, over the %d the menu shows in full", n, maxLinkRelay)
 		}
 		// A page must not point the bridge at a relay in clear text; a
 		// trusted-network setup is made by hand in settings.json.

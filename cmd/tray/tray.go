@@ -169,7 +169,9 @@ func (t *tray) model(now time.Time) Model {
 			}
 			q += fmt.Sprintf(" (%d more %s waiting)", n, word)
 		}
-		extra = append(extra, info("link", clip(q), displayURL(l.relay)))
+		// Not clipped: the whole relay URL must show (a look-alike host
+		// differs at its end); parseLink bounds its length.
+		extra = append(extra, info("link", q, displayURL(l.relay)))
 		// The risk is worked out from the state shown now, and Accept
 		// confirms exactly what was shown.
 		risk, err := linkRisk(l, t.st)
