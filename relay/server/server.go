@@ -325,7 +325,10 @@ type serverStatus struct {
 	Era       string `json:"era,omitempty"`
 	ToolCount int    `json:"toolCount"`
 	Restarts  int    `json:"restarts"`
-	Error     string `json:"error,omitempty"`
+	// Error is classified by ErrorKind; it quotes the server's stderr only
+	// when the bridge's mcp.json opts in ("shareStderr": true).
+	Error     string          `json:"error,omitempty"`
+	ErrorKind relay.ErrorKind `json:"errorKind,omitempty"`
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -341,7 +344,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		for _, si := range b.catalog() {
 			st.Servers = append(st.Servers, serverStatus{
 				Name: si.Name, State: si.State, Era: si.Era, ToolCount: si.ToolCount,
-				Restarts: si.Restarts, Error: si.Error,
+				Restarts: si.Restarts, Error: si.Error, ErrorKind: si.ErrorKind,
 			})
 		}
 	}
