@@ -226,11 +226,7 @@ func TestStatusCatalogHealthMetrics(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	resp, err = http.Get(r.ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := readAll(t, resp)
+	m := r.metrics(t)
 	for _, want := range []string{
 		"tether_relay_bridges_connected 1\n",
 		`tether_relay_calls_total{status="ok"}`,
