@@ -70,9 +70,9 @@ func (e *ServerError) Error() string { return e.Err.Error() }
 func (e *ServerError) Unwrap() error { return e.Err }
 
 // classify turns any error that ended a run of server name into a
-// *ServerError. http says whether the server is an HTTP one, whose failures
+// *ServerError. isHTTP says whether the server is an HTTP one, whose failures
 // are someone else's outage rather than a failed start.
-func classify(name string, http bool, err error) *ServerError {
+func classify(name string, isHTTP bool, err error) *ServerError {
 	var se *ServerError
 	if errors.As(err, &se) {
 		return &ServerError{Server: name, Failure: se.Failure, Err: err}
@@ -84,7 +84,7 @@ func classify(name string, http bool, err error) *ServerError {
 		f.Kind = FailNotFound
 	case errors.Is(err, context.DeadlineExceeded):
 		f.Kind = FailTimedOut
-	case http:
+	case isHTTP:
 		f.Kind = FailUnavailable
 	}
 	return &ServerError{Server: name, Failure: f, Err: err}

@@ -13,7 +13,7 @@ func TestClassify(t *testing.T) {
 	exited := &ServerError{Server: "s", Failure: Failure{Kind: FailExited, ExitCode: 3}, Err: errors.New("exited; stderr: KEY")}
 	for _, tc := range []struct {
 		name string
-		http bool
+		isHTTP bool
 		err  error
 		want Failure
 	}{
@@ -24,7 +24,7 @@ func TestClassify(t *testing.T) {
 		{"wrapped exit", false, fmt.Errorf("handshake: %w", exited), Failure{Kind: FailExited, ExitCode: 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			se := classify("s", tc.http, tc.err)
+			se := classify("s", tc.isHTTP, tc.err)
 			if se.Failure != tc.want || se.Error() != tc.err.Error() {
 				t.Fatalf("classify = %+v (%q), want %+v (%q)", se.Failure, se.Error(), tc.want, tc.err.Error())
 			}
