@@ -12,10 +12,10 @@ import (
 func TestClassify(t *testing.T) {
 	exited := &ServerError{Server: "s", Failure: Failure{Kind: FailExited, ExitCode: 3}, Err: errors.New("exited; stderr: KEY")}
 	for _, tc := range []struct {
-		name string
+		name   string
 		isHTTP bool
-		err  error
-		want Failure
+		err    error
+		want   Failure
 	}{
 		{"not found", false, &NotFoundError{Server: "s", Command: "nosuch"}, Failure{Kind: FailNotFound}},
 		{"handshake timeout", false, fmt.Errorf("handshake failed: %w", fmt.Errorf("initialize: %w", context.DeadlineExceeded)), Failure{Kind: FailTimedOut}},
