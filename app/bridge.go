@@ -565,9 +565,15 @@ func (b *bridge) servers() []relay.ServerInfo {
 	for _, name := range names {
 		c := children[name]
 		st := c.Status()
+		// What crosses the relay is the classified error, not stderr
+		// (which has carried API keys), unless the server opts in.
 		si := relay.ServerInfo{
 			Name: name, State: string(st.Phase), Era: string(st.Era),
-			ToolCount: st.ToolCount, Restarts: st.Restarts, Error: st.LastError,
+			ToolCount: st.ToolCount, Restarts: st.Restarts,
+			Error: st.RemoteError(c.Spec().ShareStderr),
+		}
+		if si.Error != "" {
+			si.ErrorKind = errorKind(st.Failure.Kind)
 		}
 		if st.Phase == mcpchild.PhaseReady {
 			si.Tools = c.Tools()
@@ -575,6 +581,23 @@ func (b *bridge) servers() []relay.ServerInfo {
 		out = append(out, si)
 	}
 	return out
+}
+
+// errorKind is the wire form of a failure's kind.
+func errorKind(k mcpchild.FailureKind) relay.ErrorKind {
+	switch k {
+	case mcpchild.FailExited:
+		return relay.ErrorExited
+	case mcpchild.FailCrashed:
+		return relay.ErrorCrashed
+	case mcpchild.FailNotFound:
+		return relay.ErrorNotFound
+	case mcpchild.FailTimedOut:
+		return relay.ErrorTimedOut
+	case mcpchild.FailStart:
+		return relay.ErrorStartFailed
+	}
+	return relay.ErrorUnavailable
 }
 
 // hello builds the first frame of each connection from the current state.

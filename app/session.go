@@ -182,8 +182,8 @@ func (s *session) awaitReady() error {
 	}
 	st := s.child.Status()
 	msg := fmt.Sprintf("mcp server %q did not become ready within %v (%s)", s.child.Name(), s.readyWait, st.Phase)
-	if st.LastError != "" {
-		msg += ": " + st.LastError
+	if e := st.RemoteError(s.child.Spec().ShareStderr); e != "" {
+		msg += ": " + e // the session's client is remote: no stderr unless shared
 	}
 	return errors.New(msg)
 }

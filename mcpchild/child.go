@@ -61,9 +61,10 @@ type Status struct {
 	Era         Era       `json:"era,omitempty"`
 	Pid         int       `json:"pid,omitempty"`
 	Restarts    int       `json:"restarts"`
-	ToolCount   int       `json:"toolCount"`        // tools the filter allows
-	Hidden      int       `json:"hidden,omitempty"` // tools the filter hides
-	LastError   string    `json:"lastError,omitempty"`
+	ToolCount   int       `json:"toolCount"`           // tools the filter allows
+	Hidden      int       `json:"hidden,omitempty"`    // tools the filter hides
+	LastError   string    `json:"lastError,omitempty"` // the full text, for the local user only
+	Failure     Failure   `json:"failure,omitzero"`    // LastError classified: what a remote client may see
 	Warning     string    `json:"warning,omitempty"`
 	StderrTail  []string  `json:"stderrTail,omitempty"`
 	Since       time.Time `json:"since"`
@@ -304,7 +305,8 @@ func (c *Child) WaitReady(ctx context.Context) error {
 		case PhaseReady:
 			return nil
 		case PhaseCrashLoop:
-			return fmt.Errorf("mcp server %q is crash-looping: %s", c.spec.Name, st.LastError)
+			return &ServerError{Server: c.spec.Name, Failure: st.Failure,
+				Err: fmt.Errorf("mcp server %q is crash-looping: %s", c.spec.Name, st.LastError)}
 		}
 		select {
 		case <-ready:
@@ -413,6 +415,7 @@ func (c *Child) supervise(ctx context.Context) {
 			crashes = crashes[cut:]
 		}
 		msg := err.Error()
+		failure := classify(c.spec.Name, c.spec.URL != "", err).Failure
 		c.logLine("mcp server stopped: " + msg)
 		c.log.Warn("mcp server stopped", "err", msg)
 
@@ -429,6 +432,8 @@ func (c *Child) supervise(ctx context.Context) {
 			c.setStatus(func(s *Status) {
 				s.Phase, s.Pid, s.NextRestart = PhaseCrashLoop, 0, time.Time{}
 				s.LastError = fmt.Sprintf("crashed %d times in %s; last: %s", len(crashes), c.opts.CrashLoopWindow, msg)
+				s.Failure = failure
+				s.Failure.Crashes = len(crashes)
 			})
 		default:
 			n := len(crashes)
@@ -441,7 +446,7 @@ func (c *Child) supervise(ctx context.Context) {
 			t := time.NewTimer(delay)
 			wait = t.C
 			c.setStatus(func(s *Status) {
-				s.Phase, s.Pid, s.NextRestart, s.LastError = PhaseBackoff, 0, now.Add(delay), msg
+				s.Phase, s.Pid, s.NextRestart, s.LastError, s.Failure = PhaseBackoff, 0, now.Add(delay), msg, failure
 			})
 		}
 		select {
@@ -527,7 +532,7 @@ func (c *Child) runOnce(ctx context.Context) error {
 	if hs.both {
 		era = EraBoth
 	}
-	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError = PhaseReady, era, "" })
+	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError, s.Failure = PhaseReady, era, "", Failure{} })
 	c.log.Info("mcp server ready", "era", era, "tools", len(tools), "pid", inst.link.pid())
 
 	select {

@@ -116,8 +116,8 @@ func (s *Session) handleRequest(m *message) {
 	if !ready && m.method != "ping" {
 		st := c.Status()
 		msg := fmt.Sprintf("mcp server %q is not ready (%s)", c.spec.Name, st.Phase)
-		if st.LastError != "" {
-			msg += ": " + st.LastError
+		if e := st.RemoteError(c.spec.ShareStderr); e != "" {
+			msg += ": " + e
 		}
 		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
 		c.reportCall(s, c.observeCall(m, time.Time{}), OutcomeFailed, msg)
@@ -248,7 +248,7 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		s.mu.Lock()
 		delete(s.inflight, key)
 		s.mu.Unlock()
-		msg := fmt.Sprintf("mcp server %q: %v", s.c.spec.Name, err)
+		msg := fmt.Sprintf("mcp server %q: %s", s.c.spec.Name, s.c.RemoteError(err))
 		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
 		s.c.reportCall(s, p.call, OutcomeFailed, msg)
 	}

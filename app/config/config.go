@@ -248,6 +248,8 @@ func parseServer(data, std []byte, name string, nameOff int, v hujson.Value, loo
 		return fail(nameOff, nil, `needs a "command" (a local server) or a "url" (an HTTP server)`)
 	case sj.Command != "" && sj.URL != "":
 		return fail(nameOff, nil, `has both "command" and "url": keep one`)
+	case sj.ShareStderr && sj.URL != "":
+		return fail(nameOff, nil, `"shareStderr" is for a local server ("command"): an HTTP server has no stderr`)
 	}
 	var era mcpchild.Era
 	switch sj.Era {

@@ -14,7 +14,7 @@ func TestParseConfig(t *testing.T) {
 	t.Parallel()
 	data := []byte(`{
   "mcpServers": {
-    "a": {"command": "npx", "args": ["-y", "x"], "env": {"K": "${HOME_X}"}, "cwd": "/tmp", "era": "2025", "allow": ["read_*"]},
+    "a": {"command": "npx", "args": ["-y", "x"], "env": {"K": "${HOME_X}"}, "cwd": "/tmp", "era": "2025", "allow": ["read_*"], "shareStderr": true},
     "b": {"command": "uvx", "disabled": true},
     "c": {"command": "srv", "args": ["${MISSING_VAR}"], "unknownKey": {"kept": "ignored"}}
   },
@@ -28,6 +28,9 @@ func TestParseConfig(t *testing.T) {
 	a := cfg.Servers["a"]
 	if a.Name != "a" || a.Command != "npx" || strings.Join(a.Args, " ") != "-y x" || a.Env["K"] != "hx" || a.Cwd != "/tmp" {
 		t.Errorf("a = %+v", a)
+	}
+	if !a.ShareStderr || cfg.Servers["c"].ShareStderr {
+		t.Errorf("shareStderr: a %v, c %v", a.ShareStderr, cfg.Servers["c"].ShareStderr)
 	}
 	if cfg.Eras["a"] != mcpchild.Era2025 || cfg.Eras["c"] != "" {
 		t.Errorf("eras = %v", cfg.Eras)
@@ -112,6 +115,8 @@ func TestParseConfigErrors(t *testing.T) {
 		"era":        {`{"mcpServers": {"a": {"command": "x", "era": "2024"}}}`, `era must be "2025" or "2026"`},
 		"nocmd":      {`{"mcpServers": {"a": {"args": []}}}`, `needs a "command"`},
 		"both":       {`{"mcpServers": {"a": {"command": "x", "url": "http://h/"}}}`, `has both "command" and "url"`},
+		"sharehttp":  {`{"mcpServers": {"a": {"url": "http://h/", "shareStderr": true}}}`, `"shareStderr" is for a local server`},
+		"sharetype":  {`{"mcpServers": {"a": {"command": "x", "shareStderr": "yes"}}}`, `"shareStderr": expected`},
 		"notobject":  {`[1]`, "line 1:1:"},
 		"srvnotobj":  {`{"mcpServers": {"a": "npx"}}`, `server "a": must be an object`},
 		"serversarr": {`{"mcpServers": []}`, `"mcpServers" must be an object`},

@@ -134,11 +134,7 @@ func TestTakeoverSameToken(t *testing.T) {
 		defer fb.ws.Close()
 		fb.waitOnline(t, r, "alice")
 	}
-	resp, err := http.Get(r.ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body := readAll(t, resp); !strings.Contains(body, "tether_relay_slot_takeovers_total 1\n") {
+	if body := r.metrics(t); !strings.Contains(body, "tether_relay_slot_takeovers_total 1\n") {
 		t.Fatalf("metrics:\n%s", body)
 	}
 }
