@@ -1,6 +1,7 @@
 package mcpchild
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -23,10 +24,12 @@ import (
 // list_changed, and serves Call (the TAG front end, which has no session
 // to ask anything of anyway). It never gets a session. Its members:
 //
-//   - are made by NewSession (the relay session's first message, its
-//     initialize), with the parent's spec, options and tool filter, and are
-//     started at once (the bridge waits for one to be ready as for any
-//     starting server);
+//   - are made by NewSession, or by NewSessionFor when the relay session's
+//     first message is its initialize (a 2025-era client; a 2026-era
+//     request is a session of its own at the relay, one POST long, and is
+//     served by the warm instance), with the parent's spec, options and
+//     tool filter, and are started at once (the bridge waits for one to be
+//     ready as for any starting server);
 //   - are stopped by Session.Close (the relay ended the session: DELETE,
 //     idle expiry, eviction, or the relay connection dropped), in the
 //     background, and stop with the parent;
@@ -129,6 +132,12 @@ func (c *Child) stopMembers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// opensWithInitialize reports whether msg is an initialize request.
+func opensWithInitialize(msg []byte) bool {
+	m, err := parseMessage(bytes.TrimSpace(msg))
+	return err == nil && m.kind() == kindRequest && m.method == "initialize"
 }
 
 // soleSessionOf is the one session of a member, or nil.

@@ -50,6 +50,24 @@ func (c *Child) NewSession(id string, out func(msg []byte, related []byte)) *Ses
 	if c.opts.Isolate {
 		return c.newIsolatedSession(id, out)
 	}
+	return c.newSharedSession(id, out)
+}
+
+// NewSessionFor is NewSession for a session whose first message is first.
+// On an isolated child only a session that opens with initialize (a
+// 2025-era client, whose session lasts) gets a process of its own; any
+// other (a 2026-era request, a session of one POST at the relay) is served
+// by the warm instance, as on a shared child: a process per request would
+// cost a spawn and a handshake each, and such a client's input requests
+// are per call already (see isolate.go).
+func (c *Child) NewSessionFor(id string, first []byte, out func(msg []byte, related []byte)) *Session {
+	if c.opts.Isolate && opensWithInitialize(first) {
+		return c.newIsolatedSession(id, out)
+	}
+	return c.newSharedSession(id, out)
+}
+
+func (c *Child) newSharedSession(id string, out func(msg []byte, related []byte)) *Session {
 	s := &Session{c: c, id: id, out: out, inflight: map[string]int64{}, listens: map[string][]byte{}, logLevel: -1}
 	c.mu.Lock()
 	c.sessions[s] = struct{}{}
