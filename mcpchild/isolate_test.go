@@ -208,3 +208,31 @@ func TestIsolatedToolFilter(t *testing.T) {
 		t.Fatalf("tools/list shows the denied tool: %s", res)
 	}
 }
+
+// NewSessionFor gives a process only to a session that opens with
+// initialize; a 2026-era request (a session of one POST) is served by the
+// warm instance.
+func TestIsolatedNewSessionFor(t *testing.T) {
+	opts, _ := isolatedOptions(t, 2)
+	opts.Era = "" // detect: the test server speaks both eras
+	c := startTestServer(t, opts)
+	modern := &client{t: t, waiters: map[string]chan []byte{}, cond: make(chan struct{}, 1)}
+	first := buildRequest([]byte(`"m1"`), "tools/call", []byte(`{"name":"echo","arguments":{"text":"x"},"_meta":{}}`))
+	modern.s = c.NewSessionFor("m", first, modern.receive)
+	t.Cleanup(modern.s.Close)
+	if modern.s.Child() != c {
+		t.Fatal("a session that does not open with initialize got a process of its own")
+	}
+	if got := modern.toolText("echo", map[string]any{"text": "warm"}); got != "warm" {
+		t.Fatalf("echo on the warm instance = %q", got)
+	}
+	legacy := &client{t: t, waiters: map[string]chan []byte{}, cond: make(chan struct{}, 1)}
+	legacy.s = c.NewSessionFor("l", buildRequest([]byte(`1`), "initialize", []byte(`{}`)), legacy.receive)
+	t.Cleanup(legacy.s.Close)
+	if legacy.s.Child() == c {
+		t.Fatal("a session that opens with initialize was not given a process")
+	}
+	if st := c.Status(); st.Processes != 1 {
+		t.Fatalf("processes = %d, want 1", st.Processes)
+	}
+}
