@@ -41,8 +41,8 @@ func sessionProcesses(b *bridge, server string) map[string]int {
 // running reports whether pid is a process (reaped children are gone).
 func running(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
-// An isolated server through the real relay: two MCP clients get their own
-// roots from concurrent calls, State counts the processes, a third client
+// An isolated server through the real relay: two MCP clients each get
+// their own server→client requests (elicitation) from concurrent calls, State counts the processes, a third client
 // past maxProcesses is refused with the reason, a client's DELETE stops its
 // process, and a reload that changes the server stops the rest.
 func TestEngineIsolatedServer(t *testing.T) {
@@ -56,8 +56,12 @@ func TestEngineIsolatedServer(t *testing.T) {
 
 	clients := map[string]*mcp.ClientSession{}
 	for _, name := range []string{"x", "y"} {
-		c := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1"}, nil)
-		c.AddRoots(&mcp.Root{URI: "file:///" + name})
+		// Each client answers an elicitation with its own name.
+		c := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ClientOptions{
+			ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+				return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"answer": "from " + name}}, nil
+			},
+		})
 		clients[name] = connectWith(t, ctx, c, url, f.client)
 	}
 	var wg sync.WaitGroup
@@ -65,13 +69,13 @@ func TestEngineIsolatedServer(t *testing.T) {
 	for name, cs := range clients {
 		wg.Go(func() {
 			for range 5 {
-				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "roots", Arguments: map[string]any{}})
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "elicit", Arguments: map[string]any{"message": "who?"}})
 				if err != nil {
-					errs <- fmt.Errorf("%s: roots: %w", name, err)
+					errs <- fmt.Errorf("%s: elicit: %w", name, err)
 					return
 				}
-				if got := res.Content[0].(*mcp.TextContent).Text; res.IsError || got != "file:///"+name {
-					errs <- fmt.Errorf("%s: roots = %q (isError %v), want its own root", name, got, res.IsError)
+				if got := res.Content[0].(*mcp.TextContent).Text; res.IsError || got != "from "+name {
+					errs <- fmt.Errorf("%s: elicit = %q (isError %v), want its own answer", name, got, res.IsError)
 					return
 				}
 			}
