@@ -96,8 +96,13 @@ type ServerDef struct {
 	// Allow filters the tools seen and callable through the relay; nil
 	// allows every tool. Changing it never restarts the child.
 	Allow func(tool string) bool
-	// Key identifies the spec and era (not the filter): a different key
-	// restarts the child, the same key leaves it and its sessions alone.
+	// Isolate gives every remote session a process of its own, at most
+	// MaxProcesses at once (mcpchild.Options.Isolate).
+	Isolate      bool
+	MaxProcesses int
+	// Key identifies the spec, era and isolation (not the filter): a
+	// different key restarts the child (an isolated one with every
+	// session's process), the same key leaves it and its sessions alone.
 	Key string
 }
 
@@ -215,6 +220,7 @@ func (b *bridge) newChild(name string, def ServerDef) *mcpchild.Child {
 	if def.Era != "" {
 		copts.Era = def.Era
 	}
+	copts.Isolate, copts.MaxProcesses = def.Isolate, def.MaxProcesses
 	if copts.StartGate == nil {
 		copts.StartGate = b.startGate
 	}
@@ -755,7 +761,7 @@ func (b *bridge) onMCP(f relay.Frame) {
 	}
 	s := b.sessions[key]
 	if s == nil {
-		s = b.newSession(c, key)
+		s = b.newSession(c, key, f.Msg)
 		b.sessions[key] = s
 	}
 	b.mu.Unlock()

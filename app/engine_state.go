@@ -228,6 +228,7 @@ func fillServerView(v *ServerView, c *mcpchild.Child) {
 	v.LastError, v.Warning, v.StderrTail = s.LastError, s.Warning, s.StderrTail
 	v.Since, v.NextRestart = s.Since, s.NextRestart
 	v.Hidden = s.Hidden
+	v.Processes, v.MaxProcesses = s.Processes, s.MaxProcesses
 	for _, raw := range c.Tools() {
 		var t struct {
 			Name string `json:"name"`

@@ -114,6 +114,11 @@ type ServerView struct {
 	Since       time.Time    `json:"since,omitzero"`
 	NextRestart time.Time    `json:"nextRestart,omitzero"`
 	LogFile     string       `json:"logFile,omitempty"`
+	// Isolated servers ("isolate": "session") run one process per remote
+	// session besides the warm one the rest of the view describes:
+	// Processes of them now, at most MaxProcesses. Both are 0 otherwise.
+	Processes    int `json:"processes,omitempty"`
+	MaxProcesses int `json:"maxProcesses,omitempty"`
 }
 
 // CallRecord is one remote tools/call that finished.

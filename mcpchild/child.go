@@ -69,6 +69,11 @@ type Status struct {
 	StderrTail  []string  `json:"stderrTail,omitempty"`
 	Since       time.Time `json:"since"`
 	NextRestart time.Time `json:"nextRestart,omitzero"`
+	// MaxProcesses is set for a server isolated per session (Options.Isolate):
+	// the bound on its per-session processes, of which Processes run now.
+	// The rest of the status is the warm probe instance's (isolate.go).
+	MaxProcesses int `json:"maxProcesses,omitempty"`
+	Processes    int `json:"processes,omitempty"`
 }
 
 // Options tune a Child. The zero value works.
@@ -118,6 +123,15 @@ type Options struct {
 	OnCall func(CallInfo)
 	// ClientName and ClientVersion are what the bridge calls itself in its handshake.
 	ClientName, ClientVersion string
+	// Isolate gives every session a process of its own (mcp.json "isolate":
+	// "session"): NewSession starts it, Session.Close stops it, so a
+	// server→client request always belongs to the one session there is.
+	// The Child itself stays up as the warm instance that lists the tools
+	// and serves Call (see isolate.go).
+	Isolate bool
+	// MaxProcesses bounds the per-session processes of an isolated child
+	// (default DefaultMaxProcesses); a session over it is refused.
+	MaxProcesses int
 }
 
 func (o *Options) defaults() {
@@ -157,6 +171,9 @@ func (o *Options) defaults() {
 	if o.ClientVersion == "" {
 		o.ClientVersion = "dev"
 	}
+	if o.Isolate && o.MaxProcesses <= 0 {
+		o.MaxProcesses = DefaultMaxProcesses
+	}
 }
 
 // Child is one supervised MCP server. Its methods are safe for concurrent use.
@@ -179,6 +196,13 @@ type Child struct {
 	tools    []json.RawMessage
 	init     handshake // cached handshake results of the current instance
 	started  bool
+	runCtx   context.Context // Start's context, for the processes of an isolated child
+
+	// An isolated child (Options.Isolate) has one member per session, each
+	// a Child of its own whose parent is this one (isolate.go).
+	parent   *Child
+	members  map[*Child]struct{}
+	stopping bool // Stop was called: no new members
 
 	restartCh chan struct{}
 	cancel    context.CancelFunc
@@ -237,8 +261,12 @@ func New(spec Spec, opts Options) *Child {
 		ready:      make(chan struct{}),
 		statusKick: make(chan struct{}, 1),
 		relistKick: make(chan struct{}, 1),
+		members:    map[*Child]struct{}{},
 	}
 	c.st = Status{Name: spec.Name, Kind: KindStdio, Phase: PhaseStopped, Since: time.Now()}
+	if opts.Isolate {
+		c.st.MaxProcesses = opts.MaxProcesses
+	}
 	if spec.URL != "" {
 		c.st.Kind = KindHTTP
 	}
@@ -263,6 +291,7 @@ func (c *Child) statusLocked() Status {
 	visible, hidden := c.visibleToolsLocked()
 	st.ToolCount, st.Hidden = len(visible), hidden
 	st.StderrTail = c.stderr.Tail(10)
+	st.Processes = len(c.members)
 	return st
 }
 
@@ -287,7 +316,8 @@ func (c *Child) Start(ctx context.Context) {
 		return
 	}
 	c.started = true
-	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.runCtx = context.WithoutCancel(ctx)
+	ctx, c.cancel = context.WithCancel(c.runCtx)
 	c.done = make(chan struct{})
 	c.mu.Unlock()
 	go c.deliverStatus(ctx)
@@ -319,6 +349,9 @@ func (c *Child) WaitReady(ctx context.Context) error {
 // Restart stops the running process (if any) and starts a fresh one now,
 // also leaving a crash loop.
 func (c *Child) Restart() {
+	for _, m := range c.memberList() {
+		m.Restart()
+	}
 	select {
 	case c.restartCh <- struct{}{}:
 	default:
@@ -329,16 +362,18 @@ func (c *Child) Restart() {
 // SIGKILL), fails pending requests, and waits until all is down or ctx ends.
 func (c *Child) Stop(ctx context.Context) error {
 	c.mu.Lock()
+	c.stopping = true
 	if !c.started {
 		c.mu.Unlock()
-		return nil
+		return c.stopMembers(ctx)
 	}
 	cancel, done := c.cancel, c.done
 	c.mu.Unlock()
 	cancel()
+	merr := c.stopMembers(ctx)
 	select {
 	case <-done:
-		return nil
+		return merr
 	case <-ctx.Done():
 		return fmt.Errorf("stop mcp server %q: %w", c.spec.Name, ctx.Err())
 	}

@@ -238,8 +238,15 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 		return
 	}
 	target, candidates := c.route.soleSession()
+	if c.parent != nil {
+		// A session's own process: its request is for that session, with
+		// or without a call in flight (roots/list after initialized).
+		target, candidates = c.soleSessionOf(), 1
+	}
 	var reason string
 	switch {
+	case target == nil && c.parent != nil:
+		reason = "its client session has closed"
 	case candidates == 0:
 		reason = "no client has a request in flight"
 	case candidates > 1:
