@@ -76,6 +76,8 @@ type relayProc struct {
 	out               *logBuf
 	// wrap runs the relay through another command (ip netns exec NS).
 	wrap []string
+	// args are more serve flags (they override the defaults start gives).
+	args []string
 }
 
 // transports maps a host:port to the transport that reaches it, for relays
@@ -120,6 +122,7 @@ func (r *relayProc) start(t *testing.T) {
 	r.out = newLogBuf()
 	args := append(append(slices.Clone(r.wrap), r.bin), "serve", "--listen", r.addr, "--secret-file", r.secret, "--call-timeout", "30s",
 		"--client-rate", "0") // the fault suite's callers run flat out on one token
+	args = append(args, r.args...)
 	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
