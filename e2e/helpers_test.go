@@ -79,6 +79,8 @@ type relayProc struct {
 	// metricsAddr, when set, is where the relay serves its metrics
 	// (--metrics-listen); its public address does not serve them.
 	metricsAddr string
+	// args are more serve flags (they override the defaults start gives).
+	args []string
 }
 
 // transports maps a host:port to the transport that reaches it, for relays
@@ -127,6 +129,7 @@ func (r *relayProc) start(t *testing.T) {
 	if r.metricsAddr != "" {
 		args = append(args, "--metrics-listen", r.metricsAddr)
 	}
+	args = append(args, r.args...)
 	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {
