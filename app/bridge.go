@@ -159,6 +159,9 @@ type link struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned
 	err    error         // Run's result, readable after done
+	// tookOver is the relay's word that this link took the dev slot from
+	// another bridge with the same token (when, and from where).
+	tookOver atomic.Pointer[string]
 }
 
 type sessionKey struct{ server, session string }
@@ -509,6 +512,16 @@ func (b *bridge) RelayURL() string {
 	return b.target.url
 }
 
+// tookOver is the relay's takeover notice for the current link, or "".
+func (b *bridge) tookOver() string {
+	if l := b.link.Load(); l != nil {
+		if p := l.tookOver.Load(); p != nil {
+			return *p
+		}
+	}
+	return ""
+}
+
 // linkErr is the error the current link's Run returned (nil while running).
 func (b *bridge) linkErr() error {
 	l := b.link.Load()
@@ -713,6 +726,9 @@ func (b *bridge) onConnState(st relay.ConnState) {
 		b.markCatalogDirty()
 	case was:
 		b.log.Warn("relay connection lost", "phase", st.Phase, "reason", st.Reason, "err", st.LastError)
+		if l := b.link.Load(); l != nil {
+			l.tookOver.Store(nil) // it was about that connection
+		}
 		b.loops.Go(b.closeAllSessions)
 	case st.Phase == relay.PhaseRejected:
 		b.log.Error("the relay rejected this bridge", "reason", st.Reason, "err", st.LastError)
@@ -738,6 +754,15 @@ func (b *bridge) onFrame(f relay.Frame) {
 			s.close()
 		}
 	case relay.KindError:
+		if f.Code == relay.ErrCodeTookOver {
+			if l := b.link.Load(); l != nil {
+				msg := f.Message
+				l.tookOver.Store(&msg)
+			}
+			b.log.Warn("this bridge took the dev slot from another Tether using the same token: is a copy of the token in use elsewhere?", "relay", f.Message)
+			b.changed()
+			return
+		}
 		b.log.Warn("relay reported an error", "code", f.Code, "message", f.Message, "server", f.Server, "session", f.Session)
 	case relay.KindRPCRequest:
 		if !b.relayTarget().tag {

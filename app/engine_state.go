@@ -166,6 +166,7 @@ func (e *Engine) buildState() State {
 			LastError: conn.LastError, Since: conn.Since, NextRetry: conn.NextRetry, Attempt: conn.Attempt,
 			Replaced:     errors.Is(linkErr, relay.ErrReplaced),
 			Unauthorized: errors.Is(linkErr, relay.ErrUnauthorized),
+			TookOver:     e.bridge.tookOver(),
 		},
 		Config: ConfigState{Path: e.opts.ConfigFile, Error: e.cfgErr, LoadedAt: e.cfgAt},
 		Calls:  slices.Clone(e.calls),

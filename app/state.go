@@ -57,6 +57,10 @@ type RelayState struct {
 	Replaced bool `json:"replaced,omitempty"`
 	// Unauthorized is true when the relay rejected the token.
 	Unauthorized bool `json:"unauthorized,omitempty"`
+	// TookOver is set when this bridge took the dev slot from another
+	// Tether holding the same token: the relay's words, with when and from
+	// which address. The other side sees it in Reason (close 4001).
+	TookOver string `json:"tookOver,omitempty"`
 }
 
 // TokenState describes the bridge token without revealing it.

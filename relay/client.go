@@ -2,6 +2,8 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +46,14 @@ const closeGrace = time.Second
 // is usually dead, so this must not delay the new dial noticeably.
 const kickGrace = 250 * time.Millisecond
 
+// processInstance is the default ClientOptions.Instance: random, so it
+// says nothing about the machine.
+var processInstance = func() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
 // ClientOptions configures a Client. Zero values are sensible defaults,
 // except URL and Token, which are required.
 type ClientOptions struct {
@@ -51,6 +61,9 @@ type ClientOptions struct {
 	// are accepted too). The client dials {URL}/v1/connect, or in TAG mode
 	// {URL}/dev/{DevID}/connect.
 	URL string
+	// Instance identifies this bridge process across reconnects (see
+	// Frame.Instance); empty means one random id shared by the process.
+	Instance string
 	// Token returns the bridge token. It is called on every dial, so a
 	// rotated token is picked up. The token is sent only as
 	// "Authorization: Bearer" and never logged. An error wrapping
@@ -132,6 +145,9 @@ type Client struct {
 
 // NewClient returns a client; it does nothing until Run.
 func NewClient(opts ClientOptions) *Client {
+	if opts.Instance == "" {
+		opts.Instance = processInstance
+	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = PingInterval
 	}

@@ -24,6 +24,7 @@ const (
 	fProtocol
 	fDevID
 	fVersion
+	fInstance
 	fServers
 	fTools
 	fServer
@@ -42,7 +43,7 @@ const (
 )
 
 var fieldNames = [fieldCount]string{
-	"kind", "protocol", "devId", "version", "servers", "tools", "server", "session",
+	"kind", "protocol", "devId", "version", "instance", "servers", "tools", "server", "session",
 	"msg", "related", "id", "method", "path", "body", "status", "code", "message",
 }
 
@@ -56,6 +57,8 @@ func lookupField(key []byte) frameField {
 		return fDevID
 	case "version":
 		return fVersion
+	case "instance":
+		return fInstance
 	case "servers":
 		return fServers
 	case "tools":
@@ -177,6 +180,8 @@ func (f *Frame) set(field frameField, v []byte) bool {
 			f.DevID = s
 		case fVersion:
 			f.Version = s
+		case fInstance:
+			f.Instance = s
 		case fServer:
 			f.Server = s
 		case fSession:
@@ -229,7 +234,7 @@ func EncodeFrame(f Frame) ([]byte, error) {
 // server's; the result type is internal to relay/.
 func EncodeFrameParts(f Frame) (wire.Message, error) {
 	var e wire.Message
-	size := 64 + len(f.Kind) + len(f.DevID) + len(f.Version) + len(f.Tools) + len(f.Server) + len(f.Session) +
+	size := 64 + len(f.Kind) + len(f.DevID) + len(f.Version) + len(f.Instance) + len(f.Tools) + len(f.Server) + len(f.Session) +
 		len(f.Related) + len(f.ID) + len(f.Method) + len(f.Path) + len(f.Code) + len(f.Message)
 	// Which raw field, if any, stays outside the envelope.
 	external := fUnknown
@@ -277,6 +282,7 @@ func EncodeFrameParts(f Frame) (wire.Message, error) {
 	num(fProtocol, f.Protocol)
 	str(fDevID, f.DevID)
 	str(fVersion, f.Version)
+	str(fInstance, f.Instance)
 	if len(f.Servers) > 0 {
 		servers, merr := marshalNoEscape(f.Servers)
 		if merr != nil {

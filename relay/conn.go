@@ -134,6 +134,9 @@ func (c *Client) hello() Frame {
 	if f.DevID == "" {
 		f.DevID = c.opts.DevID
 	}
+	if !c.opts.TAG && f.Instance == "" {
+		f.Instance = c.opts.Instance
+	}
 	if c.opts.TAG && len(f.Tools) == 0 {
 		// The TAG bridge always sends an array, so a TAG relay may expect one.
 		f.Tools = json.RawMessage("[]")
@@ -348,7 +351,13 @@ func readError(err error) error {
 	if errors.As(err, &ce) {
 		switch ce.Code {
 		case CloseReplaced:
-			return &rejection{reason: reasonReplaced, kind: ErrReplaced}
+			reason := reasonReplaced
+			if rest, ok := strings.CutPrefix(clean(ce.Text), takeoverPrefix); ok {
+				// The relay says when and from where: show it, so the person
+				// knows a copy of their token is in use elsewhere.
+				reason = "another Tether took over with your token" + rest
+			}
+			return &rejection{reason: reason, kind: ErrReplaced}
 		case CloseUnauthorized:
 			return &rejection{
 				reason: fmt.Sprintf("%s (close %d): %s", reasonUnauthorized, ce.Code, orDefault(clean(ce.Text), "no reason given")),

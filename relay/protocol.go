@@ -126,7 +126,25 @@ const (
 	ErrCodeUnknownServer = "unknown_server" // no server of that name on the bridge
 	ErrCodeTooLarge      = "too_large"      // over a size limit
 	ErrCodeUnavailable   = "unavailable"    // the server exists but is not ready
+	// ErrCodeTookOver tells a bridge that it took its dev slot from another
+	// bridge holding the same token (Message says when and from where). An
+	// older bridge only logs it.
+	ErrCodeTookOver = "took_over"
 )
+
+// takeoverPrefix starts the close text a bridge gets when another one took
+// its slot with the same token; the client recognises it to say so.
+const takeoverPrefix = "taken over with your token"
+
+// TakeoverText is the close text (at most 123 bytes, the WebSocket limit)
+// for a bridge whose slot another bridge took with the same token.
+func TakeoverText(at time.Time, from string) string {
+	s := fmt.Sprintf("%s at %s from %s", takeoverPrefix, at.UTC().Format(time.RFC3339), from)
+	if len(s) > 123 {
+		s = s[:123]
+	}
+	return s
+}
 
 // Frame is one protocol message. Which fields are set depends on Kind; the
 // rest are omitted on the wire.
@@ -137,6 +155,10 @@ type Frame struct {
 	Protocol int    `json:"protocol,omitempty"`
 	DevID    string `json:"devId,omitempty"`
 	Version  string `json:"version,omitempty"`
+	// Instance (Tether hello) names one bridge process for its whole life:
+	// the relay tells the same bridge reconnecting over a half-open socket
+	// from another machine taking the slot with the same token.
+	Instance string `json:"instance,omitempty"`
 
 	// hello, catalog (Tether)
 	Servers []ServerInfo `json:"servers,omitempty"`

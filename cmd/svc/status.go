@@ -150,6 +150,9 @@ func summaryLine(st app.State) string {
 		if st.Token.DevID != "" {
 			who = " as " + st.Token.DevID
 		}
+		if st.Relay.TookOver != "" {
+			who += " (" + st.Relay.TookOver + ")"
+		}
 		return fmt.Sprintf("connected to %s%s · %s", host, who, counts)
 	case app.RelayConnecting:
 		return fmt.Sprintf("connecting to %s… · %s", host, counts)
@@ -158,7 +161,7 @@ func summaryLine(st app.State) string {
 		return fmt.Sprintf("cannot reach %s, retrying in %s · %s", host, max(wait, 0), counts)
 	case app.RelayRejected:
 		if st.Relay.Replaced {
-			return "another Tether bridge took over this dev slot · " + counts
+			return st.Relay.Reason + " · " + counts
 		}
 		return "the relay rejected the token · " + counts
 	}

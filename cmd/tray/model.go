@@ -180,6 +180,11 @@ func relayLine(st app.State, now time.Time) (string, string) {
 		if st.Token.DevID != "" {
 			l += " as " + st.Token.DevID
 		}
+		if r.TookOver != "" {
+			// Two machines with one token push each other off in turn:
+			// say it on this side too, with the relay's when and where.
+			return l + " (took over from another Tether)", "The relay says this bridge " + r.TookOver + ". If that was not you, revoke the token and make a new one."
+		}
 		return l, "Hosted agents can reach your servers through " + r.URL
 	case app.RelayConnecting:
 		if r.Attempt > 0 {
@@ -195,7 +200,7 @@ func relayLine(st app.State, now time.Time) (string, string) {
 	case app.RelayRejected:
 		switch {
 		case r.Replaced:
-			return "Another Tether took over this bridge", "Another computer or Tether connected with the same token. Connect takes the bridge back."
+			return "Another Tether took over this bridge", r.Reason + ". Another computer or Tether connected with the same token. Connect takes the bridge back."
 		case st.Token.Expired:
 			return "Token expired — paste a new one", ""
 		case r.Unauthorized:

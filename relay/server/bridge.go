@@ -47,6 +47,7 @@ type bridgeConn struct {
 	ws       *websocket.Conn
 	tokenID  string // Claims.ID of the bridge token: revocation, takeovers
 	remote   string // the peer's address, for the takeover warning
+	instance string // hello's instance: the same process reconnecting is no takeover
 
 	w      *wire.Conn
 	done   <-chan struct{} // w.Done(): closed once the bridge is gone or going
@@ -119,7 +120,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 
 	b := &bridgeConn{
 		s: s, dev: c.Dev, protocol: protocol, version: hello.Version, since: time.Now(), ws: ws,
-		tokenID: c.ID, remote: r.RemoteAddr,
+		tokenID: c.ID, remote: r.RemoteAddr, instance: hello.Instance,
 		sessions: make(map[string]*session),
 		catalogd: make(chan struct{}),
 		rpcs:     make(map[string]chan relay.Frame),
@@ -218,16 +219,23 @@ func (s *Server) register(b *bridgeConn) bool {
 	s.bridgeArrivedLocked(b.dev)
 	s.wg.Add(1)
 	s.mu.Unlock()
-	if old != nil && old.tokenID == b.tokenID {
+	reconnect := old != nil && old.instance != "" && old.instance == b.instance
+	if old != nil && old.tokenID == b.tokenID && !reconnect {
 		// Two machines sharing one token (copied, or stolen) take the
-		// slot from each other; say so where an operator looks.
+		// slot from each other; say so where an operator looks, and to
+		// both bridges: the old one in its close reason, the new one in an
+		// error frame it shows (an older bridge only logs it).
 		s.log.Warn("bridge slot taken over with the same token", "dev", b.dev, "new", b.remote, "old", old.remote)
 		s.metrics.takeovers.Add(1)
-	}
-	if old != nil {
+		now := s.clock()
+		old.shutdown(relay.CloseReplaced, relay.TakeoverText(now, b.remote))
+		b.sendErrorFrame(relay.ErrCodeTookOver, fmt.Sprintf("took over from another Tether with the same token at %s (it was at %s)",
+			now.UTC().Format(time.RFC3339), old.remote), relay.Frame{})
+	} else if old != nil {
 		s.log.Info("bridge replaced by a newer one", "dev", b.dev)
 		old.shutdown(relay.CloseReplaced, "replaced by a newer bridge for this dev")
-	} else {
+	}
+	if old == nil {
 		s.metrics.bridges.Add(1)
 	}
 	if s.onRegister != nil {

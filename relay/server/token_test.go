@@ -119,22 +119,3 @@ func TestRevocation(t *testing.T) {
 		t.Fatalf("close code %d, want %d", fb.closeCode, relay.CloseUnauthorized)
 	}
 }
-
-// TestTakeoverSameToken: a second bridge with the same token takes the
-// slot; the relay counts it.
-func TestTakeoverSameToken(t *testing.T) {
-	r := newTestRelay(t, 5*time.Second)
-	tok := mustToken(t, "alice", ScopeBridge)
-	for range 2 {
-		fb, _, err := tryDialFakeBridge(r, tok, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		fb.t = t
-		defer fb.ws.Close()
-		fb.waitOnline(t, r, "alice")
-	}
-	if body := r.metrics(t); !strings.Contains(body, "tether_relay_slot_takeovers_total 1\n") {
-		t.Fatalf("metrics:\n%s", body)
-	}
-}
