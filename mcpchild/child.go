@@ -115,6 +115,11 @@ type Options struct {
 	// block: hand the value to a channel or a ring buffer and return. With
 	// OnCall nil the bridge does no per-call bookkeeping at all.
 	OnCall func(CallInfo)
+	// InputTimeout is how long a 2026-07-28 client may take to retry a call
+	// the bridge answered with input_required for a 2025-era child's
+	// sampling, elicitation or roots request (held.go); after it the
+	// child's request gets an error and the call is cancelled (default 2 min).
+	InputTimeout time.Duration
 	// ClientName and ClientVersion are what the bridge calls itself in its handshake.
 	ClientName, ClientVersion string
 }
@@ -131,6 +136,9 @@ func (o *Options) defaults() {
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 60 * time.Second
+	}
+	if o.InputTimeout <= 0 {
+		o.InputTimeout = 2 * time.Minute
 	}
 	if o.ProbeTimeout <= 0 {
 		o.ProbeTimeout = 5 * time.Second

@@ -46,6 +46,8 @@ type pending struct {
 	params   []byte      // the client's params, kept when input requests may need translating
 	rounds   int         // multi-round-trip rounds so far
 	call     callStart   // an observed tools/call (Options.OnCall), else zero
+	caps     []byte      // a 2026 client's per-request capabilities, for held input requests
+	held     *heldCall   // set (under router.mu) once the child asked input for a 2026 client
 }
 
 // send forwards one request to the child under a fresh child-side id.
@@ -201,6 +203,8 @@ func (c *Child) fromChildResponse(m *message) {
 	case p == nil:
 	case p.internal != nil:
 		p.internal <- m.raw
+	case p.held != nil:
+		c.heldResponse(p.held, m)
 	case m.err == nil && needsInputTranslation(p, m.result):
 		c.startInputRound(p, m.result)
 	default:
@@ -242,6 +246,14 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 		reason = "no client has a request in flight"
 	case candidates > 1:
 		reason = "several clients have requests in flight, so the one it is for is ambiguous"
+	case target.Era() == Era2026:
+		// A 2026 client takes no server→client requests: its call is
+		// answered with input_required instead (held.go).
+		why, ok := c.holdForInput(target, m)
+		if ok {
+			return
+		}
+		reason = why
 	default:
 		if why := target.refuses(m.method); why != "" {
 			reason = why
@@ -318,12 +330,12 @@ func (c *Child) routeProgress(m *message) {
 	if err != nil {
 		return
 	}
-	p := c.route.lookup(n)
-	if p == nil || p.sess == nil || p.origTok == nil {
+	sess, origID, origTok := c.route.progressTarget(n)
+	if sess == nil || origTok == nil {
 		return
 	}
-	params := splice(m.params, ts, te, p.origTok)
-	p.sess.deliver(buildNotification(m.method, params), p.origID)
+	params := splice(m.params, ts, te, origTok)
+	sess.deliver(buildNotification(m.method, params), origID)
 }
 
 // routeSubscription sends a 2026 child's notification on a session's

@@ -124,6 +124,10 @@ func (s *Session) handleRequest(m *message) {
 		return
 	}
 
+	if isHeldRetry(m) {
+		s.resumeHeld(m)
+		return
+	}
 	switch m.method {
 	case "initialize":
 		// Answered from the child's cached result: the child was initialized
@@ -212,6 +216,9 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		}
 	}
 	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds, call: s.c.observeCall(m, start)}
+	if modern {
+		p.caps = clone(field(m.p.meta, mcpwire.MetaClientCapabilities))
+	}
 	if hs.era == Era2026 && !modern {
 		p.params = m.params // kept to retry the call after input requests
 	}
@@ -292,6 +299,9 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 	in := c.inst
 	c.mu.Unlock()
 	if p != nil {
+		if p.held != nil {
+			c.releaseHeld(p.held)
+		}
 		c.reportCall(s, p.call, OutcomeCancelled, "")
 	}
 	if in == nil {
@@ -341,6 +351,9 @@ func (s *Session) Close() {
 		s.cancel(k, nil)
 	}
 	c := s.c
+	for _, a := range c.route.abandonSession(s) {
+		c.runHeld(a)
+	}
 	orphans := c.route.forgetSession(s)
 	c.mu.Lock()
 	delete(c.sessions, s)

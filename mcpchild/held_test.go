@@ -1,0 +1,138 @@
+package mcpchild
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tether-dev/tether/internal/mcpwire"
+)
+
+// capsMeta is a 2026 client's per-request _meta declaring caps.
+func capsMeta(name string, caps map[string]any) map[string]any {
+	m := modernMeta(name)
+	m[mcpwire.MetaClientCapabilities] = caps
+	return m
+}
+
+var allInputCaps = map[string]any{"roots": map[string]any{}, "sampling": map[string]any{}, "elicitation": map[string]any{"form": map[string]any{}}}
+
+// inputRequired checks res is an input_required result with exactly one
+// input request of method and returns its key and the requestState.
+func inputRequired(t *testing.T, res []byte, method string) (key, state string) {
+	t.Helper()
+	var r struct {
+		ResultType    string `json:"resultType"`
+		InputRequests map[string]struct {
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		} `json:"inputRequests"`
+		RequestState string `json:"requestState"`
+	}
+	if err := json.Unmarshal(res, &r); err != nil || r.ResultType != "input_required" || len(r.InputRequests) != 1 || r.RequestState == "" {
+		t.Fatalf("want an input_required result with one %s request, got %s", method, res)
+	}
+	for k, v := range r.InputRequests {
+		if v.Method != method || len(v.Params) == 0 {
+			t.Fatalf("input request %q = %s %s, want %s", k, v.Method, v.Params, method)
+		}
+		key = k
+	}
+	return key, r.RequestState
+}
+
+// A 2026 client on a 2025-only child: the child's server→client requests
+// become input_required results, and the retry's inputResponses reach the
+// child's waiting requests; the retry gets the call's result.
+func TestModernSessionGetsLegacyChildInputAsRounds(t *testing.T) {
+	c := startTestServer(t, testOptions(t), "-era", "legacy")
+	cl := newClient(t, c, "a")
+	meta := capsMeta("m", allInputCaps)
+	cases := []struct {
+		tool, method string
+		args         map[string]any
+		response     any
+		want         string
+	}{
+		{"roots", "roots/list", map[string]any{}, map[string]any{"roots": []any{map[string]any{"uri": "file:///held"}}}, "file:///held"},
+		{"elicit", "elicitation/create", map[string]any{"message": "name?"}, map[string]any{"action": "accept", "content": map[string]any{"answer": "ada"}}, "ada"},
+		{"sample", "sampling/createMessage", map[string]any{"prompt": "hi"}, map[string]any{"role": "assistant", "model": "m", "content": map[string]any{"type": "text", "text": "sampled"}}, "sampled"},
+	}
+	for _, tc := range cases {
+		res := cl.mustCall("tools/call", map[string]any{"_meta": meta, "name": tc.tool, "arguments": tc.args})
+		key, state := inputRequired(t, res, tc.method)
+		if !strings.HasPrefix(state, heldStatePrefix) {
+			t.Fatalf("requestState %q is not the bridge's", state)
+		}
+		retry := map[string]any{"_meta": meta, "name": tc.tool, "arguments": tc.args,
+			"inputResponses": map[string]any{key: tc.response}, "requestState": state}
+		got := cl.mustCall("tools/call", retry)
+		if !contains(got, tc.want) || contains(got, `"isError":true`) {
+			t.Fatalf("%s retry = %s, want %q", tc.tool, got, tc.want)
+		}
+		// A state is good for one retry only.
+		if _, errObj := cl.call("tools/call", retry); errObj == nil || !contains(errObj, "unknown or expired") {
+			t.Fatalf("a replayed requestState was accepted: %s", errObj)
+		}
+	}
+	if n := c.route.sessionRequests(); n != 0 {
+		t.Fatalf("%d requests still pending at the child", n)
+	}
+}
+
+// The requestState is bound to the session it was given to, a client that
+// did not declare the capability is refused rather than asked, and a retry
+// that never comes ends the child's request and the call.
+func TestHeldRoundBounds(t *testing.T) {
+	c := startTestServer(t, testOptions(t), "-era", "legacy")
+	a, b := newClient(t, c, "a"), newClient(t, c, "b")
+	meta := capsMeta("m", allInputCaps)
+	res := a.mustCall("tools/call", map[string]any{"_meta": meta, "name": "roots", "arguments": map[string]any{}})
+	key, state := inputRequired(t, res, "roots/list")
+	retry := map[string]any{"_meta": meta, "name": "roots", "arguments": map[string]any{},
+		"inputResponses": map[string]any{key: map[string]any{"roots": []any{}}}, "requestState": state}
+	if _, errObj := b.call("tools/call", retry); errObj == nil {
+		t.Fatal("another session's retry was accepted")
+	}
+
+	// The retry never comes: the timeout (run here directly) errors the
+	// child's roots/list and cancels the call at the child.
+	c.route.mu.Lock()
+	h := c.route.held[state]
+	c.route.mu.Unlock()
+	if h == nil {
+		t.Fatal("no held call under the requestState")
+	}
+	c.heldTimeout(h, h.gen)
+	if _, errObj := a.call("tools/call", retry); errObj == nil || !contains(errObj, "unknown or expired") {
+		t.Fatalf("a retry after the timeout = %s, want an error", errObj)
+	}
+	if n := c.route.sessionRequests(); n != 0 {
+		t.Fatalf("%d requests still pending at the child after the timeout", n)
+	}
+
+	noCaps := capsMeta("m", map[string]any{})
+	res, errObj := a.call("tools/call", map[string]any{"_meta": noCaps, "name": "roots", "arguments": map[string]any{}})
+	if errObj == nil || !contains(errObj, "did not declare the roots capability") {
+		t.Fatalf("roots for a client without the roots capability = %s %s, want a clear error", res, errObj)
+	}
+	if got := a.mustCall("tools/call", map[string]any{"_meta": meta, "name": "echo", "arguments": map[string]any{"text": "ok"}}); !contains(got, `"ok"`) {
+		t.Fatalf("echo after the timeout = %s", got)
+	}
+}
+
+// A session that closes while the bridge waits for its retry leaves nothing
+// pending at the child.
+func TestHeldRoundEndsWithTheSession(t *testing.T) {
+	c := startTestServer(t, testOptions(t), "-era", "legacy")
+	a := newClient(t, c, "a")
+	res := a.mustCall("tools/call", map[string]any{"_meta": capsMeta("m", allInputCaps), "name": "elicit", "arguments": map[string]any{"message": "?"}})
+	inputRequired(t, res, "elicitation/create")
+	if n := c.route.sessionRequests(); n != 1 {
+		t.Fatalf("%d requests pending at the child while held, want 1", n)
+	}
+	a.s.Close()
+	if n := c.route.sessionRequests(); n != 0 {
+		t.Fatalf("%d requests pending at the child after the session closed", n)
+	}
+}
