@@ -25,22 +25,26 @@ import (
 // client's call that way, and on the retry hands each response to the
 // child's waiting request; the retry is then answered with the original
 // call's eventual result (or with the next input_required, when the child
-// asks again). The requestState is a random handle made by the bridge and
-// valid only for the session it was given to, and only once.
+// asks again). The requestState is a random 128-bit handle made by the
+// bridge, good for one retry. It is not bound to the session that got it: a
+// 2026 client has no session (the relay gives each of its POSTs a session
+// of its own, closed with the POST), so its retry arrives on another one —
+// the handle is the capability. What is held is bounded: InputTimeout for
+// each retry, maxHeld waiting calls per child, maxInputRounds per call.
 
 // heldStatePrefix starts every requestState the bridge makes, so a retry
 // can be told from one carrying a child's own state (a both-era or 2026
 // child runs its rounds itself, and its state passes through untouched).
 const heldStatePrefix = "tether-held:"
 
-// maxHeldPerSession bounds the calls one session may leave waiting for its
-// retry: each holds a child request open.
-const maxHeldPerSession = 8
+// maxHeld bounds the calls of a child that may wait for their retry: each
+// holds a child request open.
+const maxHeld = 32
 
 // heldCall is one call of a 2026 session that a 2025 child is running and
 // asking input for. Its fields are guarded by router.mu.
 type heldCall struct {
-	sess    *Session
+	sess    *Session // the session of the client request being answered (the retry's, after one)
 	p       *pending // the call at the child
 	childID int64
 	method  string
@@ -135,14 +139,8 @@ func (r *router) hold(c *Child, s *Session, req childRequest) (heldAction, strin
 	}
 	h := p.held
 	if h == nil {
-		n := 0
-		for _, o := range r.held {
-			if o.sess == s {
-				n++
-			}
-		}
-		if n >= maxHeldPerSession {
-			return heldAction{}, fmt.Sprintf("the client has %d calls waiting for input already", n)
+		if n := len(r.held); n >= maxHeld {
+			return heldAction{}, fmt.Sprintf("%d calls wait for their clients' input already", n)
 		}
 		h = &heldCall{sess: s, p: p, childID: childID, method: p.method,
 			clientID: p.origID, asked: map[string][]byte{}}
@@ -233,7 +231,7 @@ func (r *router) resume(c *Child, s *Session, handle string, m *message, respons
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	h := r.held[handle]
-	if h == nil || h.sess != s || h.done {
+	if h == nil || h.done {
 		return heldAction{}, 0, "requestState is unknown or expired (the bridge keeps an input round for " + c.opts.InputTimeout.String() + ")"
 	}
 	if h.method != m.method {
@@ -244,6 +242,7 @@ func (r *router) resume(c *Child, s *Session, handle string, m *message, respons
 	h.gen++
 	h.timer.Stop()
 	id := clone(m.id)
+	h.sess = s
 	a := heldAction{sess: s, call: h.p.call}
 	if h.final != nil {
 		// The child finished while the client was away.
@@ -261,7 +260,7 @@ func (r *router) resume(c *Child, s *Session, handle string, m *message, respons
 	}
 	h.asked = map[string][]byte{}
 	h.clientID = id
-	h.p.origID, h.p.origTok = id, tok
+	h.p.sess, h.p.origID, h.p.origTok = s, id, tok
 	if len(h.queued) > 0 {
 		reqs := h.queued
 		h.queued = nil
@@ -289,12 +288,11 @@ func (c *Child) heldResponse(h *heldCall, m *message) {
 		return
 	}
 	h.done = true
-	id := h.clientID
-	call := h.p.call
+	s, id, call := h.sess, h.clientID, h.p.call
 	c.route.mu.Unlock()
 	outcome, msg := responseOutcome(m.result, m.err)
-	h.sess.finish(id, m.withID(id))
-	c.reportCall(h.sess, call, outcome, msg)
+	s.finish(id, m.withID(id))
+	c.reportCall(s, call, outcome, msg)
 }
 
 // heldTimeout gives up on a retry that did not come in time.

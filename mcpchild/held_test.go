@@ -80,19 +80,24 @@ func TestModernSessionGetsLegacyChildInputAsRounds(t *testing.T) {
 	}
 }
 
-// The requestState is bound to the session it was given to, a client that
-// did not declare the capability is refused rather than asked, and a retry
-// that never comes ends the child's request and the call.
+// A requestState the bridge never made (or made for another method) is
+// refused, a client that did not declare the capability is refused rather
+// than asked, and a retry that never comes ends the child's request and the
+// call.
 func TestHeldRoundBounds(t *testing.T) {
 	c := startTestServer(t, testOptions(t), "-era", "legacy")
-	a, b := newClient(t, c, "a"), newClient(t, c, "b")
+	a := newClient(t, c, "a")
 	meta := capsMeta("m", allInputCaps)
 	res := a.mustCall("tools/call", map[string]any{"_meta": meta, "name": "roots", "arguments": map[string]any{}})
 	key, state := inputRequired(t, res, "roots/list")
 	retry := map[string]any{"_meta": meta, "name": "roots", "arguments": map[string]any{},
 		"inputResponses": map[string]any{key: map[string]any{"roots": []any{}}}, "requestState": state}
-	if _, errObj := b.call("tools/call", retry); errObj == nil {
-		t.Fatal("another session's retry was accepted")
+	forged := map[string]any{"_meta": meta, "name": "roots", "arguments": map[string]any{}, "requestState": heldStatePrefix + "00"}
+	if _, errObj := a.call("tools/call", forged); errObj == nil || !contains(errObj, "unknown or expired") {
+		t.Fatalf("a forged requestState = %s, want an error", errObj)
+	}
+	if _, errObj := a.call("prompts/get", map[string]any{"_meta": meta, "name": "p", "requestState": state}); errObj == nil || !contains(errObj, "belongs to a tools/call") {
+		t.Fatalf("a requestState on another method = %s, want an error", errObj)
 	}
 
 	// The retry never comes: the timeout (run here directly) errors the
@@ -121,18 +126,28 @@ func TestHeldRoundBounds(t *testing.T) {
 	}
 }
 
-// A session that closes while the bridge waits for its retry leaves nothing
-// pending at the child.
-func TestHeldRoundEndsWithTheSession(t *testing.T) {
+// A 2026 client has no session: the relay gives each POST one of its own,
+// closed with the POST. The held call outlives it, and the retry on the
+// next session gets the result.
+func TestHeldRoundOutlivesTheSession(t *testing.T) {
 	c := startTestServer(t, testOptions(t), "-era", "legacy")
-	a := newClient(t, c, "a")
-	res := a.mustCall("tools/call", map[string]any{"_meta": capsMeta("m", allInputCaps), "name": "elicit", "arguments": map[string]any{"message": "?"}})
-	inputRequired(t, res, "elicitation/create")
+	meta := capsMeta("m", allInputCaps)
+	args := map[string]any{"message": "?"}
+	first := newClient(t, c, "post-1")
+	res := first.mustCall("tools/call", map[string]any{"_meta": meta, "name": "elicit", "arguments": args})
+	key, state := inputRequired(t, res, "elicitation/create")
+	first.s.Close()
 	if n := c.route.sessionRequests(); n != 1 {
 		t.Fatalf("%d requests pending at the child while held, want 1", n)
 	}
-	a.s.Close()
+	second := newClient(t, c, "post-2")
+	got := second.mustCall("tools/call", map[string]any{"_meta": meta, "name": "elicit", "arguments": args,
+		"inputResponses": map[string]any{key: map[string]any{"action": "accept", "content": map[string]any{"answer": "later"}}},
+		"requestState":   state})
+	if !contains(got, "later") {
+		t.Fatalf("retry on a new session = %s", got)
+	}
 	if n := c.route.sessionRequests(); n != 0 {
-		t.Fatalf("%d requests pending at the child after the session closed", n)
+		t.Fatalf("%d requests pending at the child after the retry", n)
 	}
 }

@@ -210,20 +210,6 @@ func (r *router) forgetSession(s *Session) (orphans []string) {
 	return orphans
 }
 
-// abandonSession ends the held calls of a closing session that wait for
-// its retry.
-func (r *router) abandonSession(s *Session) []heldAction {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []heldAction
-	for _, h := range r.held {
-		if h.sess == s {
-			out = append(out, r.abandonLocked(h, "the client session closed"))
-		}
-	}
-	return out
-}
-
 // drained is everything a router held when the child went away.
 type drained struct {
 	pending []*pending

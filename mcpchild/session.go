@@ -351,9 +351,8 @@ func (s *Session) Close() {
 		s.cancel(k, nil)
 	}
 	c := s.c
-	for _, a := range c.route.abandonSession(s) {
-		c.runHeld(a)
-	}
+	// A call answered with input_required stays held: a 2026 client's
+	// retry comes on a session of its own (held.go), or it times out.
 	orphans := c.route.forgetSession(s)
 	c.mu.Lock()
 	delete(c.sessions, s)
