@@ -195,7 +195,8 @@ type Child struct {
 	statusKick chan struct{}
 	relistKick chan struct{}
 
-	route *router // the id maps; its own lock, taken after mu
+	route *router       // the id maps; its own lock, taken after mu
+	subs  *resourceSubs // who is subscribed to which resource (subs.go); its own lock
 }
 
 // OutputPending reports whether, while a message from the child is being
@@ -239,6 +240,7 @@ func New(spec Spec, opts Options) *Child {
 		log:        opts.Logger.With("server", spec.Name),
 		stderr:     NewRing(opts.StderrLines),
 		route:      newRouter(),
+		subs:       newResourceSubs(),
 		sessions:   map[*Session]struct{}{},
 		restartCh:  make(chan struct{}, 1),
 		ready:      make(chan struct{}),
@@ -537,6 +539,7 @@ func (c *Child) runOnce(ctx context.Context) error {
 	}
 	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError = PhaseReady, era, "" })
 	c.log.Info("mcp server ready", "era", era, "tools", len(tools), "pid", inst.link.pid())
+	c.resubscribe(inst, hs) // clients subscribed before a restart stay subscribed
 
 	select {
 	case <-inst.dead:

@@ -42,12 +42,14 @@ type pending struct {
 	origID   []byte   // the id in the session's space
 	origTok  []byte   // the session's progress token, when it sent one
 	method   string
-	internal chan []byte // the response, for the bridge's own requests
-	params   []byte      // the client's params, kept when input requests may need translating
-	rounds   int         // multi-round-trip rounds so far
-	call     callStart   // an observed tools/call (Options.OnCall), else zero
-	caps     []byte      // a 2026 client's per-request capabilities, for held input requests
-	held     *heldCall   // set (under router.mu) once the child asked input for a 2026 client
+	internal chan []byte         // the response, for the bridge's own requests
+	params   []byte              // the client's params, kept when input requests may need translating
+	rounds   int                 // multi-round-trip rounds so far
+	call     callStart           // an observed tools/call (Options.OnCall), else zero
+	caps     []byte              // a 2026 client's per-request capabilities, for held input requests
+	held     *heldCall           // set (under router.mu) once the child asked input for a 2026 client
+	uri      string              // a listen of the bridge's for this resource (a 2026 child; subs.go)
+	then     func(errObj []byte) // a subscription of the bridge's: told of the child's answer (subs.go)
 }
 
 // send forwards one request to the child under a fresh child-side id.
@@ -122,6 +124,10 @@ func (c *Child) failPending(err error) {
 		c.reportCall(r.sess, r.call, OutcomeFailed, msg)
 	}
 	for _, p := range d.pending {
+		if p.then != nil {
+			p.then(errorObject(mcpwire.CodeUnavailable, msg))
+			continue
+		}
 		if p.internal != nil {
 			continue // its caller watches inst.dead
 		}
@@ -189,6 +195,8 @@ func (c *Child) oversized(e *errLineTooLong) {
 	p := c.route.takeRaw(id)
 	switch {
 	case p == nil:
+	case p.then != nil:
+		p.then(errorObject(mcpwire.CodeTooLarge, msg))
 	case p.internal != nil:
 		p.internal <- errorResponse(id, mcpwire.CodeTooLarge, msg)
 	default:
@@ -201,6 +209,8 @@ func (c *Child) fromChildResponse(m *message) {
 	p := c.route.takeRaw(m.id)
 	switch {
 	case p == nil:
+	case p.then != nil:
+		p.then(m.err)
 	case p.internal != nil:
 		p.internal <- m.raw
 	case p.held != nil:
@@ -305,12 +315,21 @@ func (c *Child) fromChildNotification(m *message) {
 		return
 	}
 	switch m.method {
+	case "notifications/resources/updated":
+		c.deliverResourceUpdated(m)
+		return
 	case "notifications/message":
 		level := logLevel(unquote(m.p.level))
 		for _, s := range c.sessionList() {
-			if s.wantsLog(level) {
-				s.deliver(m.raw, nil)
+			if !s.wantsLog(level) {
+				continue
 			}
+			var related []byte
+			if s.Era() == Era2026 {
+				// A 2026 client has no stream but its request's.
+				related = s.relatedRequest()
+			}
+			s.deliver(m.raw, related)
 		}
 		return
 	}
@@ -346,6 +365,16 @@ func (c *Child) routeSubscription(m *message, sub []byte) {
 		return
 	}
 	p := c.route.lookup(n)
+	if p != nil && p.sess == nil && p.uri != "" {
+		// A listen of the bridge's for its subscribers.
+		switch m.method {
+		case "notifications/resources/updated":
+			c.deliverResourceUpdated(m)
+		case "notifications/subscriptions/acknowledged":
+			p.then(nil)
+		}
+		return
+	}
 	if p == nil || p.sess == nil {
 		return
 	}

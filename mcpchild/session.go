@@ -96,6 +96,13 @@ func (s *Session) handleRequest(m *message) {
 	if modern && s.era == EraUnknown {
 		s.era = Era2026
 	}
+	if modern {
+		// A 2026 client sets its log level per request (and the relay gives
+		// each of its requests a session of its own).
+		if l := logLevel(unquote(field(m.p.meta, mcpwire.MetaLogLevel))); l >= 0 {
+			s.logLevel = l
+		}
+	}
 	s.mu.Unlock()
 
 	c := s.c
@@ -172,6 +179,10 @@ func (s *Session) handleRequest(m *message) {
 		s.mu.Unlock()
 		s.deliver(buildResponse(m.id, []byte("{}"), nil), nil)
 		return
+	case "resources/subscribe", "resources/unsubscribe":
+		if !modern && s.subscribeRequest(in, hs, m) {
+			return
+		}
 	case "subscriptions/listen":
 		if hs.era == Era2025 {
 			// A 2025 child broadcasts list_changed; the bridge holds the
@@ -184,7 +195,9 @@ func (s *Session) handleRequest(m *message) {
 			if n := field(m.params, "notifications"); n != nil {
 				ack = setField(ack, "notifications", n)
 			}
-			s.deliver(buildNotification("notifications/subscriptions/acknowledged", ack), m.id)
+			id := clone(m.id)
+			// Acknowledged once the child is subscribed to its resources.
+			s.listenResources(in, hs, m, func() { s.deliver(buildNotification("notifications/subscriptions/acknowledged", ack), id) })
 			return
 		}
 	}
@@ -284,12 +297,16 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 	s.mu.Lock()
 	childID, ok := s.inflight[key]
 	delete(s.inflight, key)
+	_, listening := s.listens[key]
 	delete(s.listens, key)
 	s.mu.Unlock()
+	c := s.c
+	if listening {
+		c.unsubscribeEmptied(c.subs.removeWhere("", func(k subKey) bool { return k.s == s && k.listen == key }))
+	}
 	if !ok {
 		return
 	}
-	c := s.c
 	if childID == 0 { // waiting on the client's own input answers
 		c.cancelInputRound(s, key)
 		return
@@ -347,6 +364,7 @@ func (s *Session) Close() {
 		keys = append(keys, []byte(k))
 	}
 	s.mu.Unlock()
+	s.c.unsubscribeEmptied(s.c.subs.removeWhere("", func(k subKey) bool { return k.s == s }))
 	for _, k := range keys {
 		s.cancel(k, nil)
 	}
