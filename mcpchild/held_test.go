@@ -151,3 +151,24 @@ func TestHeldRoundOutlivesTheSession(t *testing.T) {
 		t.Fatalf("%d requests pending at the child after the retry", n)
 	}
 }
+
+// A child that asks again after the first answer: the retry is answered
+// with the next input_required, and the second retry gets the result.
+func TestHeldCallAsksTwice(t *testing.T) {
+	c := startTestServer(t, testOptions(t), "-era", "legacy")
+	cl := newClient(t, c, "a")
+	meta := capsMeta("m", allInputCaps)
+	params := map[string]any{"_meta": meta, "name": "two_rounds", "arguments": map[string]any{}}
+	key, state := inputRequired(t, cl.mustCall("tools/call", params), "roots/list")
+	params["inputResponses"] = map[string]any{key: map[string]any{"roots": []any{map[string]any{"uri": "file:///one"}}}}
+	params["requestState"] = state
+	key2, state2 := inputRequired(t, cl.mustCall("tools/call", params), "elicitation/create")
+	if state2 == state {
+		t.Fatal("the second round reused the first round's requestState")
+	}
+	params["inputResponses"] = map[string]any{key2: map[string]any{"action": "accept", "content": map[string]any{"answer": "two"}}}
+	params["requestState"] = state2
+	if got := cl.mustCall("tools/call", params); !contains(got, "file:///one two") {
+		t.Fatalf("after two rounds = %s", got)
+	}
+}
