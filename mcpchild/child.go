@@ -121,6 +121,11 @@ type Options struct {
 	// block: hand the value to a channel or a ring buffer and return. With
 	// OnCall nil the bridge does no per-call bookkeeping at all.
 	OnCall func(CallInfo)
+	// InputTimeout is how long a 2026-07-28 client may take to retry a call
+	// the bridge answered with input_required for a 2025-era child's
+	// sampling, elicitation or roots request (held.go); after it the
+	// child's request gets an error and the call is cancelled (default 2 min).
+	InputTimeout time.Duration
 	// ClientName and ClientVersion are what the bridge calls itself in its handshake.
 	ClientName, ClientVersion string
 	// Isolate gives every session a process of its own (mcp.json "isolate":
@@ -146,6 +151,9 @@ func (o *Options) defaults() {
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 60 * time.Second
+	}
+	if o.InputTimeout <= 0 {
+		o.InputTimeout = 2 * time.Minute
 	}
 	if o.ProbeTimeout <= 0 {
 		o.ProbeTimeout = 5 * time.Second
@@ -212,7 +220,8 @@ type Child struct {
 	statusKick chan struct{}
 	relistKick chan struct{}
 
-	route *router // the id maps; its own lock, taken after mu
+	route *router       // the id maps; its own lock, taken after mu
+	subs  *resourceSubs // who is subscribed to which resource (subs.go); its own lock
 }
 
 // OutputPending reports whether, while a message from the child is being
@@ -256,6 +265,7 @@ func New(spec Spec, opts Options) *Child {
 		log:        opts.Logger.With("server", spec.Name),
 		stderr:     NewRing(opts.StderrLines),
 		route:      newRouter(),
+		subs:       newResourceSubs(),
 		sessions:   map[*Session]struct{}{},
 		restartCh:  make(chan struct{}, 1),
 		ready:      make(chan struct{}),
@@ -569,6 +579,7 @@ func (c *Child) runOnce(ctx context.Context) error {
 	}
 	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError, s.Failure = PhaseReady, era, "", Failure{} })
 	c.log.Info("mcp server ready", "era", era, "tools", len(tools), "pid", inst.link.pid())
+	c.resubscribe(inst, hs) // clients subscribed before a restart stay subscribed
 
 	select {
 	case <-inst.dead:

@@ -43,7 +43,11 @@ type handshake struct {
 //     no translation — measured: the go-sdk's servers refuse 2025-style
 //     server→client requests on a 2026 request, and have no
 //     resources/subscribe in 2026, so translating one era into the other
-//     loses features. server/discover is not sent to such a child: the
+//     loses features. (Measured too: the go-sdk's stdio server, initialized
+//     once at 2025, still asks a 2026 request's input with server→client
+//     requests and sends resource updates as 2025 notifications; held.go
+//     and subs.go turn those into a 2026 client's shapes.)
+//     server/discover is not sent to such a child: the
 //     go-sdk server treats it as the start of a 2026 connection (rejecting
 //     a later initialize, and treating 2025 requests as 2026 ones); 2026
 //     sessions get a discover result made from the initialize result.

@@ -42,10 +42,14 @@ type pending struct {
 	origID   []byte   // the id in the session's space
 	origTok  []byte   // the session's progress token, when it sent one
 	method   string
-	internal chan []byte // the response, for the bridge's own requests
-	params   []byte      // the client's params, kept when input requests may need translating
-	rounds   int         // multi-round-trip rounds so far
-	call     callStart   // an observed tools/call (Options.OnCall), else zero
+	internal chan []byte         // the response, for the bridge's own requests
+	params   []byte              // the client's params, kept when input requests may need translating
+	rounds   int                 // multi-round-trip rounds so far
+	call     callStart           // an observed tools/call (Options.OnCall), else zero
+	caps     []byte              // a 2026 client's per-request capabilities, for held input requests
+	held     *heldCall           // set (under router.mu) once the child asked input for a 2026 client
+	uri      string              // a listen of the bridge's for this resource (a 2026 child; subs.go)
+	then     func(errObj []byte) // a subscription of the bridge's: told of the child's answer (subs.go)
 }
 
 // send forwards one request to the child under a fresh child-side id.
@@ -122,6 +126,10 @@ func (c *Child) failPending(err error) {
 		c.reportCall(r.sess, r.call, OutcomeFailed, msg)
 	}
 	for _, p := range d.pending {
+		if p.then != nil {
+			p.then(errorObject(mcpwire.CodeUnavailable, msg))
+			continue
+		}
 		if p.internal != nil {
 			continue // its caller watches inst.dead
 		}
@@ -189,6 +197,8 @@ func (c *Child) oversized(e *errLineTooLong) {
 	p := c.route.takeRaw(id)
 	switch {
 	case p == nil:
+	case p.then != nil:
+		p.then(errorObject(mcpwire.CodeTooLarge, msg))
 	case p.internal != nil:
 		p.internal <- errorResponse(id, mcpwire.CodeTooLarge, msg)
 	default:
@@ -201,8 +211,12 @@ func (c *Child) fromChildResponse(m *message) {
 	p := c.route.takeRaw(m.id)
 	switch {
 	case p == nil:
+	case p.then != nil:
+		p.then(m.err)
 	case p.internal != nil:
 		p.internal <- m.raw
+	case p.held != nil:
+		c.heldResponse(p.held, m)
 	case m.err == nil && needsInputTranslation(p, m.result):
 		c.startInputRound(p, m.result)
 	default:
@@ -251,6 +265,14 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 		reason = "no client has a request in flight"
 	case candidates > 1:
 		reason = "several clients have requests in flight, so the one it is for is ambiguous"
+	case target.Era() == Era2026:
+		// A 2026 client takes no server→client requests: its call is
+		// answered with input_required instead (held.go).
+		why, ok := c.holdForInput(target, m)
+		if ok {
+			return
+		}
+		reason = why
 	default:
 		if why := target.refuses(m.method); why != "" {
 			reason = why
@@ -302,12 +324,21 @@ func (c *Child) fromChildNotification(m *message) {
 		return
 	}
 	switch m.method {
+	case "notifications/resources/updated":
+		c.deliverResourceUpdated(m)
+		return
 	case "notifications/message":
 		level := logLevel(unquote(m.p.level))
 		for _, s := range c.sessionList() {
-			if s.wantsLog(level) {
-				s.deliver(m.raw, nil)
+			if !s.wantsLog(level) {
+				continue
 			}
+			var related []byte
+			if s.Era() == Era2026 {
+				// A 2026 client has no stream but its request's.
+				related = s.relatedRequest()
+			}
+			s.deliver(m.raw, related)
 		}
 		return
 	}
@@ -327,12 +358,12 @@ func (c *Child) routeProgress(m *message) {
 	if err != nil {
 		return
 	}
-	p := c.route.lookup(n)
-	if p == nil || p.sess == nil || p.origTok == nil {
+	sess, origID, origTok := c.route.progressTarget(n)
+	if sess == nil || origTok == nil {
 		return
 	}
-	params := splice(m.params, ts, te, p.origTok)
-	p.sess.deliver(buildNotification(m.method, params), p.origID)
+	params := splice(m.params, ts, te, origTok)
+	sess.deliver(buildNotification(m.method, params), origID)
 }
 
 // routeSubscription sends a 2026 child's notification on a session's
@@ -343,6 +374,16 @@ func (c *Child) routeSubscription(m *message, sub []byte) {
 		return
 	}
 	p := c.route.lookup(n)
+	if p != nil && p.sess == nil && p.uri != "" {
+		// A listen of the bridge's for its subscribers.
+		switch m.method {
+		case "notifications/resources/updated":
+			c.deliverResourceUpdated(m)
+		case "notifications/subscriptions/acknowledged":
+			p.then(nil)
+		}
+		return
+	}
 	if p == nil || p.sess == nil {
 		return
 	}

@@ -17,10 +17,11 @@ type router struct {
 	pending map[int64]*pending     // child-side id → the request awaiting its answer
 	srvReqs map[string]*Session    // idKey of a child→client request → the session it went to
 	inputs  map[string]*inputRound // idKey of an input request → the call it belongs to
+	held    map[string]*heldCall   // requestState handle → the held call waiting for its retry
 }
 
 func newRouter() *router {
-	return &router{pending: map[int64]*pending{}, srvReqs: map[string]*Session{}, inputs: map[string]*inputRound{}}
+	return &router{pending: map[int64]*pending{}, srvReqs: map[string]*Session{}, inputs: map[string]*inputRound{}, held: map[string]*heldCall{}}
 }
 
 // add registers a request sent to the child under id.
@@ -76,6 +77,19 @@ func (r *router) soleSession() (s *Session, sessions int) {
 		return nil, 0
 	}
 	return s, 1
+}
+
+// progressTarget is where progress for the request with id goes: the
+// session, its request id and its progress token, read under the lock
+// (a held call's retry changes them).
+func (r *router) progressTarget(id int64) (s *Session, origID, origTok []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pending[id]
+	if p == nil {
+		return nil, nil, nil
+	}
+	return p.sess, p.origID, p.origTok
 }
 
 // listen is a session's subscriptions/listen held open by the child.
@@ -209,8 +223,22 @@ func (r *router) drain() drained {
 	defer r.mu.Unlock()
 	d := drained{srvReqs: r.srvReqs}
 	for _, p := range r.pending {
+		if h := p.held; h != nil {
+			h.done = true
+			if h.timer != nil {
+				h.timer.Stop()
+			}
+			if h.clientID == nil {
+				continue // answered with input_required; its retry finds no state
+			}
+		}
 		d.pending = append(d.pending, p)
 	}
+	for _, h := range r.held {
+		h.done = true
+		h.timer.Stop()
+	}
+	r.held = map[string]*heldCall{}
 	seen := map[*inputRound]bool{}
 	for _, round := range r.inputs {
 		if !seen[round] {

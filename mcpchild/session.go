@@ -131,6 +131,13 @@ func (s *Session) handleRequest(m *message) {
 	if modern && s.era == EraUnknown {
 		s.era = Era2026
 	}
+	if modern {
+		// A 2026 client sets its log level per request (and the relay gives
+		// each of its requests a session of its own).
+		if l := logLevel(unquote(field(m.p.meta, mcpwire.MetaLogLevel))); l >= 0 {
+			s.logLevel = l
+		}
+	}
 	s.mu.Unlock()
 
 	c := s.c
@@ -159,6 +166,10 @@ func (s *Session) handleRequest(m *message) {
 		return
 	}
 
+	if isHeldRetry(m) {
+		s.resumeHeld(m)
+		return
+	}
 	switch m.method {
 	case "initialize":
 		// Answered from the child's cached result: the child was initialized
@@ -203,6 +214,10 @@ func (s *Session) handleRequest(m *message) {
 		s.mu.Unlock()
 		s.deliver(buildResponse(m.id, []byte("{}"), nil), nil)
 		return
+	case "resources/subscribe", "resources/unsubscribe":
+		if !modern && s.subscribeRequest(in, hs, m) {
+			return
+		}
 	case "subscriptions/listen":
 		if hs.era == Era2025 {
 			// A 2025 child broadcasts list_changed; the bridge holds the
@@ -215,7 +230,9 @@ func (s *Session) handleRequest(m *message) {
 			if n := field(m.params, "notifications"); n != nil {
 				ack = setField(ack, "notifications", n)
 			}
-			s.deliver(buildNotification("notifications/subscriptions/acknowledged", ack), m.id)
+			id := clone(m.id)
+			// Acknowledged once the child is subscribed to its resources.
+			s.listenResources(in, hs, m, func() { s.deliver(buildNotification("notifications/subscriptions/acknowledged", ack), id) })
 			return
 		}
 	}
@@ -247,6 +264,9 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		}
 	}
 	p := &pending{sess: s, origID: clone(m.id), method: m.method, rounds: rounds, call: s.c.observeCall(m, start)}
+	if modern {
+		p.caps = clone(field(m.p.meta, mcpwire.MetaClientCapabilities))
+	}
 	if hs.era == Era2026 && !modern {
 		p.params = m.params // kept to retry the call after input requests
 	}
@@ -312,12 +332,16 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 	s.mu.Lock()
 	childID, ok := s.inflight[key]
 	delete(s.inflight, key)
+	_, listening := s.listens[key]
 	delete(s.listens, key)
 	s.mu.Unlock()
+	c := s.c
+	if listening {
+		c.unsubscribeEmptied(c.subs.removeWhere("", func(k subKey) bool { return k.s == s && k.listen == key }))
+	}
 	if !ok {
 		return
 	}
-	c := s.c
 	if childID == 0 { // waiting on the client's own input answers
 		c.cancelInputRound(s, key)
 		return
@@ -327,6 +351,9 @@ func (s *Session) cancel(reqID []byte, params []byte) {
 	in := c.inst
 	c.mu.Unlock()
 	if p != nil {
+		if p.held != nil {
+			c.releaseHeld(p.held)
+		}
 		c.reportCall(s, p.call, OutcomeCancelled, "")
 	}
 	if in == nil {
@@ -376,10 +403,13 @@ func (s *Session) Close() {
 		keys = append(keys, []byte(k))
 	}
 	s.mu.Unlock()
+	s.c.unsubscribeEmptied(s.c.subs.removeWhere("", func(k subKey) bool { return k.s == s }))
 	for _, k := range keys {
 		s.cancel(k, nil)
 	}
 	c := s.c
+	// A call answered with input_required stays held: a 2026 client's
+	// retry comes on a session of its own (held.go), or it times out.
 	orphans := c.route.forgetSession(s)
 	c.mu.Lock()
 	delete(c.sessions, s)

@@ -35,6 +35,7 @@ func addInputTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "roots", Description: "lists the client's roots"}, roots)
 	mcp.AddTool(s, &mcp.Tool{Name: "elicit", Description: "asks the user for an answer"}, elicit)
 	mcp.AddTool(s, &mcp.Tool{Name: "sample", Description: "asks the client to sample"}, sample)
+	mcp.AddTool(s, &mcp.Tool{Name: "two_rounds", Description: "asks for the roots, then for an answer"}, twoRounds)
 }
 
 func needInput(key, state string, r mcp.InputRequest) *mcp.CallToolResult {
@@ -104,4 +105,23 @@ func sample(_ context.Context, req *mcp.CallToolRequest, in promptIn) (*mcp.Call
 		return nil, nil, errors.New("sample: no text in sampled message")
 	}
 	return text(strings.Join(parts, "")), nil, nil
+}
+
+// twoRounds asks the client twice, the 2025 way (server→client requests,
+// one after the other, from one handler): the roots, then an answer. With a
+// 2026-07-28 client the requests fail (the SDK has no client to ask).
+func twoRounds(ctx context.Context, req *mcp.CallToolRequest, _ empty) (*mcp.CallToolResult, any, error) {
+	rr, err := req.Session.ListRoots(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("two_rounds: roots: %w", err)
+	}
+	if len(rr.Roots) == 0 {
+		return nil, nil, errors.New("two_rounds: no roots")
+	}
+	er, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Mode: "form", Message: "and?", RequestedSchema: json.RawMessage(elicitSchema)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("two_rounds: elicit: %w", err)
+	}
+	answer, _ := er.Content["answer"].(string)
+	return text(rr.Roots[0].URI + " " + answer), nil, nil
 }

@@ -108,7 +108,10 @@ func spawnGrandchild() {
 
 func newServer(era string, extraTools, pageSize int) *mcp.Server {
 	opts := &mcp.ServerOptions{
-		PageSize: pageSize,
+		PageSize:           pageSize,
+		CompletionHandler:  complete,
+		SubscribeHandler:   subscribe,
+		UnsubscribeHandler: unsubscribe,
 		Capabilities: &mcp.ServerCapabilities{
 			Logging: &mcp.LoggingCapabilities{},
 			Tools:   &mcp.ToolCapabilities{ListChanged: true},
@@ -123,6 +126,7 @@ func newServer(era string, extraTools, pageSize int) *mcp.Server {
 	// every request first.
 	s.AddReceivingMiddleware(eraMiddleware(era))
 	addTools(s)
+	addContent(s)
 	for i := range extraTools {
 		name := fmt.Sprintf("extra_%03d", i)
 		mcp.AddTool(s, &mcp.Tool{Name: name, Description: "trivial extra tool"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -49,6 +51,7 @@ type empty struct{}
 func addTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "returns its text"}, echo)
 	mcp.AddTool(s, &mcp.Tool{Name: "sleep", Description: "waits ms or until cancelled"}, sleep)
+	mcp.AddTool(s, &mcp.Tool{Name: "cancels", Description: "how many sleeps were cancelled"}, cancels)
 	mcp.AddTool(s, &mcp.Tool{Name: "progress", Description: "sends progress notifications"}, progress)
 	mcp.AddTool(s, &mcp.Tool{Name: "crash", Description: "exits the process"}, crash)
 	mcp.AddTool(s, &mcp.Tool{Name: "huge", Description: "returns bytes 'x' characters"}, huge)
@@ -84,15 +87,28 @@ func rawEcho(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, 
 	return text(in.Text), nil
 }
 
-func sleep(ctx context.Context, _ *mcp.CallToolRequest, in sleepIn) (*mcp.CallToolResult, any, error) {
+// sleepCancels counts sleep calls that ended by cancellation (the cancels
+// tool reports it), so a client can see its cancel reach the server.
+var sleepCancels atomic.Int64
+
+func sleep(ctx context.Context, req *mcp.CallToolRequest, in sleepIn) (*mcp.CallToolResult, any, error) {
 	t := time.NewTimer(time.Duration(in.MS) * time.Millisecond)
 	defer t.Stop()
+	if token := req.Params.GetProgressToken(); token != nil {
+		// Tells a client that asked for progress that the sleep began.
+		_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Message: "sleeping"})
+	}
 	select {
 	case <-t.C:
 		return text("slept"), nil, nil
 	case <-ctx.Done():
+		sleepCancels.Add(1)
 		return nil, nil, errors.New("cancelled")
 	}
+}
+
+func cancels(context.Context, *mcp.CallToolRequest, empty) (*mcp.CallToolResult, any, error) {
+	return text(strconv.FormatInt(sleepCancels.Load(), 10)), nil, nil
 }
 
 func progress(ctx context.Context, req *mcp.CallToolRequest, in progressIn) (*mcp.CallToolResult, any, error) {
