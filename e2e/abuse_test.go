@@ -164,15 +164,15 @@ func TestAbuse(t *testing.T) {
 
 // ---- raw HTTP: the probes need requests no well-behaved client sends.
 
-// rawClient speaks HTTP/1.1 over one kept-alive connection, writing the
+// rawHTTPConn speaks HTTP/1.1 over one kept-alive connection, writing the
 // request target and headers exactly as given.
-type rawClient struct {
+type rawHTTPConn struct {
 	addr, local string // local: the source address to dial from ("" any)
 	c           net.Conn
 	br          *bufio.Reader
 }
 
-func (rc *rawClient) dial() error {
+func (rc *rawHTTPConn) dial() error {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if rc.local != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(rc.local)}
@@ -185,7 +185,7 @@ func (rc *rawClient) dial() error {
 	return nil
 }
 
-func (rc *rawClient) close() {
+func (rc *rawHTTPConn) close() {
 	if rc.c != nil {
 		rc.c.Close()
 		rc.c = nil
@@ -207,7 +207,7 @@ func rawRequest(method, target, host string, headers [][2]string, body []byte) [
 
 // do sends req and reads the response and its body; the connection is
 // dialled again when the last one was closed.
-func (rc *rawClient) do(req []byte) (*http.Response, []byte, error) {
+func (rc *rawHTTPConn) do(req []byte) (*http.Response, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		if rc.c == nil {
 			if err := rc.dial(); err != nil {
@@ -230,7 +230,7 @@ func (rc *rawClient) do(req []byte) (*http.Response, []byte, error) {
 	}
 }
 
-func (rc *rawClient) roundTrip(req []byte) (*http.Response, []byte, error) {
+func (rc *rawHTTPConn) roundTrip(req []byte) (*http.Response, []byte, error) {
 	if _, err := rc.c.Write(req); err != nil {
 		return nil, nil, err
 	}
@@ -266,7 +266,7 @@ func mcpHeaders(tok, sid string) [][2]string {
 
 // initSession opens a 2025-era session on dev's test server and returns
 // its id.
-func (f *abuseFixture) initSession(t *testing.T, rc *rawClient, dev, tok string) string {
+func (f *abuseFixture) initSession(t *testing.T, rc *rawHTTPConn, dev, tok string) string {
 	t.Helper()
 	resp, body, err := rc.do(rawRequest("POST", "/mcp/"+dev+"/test", f.r.addr, mcpHeaders(tok, ""), rpcBody(1, "initialize", initParams)))
 	if err != nil {
@@ -280,7 +280,7 @@ func (f *abuseFixture) initSession(t *testing.T, rc *rawClient, dev, tok string)
 }
 
 // echo calls the echo tool on a session and returns the status and body.
-func (f *abuseFixture) echo(t *testing.T, rc *rawClient, dev, tok, sid, text string) (int, string) {
+func (f *abuseFixture) echo(t *testing.T, rc *rawHTTPConn, dev, tok, sid, text string) (int, string) {
 	t.Helper()
 	resp, body, err := rc.do(rawRequest("POST", "/mcp/"+dev+"/test", f.r.addr, mcpHeaders(tok, sid),
 		rpcBody(2, "tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": text}})))
@@ -416,7 +416,7 @@ func (f *abuseFixture) sessionFlood(t *testing.T) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			rc := &rawClient{addr: f.r.addr}
+			rc := &rawHTTPConn{addr: f.r.addr}
 			defer rc.close()
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				resp, body, err := rc.do(rawRequest("POST", "/mcp/alice/test", f.r.addr, mcpHeaders(tok, ""), rpcBody(1, "initialize", initParams)))
@@ -440,7 +440,7 @@ func (f *abuseFixture) sessionFlood(t *testing.T) {
 	next.Store(0)
 	for range workers {
 		wg.Go(func() {
-			rc := &rawClient{addr: f.r.addr}
+			rc := &rawHTTPConn{addr: f.r.addr}
 			defer rc.close()
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				resp, body, err := rc.do(rawRequest("POST", "/mcp/alice/test", f.r.addr, mcpHeaders(tok, ids[i]), rpcBody(3, "ping", nil)))
@@ -579,7 +579,7 @@ func (f *abuseFixture) bigBody(t *testing.T) {
 // originHost: a browser page on another origin (DNS rebinding, CSRF) and a
 // Host that is no name of the relay.
 func (f *abuseFixture) originHost(t *testing.T) {
-	rc := &rawClient{addr: f.r.addr}
+	rc := &rawHTTPConn{addr: f.r.addr}
 	defer rc.close()
 	sid := f.initSession(t, rc, "alice", f.aliceClient)
 	try := func(host, text string, extra ...[2]string) int {
@@ -667,7 +667,7 @@ func (f *abuseFixture) forgedTokens(t *testing.T) {
 		{"wrong iss", sign(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c["iss"] = "evil" }))},
 		{"sub not dev:<id>", sign(jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c["sub"] = "alice" }))},
 	}
-	rc := &rawClient{addr: f.r.addr}
+	rc := &rawHTTPConn{addr: f.r.addr}
 	defer rc.close()
 	status := func(tok, target string) (int, string) {
 		t.Helper()
@@ -730,7 +730,7 @@ func (f *abuseFixture) crossDevFuzz(t *testing.T) {
 	}
 	t.Logf("cross-dev fuzz seed %d (TETHER_ABUSE_SEED=%d to repeat)", seed, seed)
 
-	setup := &rawClient{addr: f.r.addr}
+	setup := &rawHTTPConn{addr: f.r.addr}
 	defer setup.close()
 	bobSID := f.initSession(t, setup, "bob", f.bobClient)
 	aliceSID := f.initSession(t, setup, "alice", f.aliceClient)
@@ -779,7 +779,7 @@ func (f *abuseFixture) crossDevFuzz(t *testing.T) {
 	start := time.Now()
 	for range workers {
 		wg.Go(func() {
-			rc := &rawClient{addr: f.r.addr}
+			rc := &rawHTTPConn{addr: f.r.addr}
 			defer rc.close()
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				// A generator per request: request i is the same in every
@@ -869,7 +869,7 @@ func TestAbuseBurst(t *testing.T) {
 	start := time.Now()
 	for range 8 {
 		wg.Go(func() {
-			rc := &rawClient{addr: r.addr}
+			rc := &rawHTTPConn{addr: r.addr}
 			defer rc.close()
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				resp, body, err := rc.do(rawRequest("POST", "/mcp/alice/test", r.addr, mcpHeaders(tok, ""), rpcBody(i, "initialize", initParams)))
