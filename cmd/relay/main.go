@@ -25,27 +25,33 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/relay/server"
+	"github.com/tether-dev/tether/relay/store"
 )
 
 const usage = `tether-relay — the self-hostable Tether relay
 
 Usage:
-  tether-relay serve --listen ADDR --secret-file FILE [--call-timeout D]
+  tether-relay serve --listen ADDR --secret-file FILE [--db LOCATION] [--call-timeout D]
                      [--public-url URL]... [--allow-origin ORIGIN]...
                      [--body-timeout D] [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
                      [--tls-cert FILE --tls-key FILE | --acme-domain NAME... [--acme-email E]]
                      [--trusted-proxy CIDR]...
                      [--client-rate N] [--max-sessions N] [--max-inflight N] [--max-streams N] [--max-body BYTES]
                      [--metrics-listen ADDR] [--metrics-token-file FILE]
-  tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D] [--aud URL]
-  tether-relay token list --secret-file FILE
-  tether-relay token revoke --secret-file FILE --jti ID
+  tether-relay token --secret-file FILE [--db LOCATION] --dev ID --scope bridge|client [--ttl D] [--aud URL]
+  tether-relay token list --secret-file FILE [--db LOCATION]
+  tether-relay token revoke --secret-file FILE [--db LOCATION] --jti ID
 
 serve
   Runs the relay. If FILE does not exist it is created with a fresh random
   secret (mode 0600). Keep it: every token is signed with it.
     --listen ADDR        address to listen on (default 127.0.0.1:8080)
     --secret-file FILE   HMAC secret for tokens (required)
+    --db LOCATION        the relay's database: sqlite:PATH (default:
+                         sqlite:FILE.db, beside the secret file) or
+                         postgres://USER@HOST/DB?sslmode=… when several
+                         relays share state. Give the same --db to the token
+                         commands
     --call-timeout D     longest wait for one relayed MCP request (default 60s)
     --body-timeout D     longest time a client may take to send a request's
                          body (default 30s)
@@ -107,15 +113,18 @@ token
                          refuses tokens for another (default: tether-relay,
                          accepted by any relay with this secret)
   Every token gets an id (jti), iss "tether-relay" and aud; it is recorded
-  (never the token itself) in FILE.tokens, mode 0600.
+  (never the token itself) in the relay's database (--db).
 
 token list
-  Lists the tokens issued with this secret: id, dev, scope, audience, dates,
-  valid/expired/revoked.
+  Lists the tokens in the database: id, dev, scope, audience, dates, last
+  use, valid/expired/revoked.
 
 token revoke --jti ID
-  Revokes a token. A running relay refuses it from the next request (401),
-  and closes a bridge's socket holding it within a second (close code 4003).
+  Revokes a token. Every relay on the database refuses it within a second
+  (401), and closes a bridge's socket holding it (close code 4003).
+
+A token log of an older relay (FILE.tokens) is imported into the database
+by the first command that opens it, then renamed FILE.tokens.imported.
 
 The secret file must be mode 0600 and hold at least 32 random bytes (the
 file serve creates holds 64 hex digits); the relay refuses to start
@@ -154,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
 	case "token":
-		return token(args[1:], stdout, stderr)
+		return token(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -175,6 +184,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
+	db := fs.String("db", "", "the database: sqlite:PATH or postgres://… (default: sqlite: beside the secret file)")
 	callTimeout := fs.Duration("call-timeout", server.DefaultCallTimeout, "longest wait for one relayed request")
 	bodyTimeout := fs.Duration("body-timeout", server.DefaultBodyTimeout, "longest time a client may take to send a request's body")
 	var publicURLs, allowOrigins listFlag
@@ -216,10 +226,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	startPprof(logger)
-	revoked, err := server.NewRevocations(server.TokenLogPath(*secretFile))
+	st, err := openStore(ctx, *db, *secretFile, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	defer st.Close()
+	rvCtx, stopRevocations := context.WithCancel(ctx)
+	revoked, err := server.NewRevocations(rvCtx, st, 0, logger)
+	if err != nil {
+		stopRevocations()
+		return fmt.Errorf("serve: %w", err)
+	}
+	// Before st.Close (deferred earlier, so run later): the loop's last
+	// write of token uses needs the store.
+	defer func() { stopRevocations(); <-revoked.Done() }()
 	relaySrv := &server.Server{
 		Verifier: &server.Verifier{Secret: secret, Audiences: publicURLs, Revocations: revoked},
 		Logger:   logger, CallTimeout: *callTimeout,
@@ -275,12 +295,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func token(args []string, stdout, stderr io.Writer) error {
+func token(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "list" || args[0] == "revoke") {
-		return tokenLog(args[0], args[1:], stdout, stderr)
+		return tokenAdmin(ctx, args[0], args[1:], stdout, stderr)
 	}
 	fs := newFlags("token", stderr)
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
+	db := fs.String("db", "", "the database: sqlite:PATH or postgres://… (default: sqlite: beside the secret file)")
 	dev := fs.String("dev", "", "developer id")
 	scope := fs.String("scope", "", "bridge or client")
 	ttl := fs.Duration("ttl", 720*time.Hour, "validity")
@@ -295,29 +316,30 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	tok, info, err := server.IssueToken(secret, server.TokenSpec{Dev: *dev, Scope: *scope, TTL: *ttl, Audience: *aud}, time.Now())
+	tok, rec, err := server.IssueToken(secret, server.TokenSpec{Dev: *dev, Scope: *scope, TTL: *ttl, Audience: *aud}, time.Now())
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	// Logged before printing: a token missing from the log could not be
-	// listed or revoked by id.
-	logPath := server.TokenLogPath(*secretFile)
-	l, err := server.ReadTokenLog(logPath)
+	st, err := openStore(ctx, *db, *secretFile, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	l.Issued = append(l.Issued, info)
-	if err := l.Write(logPath); err != nil {
+	defer st.Close()
+	// Recorded before printing: a token missing from the store could not
+	// be listed or revoked by id.
+	if err := st.AddToken(ctx, rec); err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
+	audit(ctx, st, stderr, "token.issue", rec.JTI, "dev="+rec.Dev+" kind="+string(rec.Kind)+" aud="+rec.Audience)
 	fmt.Fprintln(stdout, tok)
 	return nil
 }
 
-// tokenLog runs `token list` and `token revoke --jti ID`.
-func tokenLog(cmd string, args []string, stdout, stderr io.Writer) error {
+// tokenAdmin runs `token list` and `token revoke --jti ID`.
+func tokenAdmin(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("token "+cmd, stderr)
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
+	db := fs.String("db", "", "the database: sqlite:PATH or postgres://… (default: sqlite: beside the secret file)")
 	jti := fs.String("jti", "", "the id of the token to revoke")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -325,42 +347,77 @@ func tokenLog(cmd string, args []string, stdout, stderr io.Writer) error {
 	if *secretFile == "" {
 		return fmt.Errorf("token %s: --secret-file is required", cmd)
 	}
-	logPath := server.TokenLogPath(*secretFile)
-	l, err := server.ReadTokenLog(logPath)
+	if cmd == "revoke" && *jti == "" {
+		return errors.New("token revoke: --jti is required")
+	}
+	st, err := openStore(ctx, *db, *secretFile, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return fmt.Errorf("token %s: %w", cmd, err)
 	}
+	defer st.Close()
 	if cmd == "revoke" {
-		if *jti == "" {
-			return errors.New("token revoke: --jti is required")
-		}
-		if err := l.Revoke(*jti, time.Now()); err != nil {
+		if err := st.Revoke(ctx, *jti, time.Now()); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("token revoke: no token with jti %q is in the database (see `tether-relay token list`)", *jti)
+		} else if err != nil {
 			return fmt.Errorf("token revoke: %w", err)
 		}
-		if err := l.Write(logPath); err != nil {
-			return fmt.Errorf("token revoke: %w", err)
-		}
-		fmt.Fprintf(stdout, "revoked %s; a running relay refuses it from its next request\n", *jti)
+		audit(ctx, st, stderr, "token.revoke", *jti, "")
+		fmt.Fprintf(stdout, "revoked %s; running relays refuse it within a second\n", *jti)
 		return nil
 	}
-	revoked := map[string]time.Time{}
-	for _, r := range l.Revoked {
-		revoked[r.ID] = r.At
+	toks, err := st.Tokens(ctx, "")
+	if err != nil {
+		return fmt.Errorf("token list: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JTI\tDEV\tSCOPE\tAUDIENCE\tISSUED\tEXPIRES\tSTATE")
+	fmt.Fprintln(tw, "JTI\tDEV\tSCOPE\tAUDIENCE\tISSUED\tEXPIRES\tLAST USED\tSTATE")
 	now := time.Now()
-	for _, it := range l.Issued {
+	for _, t := range toks {
 		state := "valid"
-		if at, ok := revoked[it.ID]; ok {
-			state = "revoked " + at.Format(time.RFC3339)
-		} else if !now.Before(it.Expires) {
+		if !t.Revoked.IsZero() {
+			state = "revoked " + t.Revoked.Format(time.RFC3339)
+		} else if !now.Before(t.Expires) {
 			state = "expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ID, it.Dev, it.Scope, it.Audience,
-			it.IssuedAt.Format(time.RFC3339), it.Expires.Format(time.RFC3339), state)
+		used := "-"
+		if !t.LastUsed.IsZero() {
+			used = t.LastUsed.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.JTI, t.Dev, t.Kind, t.Audience,
+			t.Created.Format(time.RFC3339), t.Expires.Format(time.RFC3339), used, state)
 	}
 	return tw.Flush()
+}
+
+// openStore opens the database named by --db (default: an SQLite file
+// beside the secret file) and imports an older relay's token log once.
+func openStore(ctx context.Context, db, secretFile string, logger *slog.Logger) (*store.Store, error) {
+	loc := db
+	if loc == "" {
+		loc = store.DefaultLocation(secretFile)
+	}
+	st, err := store.Open(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	legacy := store.LegacyTokenFile(secretFile)
+	imported, err := st.ImportLegacyTokenFile(ctx, legacy)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if imported {
+		logger.Info("imported the token log into the database", "from", legacy, "renamed", legacy+".imported")
+	}
+	return st, nil
+}
+
+// audit appends to the audit trail; a failure there is reported but does
+// not undo what was done.
+func audit(ctx context.Context, st *store.Store, stderr io.Writer, action, subject, detail string) {
+	if _, err := st.AddAudit(ctx, store.AuditEvent{At: time.Now(), Actor: "cli", Action: action, Subject: subject, Detail: detail}); err != nil {
+		fmt.Fprintln(stderr, "tether-relay: audit:", err)
+	}
 }
 
 // readSecret returns the file's content without surrounding whitespace;

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/testpg"
 	"github.com/tether-dev/tether/relay/server"
+	"github.com/tether-dev/tether/relay/store"
 )
 
 func buildRelay(t *testing.T) string {
@@ -93,6 +95,34 @@ func TestBinaryTokenThenServe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || st.Dev != "alice" || st.Connected {
 		t.Fatalf("status %d %+v", resp.StatusCode, st)
+	}
+
+	// The store is the default one, beside the secret, readable by its owner only.
+	if fi, err := os.Stat(secretFile + ".db"); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("default store file: %v %v", fi, err)
+	}
+
+	// `token revoke`, another process writing the store while serve runs:
+	// serve refuses the token within its poll interval. Nothing outside
+	// the relay can await that, so the test asks until a deadline.
+	jti := strings.TrimPrefix(mustClaims(t, tok).ID, "j:")
+	if out, err := exec.Command(bin, "token", "revoke", "--secret-file", secretFile, "--jti", jti).CombinedOutput(); err != nil {
+		t.Fatalf("token revoke: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked token still answered %d after 10s", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// Graceful shutdown on SIGTERM.
@@ -178,49 +208,113 @@ func TestSecretFileChecks(t *testing.T) {
 	}
 }
 
-func TestTokenListRevoke(t *testing.T) {
-	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte("k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb strings.Builder
-	if err := run(t.Context(), []string{"token", "--secret-file", secret, "--dev", "alice", "--scope", "bridge", "--aud", "https://relay.example.com/"}, &out, &errb); err != nil {
-		t.Fatal(err)
-	}
-	tok := strings.TrimSpace(out.String())
-	claims, err := (&server.Verifier{Secret: []byte("k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF"), Audiences: []string{"https://relay.example.com"}}).Verify(tok)
+const testSecret = "k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF"
+
+func mustClaims(t *testing.T, tok string) server.Claims {
+	t.Helper()
+	c, err := (&server.Verifier{Secret: []byte(testSecret), Audiences: []string{"https://relay.example.com"}}).Verify(tok)
 	if err != nil {
 		t.Fatalf("issued token: %v", err)
 	}
-	jti := strings.TrimPrefix(claims.ID, "j:")
-	if logged, _ := os.ReadFile(server.TokenLogPath(secret)); strings.Contains(string(logged), tok) {
-		t.Fatal("the token log holds the token itself")
-	}
+	return c
+}
 
-	out.Reset()
+// TestTokenListRevoke issues, lists and revokes through the commands, on
+// both databases.
+func TestTokenListRevoke(t *testing.T) {
+	for _, b := range []struct {
+		name string
+		db   func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "r.db") }},
+		{"postgres", func(t *testing.T) string { return testpg.Start(t).DB(t) }},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			db := b.db(t)
+			secret := filepath.Join(t.TempDir(), "secret")
+			if err := os.WriteFile(secret, []byte(testSecret+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := func(args ...string) (string, error) {
+				var out, errb strings.Builder
+				err := run(t.Context(), append(args, "--secret-file", secret, "--db", db), &out, &errb)
+				return out.String(), err
+			}
+			out, err := cmd("token", "--dev", "alice", "--scope", "bridge", "--aud", "https://relay.example.com/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := strings.TrimSpace(out)
+			jti := strings.TrimPrefix(mustClaims(t, tok).ID, "j:")
+			if _, err := os.Stat(secret + ".db"); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("--db %s, yet the default file was made: %v", b.name, err)
+			}
+
+			out, err = cmd("token", "list")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, jti) || !strings.Contains(out, "valid") || strings.Contains(out, tok) {
+				t.Fatalf("list: %s", out)
+			}
+			if _, err := cmd("token", "revoke", "--jti", "nope"); err == nil || !strings.Contains(err.Error(), "token list") {
+				t.Fatalf("revoked an id never issued: %v", err)
+			}
+			if _, err := cmd("token", "revoke", "--jti", jti); err != nil {
+				t.Fatal(err)
+			}
+			out, _ = cmd("token", "list")
+			if !strings.Contains(out, "revoked") {
+				t.Fatalf("list after revoke: %s", out)
+			}
+			st, err := store.Open(t.Context(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			rv, err := server.NewRevocations(t.Context(), st, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := &server.Verifier{Secret: []byte(testSecret), Audiences: []string{"https://relay.example.com"}, Revocations: rv}
+			if _, err := v.Verify(tok); !errors.Is(err, server.ErrRevokedToken) {
+				t.Fatalf("revoked token: %v", err)
+			}
+			es, err := st.AuditEvents(t.Context(), 10)
+			if err != nil || len(es) != 2 || es[0].Action != "token.revoke" || es[1].Action != "token.issue" || es[0].Subject != jti {
+				t.Fatalf("audit trail: %+v, %v", es, err)
+			}
+		})
+	}
+}
+
+// TestLegacyTokenFileImported: an older relay's FILE.tokens is imported
+// by the first command, its revocations still hold, and it is renamed.
+func TestLegacyTokenFileImported(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	legacy := `{"issued":[{"jti":"old1","dev":"alice","scope":"client","aud":"tether-relay","iat":"2026-01-01T00:00:00Z","exp":"2099-01-01T00:00:00Z"},
+		{"jti":"old2","dev":"bob","scope":"bridge","aud":"tether-relay","iat":"2026-01-01T00:00:00Z","exp":"2099-01-01T00:00:00Z"}],
+		"revoked":[{"jti":"old1","at":"2026-01-02T00:00:00Z"}]}`
+	if err := os.WriteFile(secret+".tokens", []byte(legacy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
 	if err := run(t.Context(), []string{"token", "list", "--secret-file", secret}, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), jti) || !strings.Contains(out.String(), "valid") {
-		t.Fatalf("list: %s", out.String())
+	if !strings.Contains(out.String(), "old1") || !strings.Contains(out.String(), "revoked 2026-01-02") || !strings.Contains(out.String(), "old2") {
+		t.Fatalf("list after import: %s", out.String())
 	}
-	if err := run(t.Context(), []string{"token", "revoke", "--secret-file", secret, "--jti", "nope"}, &out, &errb); err == nil {
-		t.Fatal("revoked an id never issued")
+	if !strings.Contains(errb.String(), "imported") {
+		t.Fatalf("the import was not reported: %q", errb.String())
 	}
-	if err := run(t.Context(), []string{"token", "revoke", "--secret-file", secret, "--jti", jti}, &out, &errb); err != nil {
+	if _, err := os.Stat(secret + ".tokens"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("legacy file still in place: %v", err)
+	}
+	if _, err := os.Stat(secret + ".tokens.imported"); err != nil {
 		t.Fatal(err)
-	}
-	out.Reset()
-	run(t.Context(), []string{"token", "list", "--secret-file", secret}, &out, &errb)
-	if !strings.Contains(out.String(), "revoked") {
-		t.Fatalf("list after revoke: %s", out.String())
-	}
-	rv, err := server.NewRevocations(server.TokenLogPath(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &server.Verifier{Secret: []byte("k3J9-q8Zt_w2LmX7-pV4nR6sY1uB5cD0eF"), Audiences: []string{"https://relay.example.com"}, Revocations: rv}
-	if _, err := v.Verify(tok); !errors.Is(err, server.ErrRevokedToken) {
-		t.Fatalf("revoked token: %v", err)
 	}
 }

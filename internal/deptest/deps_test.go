@@ -24,8 +24,10 @@ var allowed = map[string][]string{
 	"relay":    {"internal/*", "relay/internal/*"},
 	"keystore": {"internal/*"},
 
-	// The relay server builds on the wire protocol only.
-	"relay/server": {"relay", "relay/internal/*", "internal/*"},
+	// The relay's durable state: standard library and database drivers only.
+	"relay/store": {},
+	// The relay server builds on the wire protocol and its store.
+	"relay/server": {"relay", "relay/internal/*", "relay/store", "internal/*"},
 
 	// The engine.
 	"app": {"app/*", "mcpchild", "relay", "keystore", "internal/*"},
@@ -38,11 +40,11 @@ var allowed = map[string][]string{
 	// for `tetherd token` and the Windows service account, and builds one
 	// mcpchild.Spec for quick mode; everything else goes through app.
 	"cmd/svc":   {"app", "app/*", "keystore", "mcpchild", "relay/server", "internal/*"},
-	"cmd/relay": {"relay/server", "internal/*"},
+	"cmd/relay": {"relay/server", "relay/store", "internal/*"},
 }
 
 // testOnly are helpers that production code must never link in.
-var testOnly = []string{"internal/testbin", "internal/testservers/*", "internal/waitbuf"}
+var testOnly = []string{"internal/testbin", "internal/testpg", "internal/testservers/*", "internal/waitbuf"}
 
 // uiOnly are third-party packages only the binaries may link in: a library
 // that pulled in the tray or the service manager would drag a GUI or an OS

@@ -148,27 +148,19 @@ func (s *Server) init() {
 	})
 }
 
-// revocationPoll is how often the revocation list is checked for bridge
-// sockets; HTTP requests check it on every request.
-const revocationPoll = time.Second
-
 // watchRevocations closes, with 4003, the socket of every bridge whose
-// token is revoked, once the list changes.
+// token is revoked, each time the revocation set grows.
 func (s *Server) watchRevocations(rv *Revocations, stop <-chan struct{}) {
-	t := time.NewTicker(revocationPoll)
-	defer t.Stop()
-	seen := rv.generation()
+	changed := rv.Changed()
 	for {
 		select {
 		case <-stop:
 			return
-		case <-t.C:
+		case <-changed:
 		}
-		gen := rv.generation()
-		if gen == seen {
-			continue
-		}
-		seen = gen
+		// Taken before the scan, so a revocation made during it wakes the
+		// next round.
+		changed = rv.Changed()
 		s.mu.Lock()
 		live := make([]*bridgeConn, 0, len(s.bridges))
 		for _, b := range s.bridges {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tether-dev/tether/relay/store"
 )
 
 // Token scopes. A bridge token holds a dev's slot; a client token calls
@@ -104,19 +106,19 @@ type TokenSpec struct {
 }
 
 // IssueToken signs an HS256 token with a fresh random jti, iss Issuer and
-// aud, and returns it with its log entry (which holds no token).
-func IssueToken(secret []byte, spec TokenSpec, now time.Time) (string, IssuedToken, error) {
+// aud, and returns it with its record for the store (which holds no token).
+func IssueToken(secret []byte, spec TokenSpec, now time.Time) (string, store.Token, error) {
 	if len(secret) == 0 {
-		return "", IssuedToken{}, errors.New("issue token: empty secret")
+		return "", store.Token{}, errors.New("issue token: empty secret")
 	}
 	if err := checkDevID(spec.Dev); err != nil {
-		return "", IssuedToken{}, fmt.Errorf("issue token: %w", err)
+		return "", store.Token{}, fmt.Errorf("issue token: %w", err)
 	}
 	if spec.Scope != ScopeBridge && spec.Scope != ScopeClient {
-		return "", IssuedToken{}, fmt.Errorf("issue token: scope %q is not %q or %q", spec.Scope, ScopeBridge, ScopeClient)
+		return "", store.Token{}, fmt.Errorf("issue token: scope %q is not %q or %q", spec.Scope, ScopeBridge, ScopeClient)
 	}
 	if spec.TTL <= 0 {
-		return "", IssuedToken{}, fmt.Errorf("issue token: ttl %v must be positive", spec.TTL)
+		return "", store.Token{}, fmt.Errorf("issue token: ttl %v must be positive", spec.TTL)
 	}
 	aud := normalizeAudience(spec.Audience)
 	if aud == "" {
@@ -124,13 +126,14 @@ func IssueToken(secret []byte, spec TokenSpec, now time.Time) (string, IssuedTok
 	}
 	var raw [12]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", IssuedToken{}, fmt.Errorf("issue token: %w", err)
+		return "", store.Token{}, fmt.Errorf("issue token: %w", err)
 	}
-	info := IssuedToken{ID: base64.RawURLEncoding.EncodeToString(raw[:]), Dev: spec.Dev, Scope: spec.Scope, Audience: aud,
-		IssuedAt: now.UTC().Truncate(time.Second), Expires: now.Add(spec.TTL).UTC().Truncate(time.Second)}
+	info := store.Token{JTI: base64.RawURLEncoding.EncodeToString(raw[:]), Kind: store.Kind(spec.Scope), Dev: spec.Dev,
+		Scopes: []string{spec.Scope}, Audience: aud,
+		Created: now.UTC().Truncate(time.Second), Expires: now.Add(spec.TTL).UTC().Truncate(time.Second)}
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			ID:        info.ID,
+			ID:        info.JTI,
 			Issuer:    Issuer,
 			Audience:  jwt.ClaimStrings{aud},
 			Subject:   devPrefix + spec.Dev,
@@ -141,7 +144,7 @@ func IssueToken(secret []byte, spec TokenSpec, now time.Time) (string, IssuedTok
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	if err != nil {
-		return "", IssuedToken{}, fmt.Errorf("issue token: %w", err)
+		return "", store.Token{}, fmt.Errorf("issue token: %w", err)
 	}
 	return s, info, nil
 }
@@ -181,7 +184,8 @@ type Verifier struct {
 	// Audiences are the aud values this relay accepts besides
 	// DefaultAudience: its public URLs.
 	Audiences []string
-	// Revocations, when set, refuses revoked tokens on every check.
+	// Revocations, when set, refuses revoked tokens on every check and
+	// collects when each token was last used.
 	Revocations *Revocations
 
 	mu       sync.Mutex
@@ -218,6 +222,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		if v.Revocations.Has(c.ID) {
 			return Claims{}, ErrRevokedToken
 		}
+		v.Revocations.markUsed(c.ID, now())
 		return c, nil
 	}
 	var tc tokenClaims
@@ -251,6 +256,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if v.Revocations.Has(c.ID) {
 		return Claims{}, ErrRevokedToken
 	}
+	v.Revocations.markUsed(c.ID, now())
 	v.remember(token, c)
 	return c, nil
 }
