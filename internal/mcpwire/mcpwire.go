@@ -22,6 +22,7 @@ const (
 
 // MCP's own codes (SEP-2575) that Tether looks at.
 const (
+	CodeHeaderMismatch             = mcp.CodeHeaderMismatch                    // -32020: Mcp-Method/Mcp-Name disagree with the body
 	CodeMissingClientCapabilities  = mcp.CodeMissingRequiredClientCapabilities // -32021
 	CodeUnsupportedProtocolVersion = mcp.CodeUnsupportedProtocolVersion        // -32022
 )

@@ -20,6 +20,8 @@ import (
 const (
 	headerSession  = "Mcp-Session-Id"
 	headerProtocol = "Mcp-Protocol-Version"
+	headerMethod   = "Mcp-Method"
+	headerName     = "Mcp-Name"
 
 	// maxBodyBytes leaves room for the frame envelope around a message.
 	maxBodyBytes = relay.MaxFrameBytes - 64<<10
@@ -112,6 +114,38 @@ func is2026(r *http.Request, pk peek) bool {
 	return pk.Method == "server/discover"
 }
 
+// headerMismatch checks the standard headers a 2026-07-28 request carries
+// for intermediaries (Mcp-Method, and Mcp-Name for tools/call, prompts/get
+// and resources/read) against the body, as the spec requires of a server:
+// a gateway or WAF in front of the relay decides on the headers, the MCP
+// server acts on the body, so the two must say the same. Older protocol
+// versions have no such headers. It returns "" when they agree.
+func headerMismatch(h http.Header, pk peek) string {
+	if !pk.isRequest() || !mcpwire.IsModern(h.Get(headerProtocol)) {
+		return ""
+	}
+	method := h.Get(headerMethod)
+	switch {
+	case method == "":
+		return "missing required Mcp-Method header"
+	case method != pk.Method:
+		return fmt.Sprintf("header mismatch: Mcp-Method header %q does not match the body's method %q", method, pk.Method)
+	}
+	if nameMember(pk.Method) == "" {
+		return ""
+	}
+	name := h.Get(headerName)
+	switch {
+	case name == "":
+		return fmt.Sprintf("missing required Mcp-Name header for method %q", pk.Method)
+	case !pk.NameOK:
+		return fmt.Sprintf("header mismatch: the body of %q has no single string params.%s to match Mcp-Name", pk.Method, nameMember(pk.Method))
+	case name != pk.Name:
+		return fmt.Sprintf("header mismatch: Mcp-Name header %q does not match the body's %q", name, pk.Name)
+	}
+	return ""
+}
+
 func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, claims Claims, name string) {
 	if !isJSONContentType(r.Header.Get("Content-Type")) {
 		writeRPCError(w, http.StatusUnsupportedMediaType, nil, mcpwire.CodeInvalidRequest, "Content-Type must be application/json")
@@ -139,6 +173,11 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 	}
 	if pk.Method == "" && len(pk.ID) == 0 {
 		writeRPCError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "not a JSON-RPC request, notification or response")
+		return
+	}
+
+	if msg := headerMismatch(r.Header, pk); msg != "" {
+		writeRPCError(w, http.StatusBadRequest, pk.ID, mcpwire.CodeHeaderMismatch, msg)
 		return
 	}
 

@@ -25,6 +25,13 @@ type peek struct {
 	// MetaProtocol is params._meta["io.modelcontextprotocol/protocolVersion"]
 	// when it is a string (2026-era clients send it on every request).
 	MetaProtocol string
+	// Name is what the Mcp-Name header must mirror: params.name of
+	// tools/call and prompts/get, params.uri of resources/read, decoded;
+	// NameOK is false when that member is missing, not a string, or named
+	// twice in params (then no header can be checked against it).
+	Name   string
+	NameOK bool
+	params []byte
 }
 
 func (p peek) isRequest() bool  { return p.Method != "" && len(p.ID) > 0 && string(p.ID) != "null" }
@@ -59,13 +66,55 @@ func peekMessage(d []byte) (p peek, ok bool) {
 			}
 		case "params":
 			p.MetaProtocol = metaProtocolOf(val)
+			p.params = val
 		}
 		return true
 	})
 	if !ok || jsonscan.SkipSpace(d, end) != len(d) {
 		return peek{}, false
 	}
+	if key := nameMember(p.Method); key != "" && len(p.params) > 0 && p.params[0] == '{' {
+		p.Name, p.NameOK = stringMember(p.params, key)
+	}
+	p.params = nil
 	return p, true
+}
+
+// nameMember is the params member the Mcp-Name header mirrors for method,
+// or "" when the method has none (SEP-2243, 2026-07-28).
+func nameMember(method string) string {
+	switch method {
+	case "tools/call", "prompts/get":
+		return "name"
+	case "resources/read":
+		return "uri"
+	}
+	return ""
+}
+
+// stringMember returns the decoded string value of obj's member key. ok is
+// false when it is absent, not a valid UTF-8 string, or obj names any
+// member twice: the next hop's parser and this one could then read
+// different values.
+func stringMember(obj []byte, key string) (string, bool) {
+	var out string
+	found := false
+	_, ok := jsonscan.Members(obj, 0, 1, func(m jsonscan.Member) bool {
+		if string(m.Key) != key {
+			return true
+		}
+		v := m.Val(obj)
+		if v[0] != '"' {
+			return false
+		}
+		s, ok := unquote(v)
+		if !ok || !utf8.ValidString(s) {
+			return false
+		}
+		out, found = s, true
+		return true
+	})
+	return out, ok && found
 }
 
 // errorCode returns the integer "code" of a JSON-RPC error object, or 0.
