@@ -26,6 +26,7 @@ import (
 
 	"github.com/tether-dev/tether/relay/server"
 	"github.com/tether-dev/tether/relay/store"
+	"github.com/tether-dev/tether/relay/web"
 )
 
 const usage = `tether-relay — the self-hostable Tether relay
@@ -40,6 +41,7 @@ Usage:
   tether-relay token --secret-file FILE [--db LOCATION] --dev ID --scope bridge|client [--ttl D] [--aud URL]
   tether-relay token list --secret-file FILE [--db LOCATION]
   tether-relay token revoke --secret-file FILE [--db LOCATION] --jti ID
+  tether-relay user add ID --secret-file FILE [--db LOCATION] [--public-url URL]
 
 serve
   Runs the relay. If FILE does not exist it is created with a fresh random
@@ -115,6 +117,13 @@ token revoke --jti ID
   Revokes a token. Every relay on the database refuses it within a second
   (401), and closes a bridge's socket holding it (close code 4003).
 
+user add ID
+  Creates the account ID (the dev id its bridge uses) if it is new and
+  prints a one-time sign-in link (valid 15 minutes, single use) to the
+  relay's web page, where the user sets a password. Run it again for a
+  new link (a forgotten password). --public-url is the relay's URL as
+  the user's browser reaches it (default http://127.0.0.1:8080).
+
 A token log of an older relay (FILE.tokens) is imported into the database
 by the first command that opens it, then renamed FILE.tokens.imported.
 
@@ -129,7 +138,7 @@ Examples:
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope bridge > bridge.jwt
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope client --ttl 24h
 
-Endpoints: GET /healthz · GET /metrics · GET /v1/connect (bridges) ·
+Endpoints: GET / (the web page: sign in, My bridge, tokens) · GET /healthz · GET /metrics · GET /v1/connect (bridges) ·
 GET /dev/{id}/connect (TAG bridges) · /mcp/{dev}/{server} (MCP clients) ·
 GET /v1/bridges/{dev} (status)
 `
@@ -156,6 +165,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "token":
 		return token(ctx, args[1:], stdout, stderr)
+	case "user":
+		return user(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -234,6 +245,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
 		Limits: limits(),
 	}
+	page, err := web.New(web.Config{Store: st, Relay: relaySrv, PublicURL: firstOr(publicURLs, ""), Logger: logger})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	relaySrv.Web = page
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
 	// connections and stalls cannot pile them up.
@@ -267,6 +283,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Bridges first: their sockets are hijacked, so http.Server.Shutdown
 	// would not close them, and closing them ends the requests waiting on them.
 	relaySrv.Shutdown(shutCtx)
+	page.Close() // the web page's event streams never go idle on their own
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		httpSrv.Close() // long-lived SSE streams do not go idle on their own
 	}

@@ -156,7 +156,7 @@ func TestTokensAndRevocations(t *testing.T) {
 
 func tokensEqual(a, b Token) bool {
 	return a.JTI == b.JTI && a.Kind == b.Kind && a.Dev == b.Dev && slices.Equal(a.Scopes, b.Scopes) && a.Audience == b.Audience &&
-		a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires) && a.LastUsed.Equal(b.LastUsed) && a.Revoked.Equal(b.Revoked)
+		a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires) && a.LastUsed.Equal(b.LastUsed) && a.Revoked.Equal(b.Revoked) && a.Name == b.Name
 }
 
 // TestTwoWriters: two stores on one database (the `token` command while
