@@ -309,7 +309,6 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-
 func TestSQLiteFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay.db")
 	openStore(t, "sqlite:"+path)
