@@ -106,6 +106,7 @@ func New(c Config) (*Web, error) {
 	static, _ := fs.Sub(staticFS, "static")
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.Handle("GET /favicon.ico", http.RedirectHandler("/static/icon.svg", http.StatusMovedPermanently))
 	mux.HandleFunc("GET /{$}", w.handleHome)
 	mux.HandleFunc("POST /signin", w.handleSignIn)
 	mux.HandleFunc("GET /signin/link/{code}", w.handleLinkPage)
@@ -134,8 +135,10 @@ func (w *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	// Sign-in links carry their code in the path: never send it on.
-	h.Set("Referrer-Policy", "no-referrer")
+	// Sign-in links carry their code in the path: never send it to
+	// another site. Not "no-referrer": with it Chromium sends "Origin:
+	// null" on the page's own form POSTs, which the Origin check refuses.
+	h.Set("Referrer-Policy", "same-origin")
 	if r.Method == http.MethodPost {
 		if !w.sameOrigin(r) {
 			http.Error(rw, "cross-origin request refused", http.StatusForbidden)

@@ -262,7 +262,7 @@ func TestSecureCookiesUnderTLS(t *testing.T) {
 		t.Fatalf("POST from another origin: %d", rec.Code)
 	}
 	h := rec.Result().Header
-	if !strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") || h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" {
+	if !strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") || h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "same-origin" {
 		t.Fatalf("security headers: %v", h)
 	}
 }
