@@ -96,6 +96,11 @@ serve: TLS (default: plain http, for loopback or behind a proxy)
                          (default :80; "" for none)
     --trusted-proxy C    a proxy address or CIDR whose X-Forwarded-For and
                          X-Forwarded-Proto are believed (repeatable)
+    --auth-header NAME   sign in to the web page by a header an authenticating
+                         proxy (oauth2-proxy, an OIDC gateway) sets to the
+                         user's id, e.g. X-Forwarded-User; believed only from
+                         --trusted-proxy addresses, stripped from others. The
+                         account must exist (user add). Off by default
 
 token
   Prints a signed token (JWT) on stdout and nothing else.
@@ -197,6 +202,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	startWait := fs.Duration("start-wait", server.DefaultStartWait, "how long an initialize waits for a server that is starting (0: not at all)")
 	sessionIdle := fs.Duration("session-idle", server.DefaultSessionIdleTimeout, "end a client session unused for this long")
 	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
+	authHeader := fs.String("auth-header", "", "a header an authenticating proxy (--trusted-proxy) sets to the signed-in user's id, e.g. X-Forwarded-User")
 	var tlsf tlsFlags
 	tlsf.register(fs)
 	limits := limitFlags(fs)
@@ -211,6 +217,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *secretFile == "" {
 		return errors.New("serve: --secret-file is required")
+	}
+	if *authHeader != "" && len(proxies) == 0 {
+		return errors.New("serve: --auth-header needs --trusted-proxy: the header is believed only from the proxy that sets it")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	raiseFileLimit(logger)
@@ -245,7 +254,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
 		Limits: limits(),
 	}
-	page, err := web.New(web.Config{Store: st, Relay: relaySrv, PublicURL: firstOr(publicURLs, ""), Logger: logger})
+	page, err := web.New(web.Config{Store: st, Relay: relaySrv, PublicURL: firstOr(publicURLs, ""), Logger: logger, AuthHeader: *authHeader})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -253,7 +262,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
 	// connections and stalls cannot pile them up.
-	httpSrv := &http.Server{Handler: proxies.wrap(relaySrv), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	httpSrv := &http.Server{Handler: stripAuthHeader(*authHeader, proxies, proxies.wrap(relaySrv)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	tlsSet, err := tlsf.setup(ctx, *secretFile, logger)
 	if err != nil {

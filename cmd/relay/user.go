@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -70,4 +72,21 @@ func firstOr(l []string, def string) string {
 		return l[0]
 	}
 	return def
+}
+
+// stripAuthHeader removes the --auth-header header from every request
+// that did not come from a trusted proxy, before anything reads it: a
+// client talking to the relay directly must not name its own user.
+func stripAuthHeader(name string, proxies trustedProxies, h http.Handler) http.Handler {
+	if name == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if r.Header.Get(name) != "" && (err != nil || !proxies.trusts(peer.Addr())) {
+			r = r.Clone(r.Context())
+			r.Header.Del(name)
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -60,3 +60,33 @@ func TestUserAddThenSignInPage(t *testing.T) {
 		t.Fatal("user add accepted an id that is no dev id")
 	}
 }
+
+func TestStripAuthHeader(t *testing.T) {
+	proxies, err := parseTrustedProxies([]string{"10.0.0.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	h := stripAuthHeader("X-Forwarded-User", proxies, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("X-Forwarded-User")
+	}))
+	for _, c := range []struct{ remote, want string }{
+		{"10.0.0.5:4000", "alice"}, // the proxy
+		{"10.0.0.6:4000", ""},      // anyone else
+		{"[::1]:4000", ""},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "http://relay/", nil)
+		req.RemoteAddr = c.remote
+		req.Header.Set("X-Forwarded-User", "alice")
+		got = "unset"
+		h.ServeHTTP(nil, req)
+		if got != c.want {
+			t.Errorf("from %s the handler saw %q, want %q", c.remote, got, c.want)
+		}
+	}
+	var out, errb bytes.Buffer
+	err = run(t.Context(), []string{"serve", "--secret-file", filepath.Join(t.TempDir(), "s"), "--auth-header", "X-Forwarded-User"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "--trusted-proxy") {
+		t.Fatalf("--auth-header without --trusted-proxy: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -66,6 +67,13 @@ type Config struct {
 	Logger    *slog.Logger
 	// Limits of sign-in attempts; zero fields take the defaults.
 	Limits Limits
+	// AuthHeader, when set, names a request header (X-Forwarded-User)
+	// that an authenticating proxy in front of the relay (an OIDC proxy)
+	// fills with the signed-in user's id: a request carrying it is that
+	// user, if the account exists. The caller must strip the header from
+	// requests that did not come through that proxy (cmd/relay does, and
+	// requires --trusted-proxy for it).
+	AuthHeader string
 }
 
 // Web serves the page. Create it with New; it is an http.Handler.
@@ -75,6 +83,7 @@ type Web struct {
 	publicURL string
 	log       *slog.Logger
 	limits    *attemptLimits
+	authHdr   string
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
 	now       func() time.Time
@@ -99,7 +108,8 @@ func New(c Config) (*Web, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Web{st: c.Store, relay: c.Relay, publicURL: pub, log: log, limits: newAttemptLimits(c.Limits),
-		now: time.Now, done: make(chan struct{})}
+		authHdr: c.AuthHeader,
+		now:     time.Now, done: make(chan struct{})}
 	if err := w.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -218,8 +228,16 @@ func equalSecret(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-// session returns the request's session, if it has a live one.
+// session returns the request's session, if it has a live one: the
+// trusted proxy's header, or the session cookie.
 func (w *Web) session(r *http.Request) (store.WebSession, store.User, bool) {
+	if id := r.Header.Get(w.authHdr); w.authHdr != "" && id != "" {
+		u, err := w.st.User(r.Context(), id)
+		if err != nil || !u.Disabled.IsZero() {
+			return store.WebSession{}, store.User{}, false
+		}
+		return store.WebSession{UserID: u.ID, CSRF: w.headerCSRF(u.ID)}, u, true
+	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
 		return store.WebSession{}, store.User{}, false
@@ -236,6 +254,15 @@ func (w *Web) session(r *http.Request) (store.WebSession, store.User, bool) {
 		return store.WebSession{}, store.User{}, false
 	}
 	return sess, u, true
+}
+
+// headerCSRF is the CSRF token of a user signed in by the proxy's
+// header, who has no session to hold one: an HMAC of the user id under
+// the relay's secret, which no other site can compute.
+func (w *Web) headerCSRF(userID string) string {
+	m := hmac.New(sha256.New, w.relay.Verifier.Secret)
+	m.Write([]byte("tether-relay web csrf\x00" + userID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // CurrentUser returns the signed-in user of the request.

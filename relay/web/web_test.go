@@ -569,3 +569,41 @@ func TestEventsLive(t *testing.T) {
 	fb.ws.Close()
 	nextEvent(t, events, func(s string) bool { return strings.Contains(s, `data-state="offline"`) }, "offline again")
 }
+
+func TestTrustedAuthHeader(t *testing.T) {
+	e := newEnv(t, Config{AuthHeader: "X-Forwarded-User"})
+	if err := e.st.AddUser(t.Context(), store.User{ID: "alice", Created: e.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, user string, form url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest(method, e.ts.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", e.ts.URL)
+		if user != "" {
+			req.Header.Set("X-Forwarded-User", user)
+		}
+		resp, err := e.browser().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	_, page := do(http.MethodGet, "/", "alice", nil)
+	if !strings.Contains(page, "My bridge") {
+		t.Fatalf("header user alice does not see the dashboard:\n%s", page)
+	}
+	if _, page := do(http.MethodGet, "/", "mallory", nil); !strings.Contains(page, "Sign in") {
+		t.Fatalf("a header naming no account signed in:\n%s", page)
+	}
+	csrf := csrfOf(t, page)
+	form := url.Values{"kind": {"client"}, "ttl": {"1d"}}
+	if resp, _ := do(http.MethodPost, "/tokens", "alice", form); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("header POST without CSRF: %d", resp.StatusCode)
+	}
+	form.Set("csrf", csrf)
+	if resp, _ := do(http.MethodPost, "/tokens", "alice", form); resp.StatusCode != http.StatusOK {
+		t.Fatalf("header POST with CSRF: %d", resp.StatusCode)
+	}
+}
