@@ -128,3 +128,8 @@ func (s *Server) recordCall(b *bridgeConn, server string, claims Claims, body []
 // ValidDevID reports whether dev can be a dev id (one URL path segment of
 // letters, digits, '-', '_' and '.'): the id of a user and its bridge.
 func ValidDevID(dev string) error { return checkDevID(dev) }
+
+// HostAllowed reports whether a request's Host names this relay (see
+// origin.go): the web page refuses others, as the MCP endpoints do,
+// against DNS rebinding.
+func (s *Server) HostAllowed(hostport string) bool { return s.hostAllowed(hostport) }

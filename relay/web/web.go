@@ -149,6 +149,12 @@ func (w *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// another site. Not "no-referrer": with it Chromium sends "Origin:
 	// null" on the page's own form POSTs, which the Origin check refuses.
 	h.Set("Referrer-Policy", "same-origin")
+	// A page on a name the relay does not have is a DNS rebinding
+	// attempt: its origin would look like the relay's own.
+	if !w.relay.HostAllowed(r.Host) {
+		http.Error(rw, "this relay does not answer to that host name (see --public-url)", http.StatusMisdirectedRequest)
+		return
+	}
 	if r.Method == http.MethodPost {
 		if !w.sameOrigin(r) {
 			http.Error(rw, "cross-origin request refused", http.StatusForbidden)

@@ -63,6 +63,9 @@ func newEnv(t *testing.T, cfg Config) *env {
 		t.Fatal(err)
 	}
 	srv := &server.Server{Verifier: &server.Verifier{Secret: testSecret, Revocations: rv}, BridgeWait: -1}
+	if cfg.PublicURL != "" {
+		srv.PublicURLs = []string{cfg.PublicURL} // as cmd/relay does from --public-url
+	}
 	cfg.Store, cfg.Relay = st, srv
 	w, err := New(cfg)
 	if err != nil {
@@ -240,7 +243,7 @@ func TestSignInLinkOnceAndSessionCookie(t *testing.T) {
 func TestSecureCookiesUnderTLS(t *testing.T) {
 	e := newEnv(t, Config{PublicURL: "https://relay.example.com"})
 	rec := httptest.NewRecorder()
-	e.web.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	e.web.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://relay.example.com/", nil))
 	cookies := rec.Result().Cookies()
 	if len(cookies) == 0 {
 		t.Fatal("sign-in page set no cookie")
@@ -250,9 +253,17 @@ func TestSecureCookiesUnderTLS(t *testing.T) {
 			t.Fatalf("cookie %s under https: %+v", ck.Name, ck)
 		}
 	}
+	// A name the relay does not have (DNS rebinding) is refused.
+	req0 := httptest.NewRequest(http.MethodGet, "/", nil)
+	req0.Host = "rebind.evil.example"
+	rec0 := httptest.NewRecorder()
+	e.web.ServeHTTP(rec0, req0)
+	if rec0.Code != http.StatusMisdirectedRequest {
+		t.Fatalf("GET / for another host name: %d", rec0.Code)
+	}
 	// The relay's own origin is its public URL: the loopback one is foreign.
 	form := url.Values{"csrf": {cookies[0].Value}, "user": {"x"}, "password": {"y"}}
-	req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(form.Encode()))
+	req := httptest.NewRequest(http.MethodPost, "https://relay.example.com/signin", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://example.com")
 	req.AddCookie(cookies[0])
