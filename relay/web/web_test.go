@@ -231,6 +231,16 @@ func TestSignInLinkOnceAndSessionCookie(t *testing.T) {
 	if !strings.Contains(page, "Sign out") {
 		t.Fatalf("not signed in:\n%s", page)
 	}
+	// Sessions end after SessionTTL.
+	e.clock.add(SessionTTL - time.Minute)
+	if resp, _ := get(t, c3, e.ts.URL+"/tokens"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("tokens page within the session's life: %d", resp.StatusCode)
+	}
+	e.clock.add(time.Minute)
+	if resp, _ := get(t, c3, e.ts.URL+"/tokens"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("tokens page after the session's life: %d", resp.StatusCode)
+	}
+	e.clock.add(-SessionTTL)
 	resp, _ = e.post(c3, "/signout", url.Values{"csrf": {csrfOf(t, page)}}, "")
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign out: %d", resp.StatusCode)
