@@ -26,6 +26,7 @@ import (
 
 	"github.com/tether-dev/tether/relay/server"
 	"github.com/tether-dev/tether/relay/store"
+	"github.com/tether-dev/tether/relay/web"
 )
 
 const usage = `tether-relay — the self-hostable Tether relay
@@ -41,6 +42,7 @@ Usage:
   tether-relay token --secret-file FILE [--db LOCATION] --dev ID --scope bridge|client [--ttl D] [--aud URL]
   tether-relay token list --secret-file FILE [--db LOCATION]
   tether-relay token revoke --secret-file FILE [--db LOCATION] --jti ID
+  tether-relay user add ID --secret-file FILE [--db LOCATION] [--public-url URL]
 
 serve
   Runs the relay. If FILE does not exist it is created with a fresh random
@@ -102,6 +104,11 @@ serve: TLS (default: plain http, for loopback or behind a proxy)
                          (default :80; "" for none)
     --trusted-proxy C    a proxy address or CIDR whose X-Forwarded-For and
                          X-Forwarded-Proto are believed (repeatable)
+    --auth-header NAME   sign in to the web page by a header an authenticating
+                         proxy (oauth2-proxy, an OIDC gateway) sets to the
+                         user's id, e.g. X-Forwarded-User; believed only from
+                         --trusted-proxy addresses, stripped from others. The
+                         account must exist (user add). Off by default
 
 token
   Prints a signed token (JWT) on stdout and nothing else.
@@ -123,6 +130,13 @@ token revoke --jti ID
   Revokes a token. Every relay on the database refuses it within a second
   (401), and closes a bridge's socket holding it (close code 4003).
 
+user add ID
+  Creates the account ID (the dev id its bridge uses) if it is new and
+  prints a one-time sign-in link (valid 15 minutes, single use) to the
+  relay's web page, where the user sets a password. Run it again for a
+  new link (a forgotten password). --public-url is the relay's URL as
+  the user's browser reaches it (default http://127.0.0.1:8080).
+
 A token log of an older relay (FILE.tokens) is imported into the database
 by the first command that opens it, then renamed FILE.tokens.imported.
 
@@ -137,7 +151,7 @@ Examples:
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope bridge > bridge.jwt
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope client --ttl 24h
 
-Endpoints: GET /healthz · GET /metrics (see Metrics) · GET /v1/connect (bridges) ·
+Endpoints: GET / (the web page: sign in, My bridge, tokens) · GET /healthz · GET /metrics (see Metrics) · GET /v1/connect (bridges) ·
 GET /dev/{id}/connect (TAG bridges) · /mcp/{dev}/{server} (MCP clients) ·
 GET /v1/bridges/{dev} (status)
 `
@@ -164,6 +178,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "token":
 		return token(ctx, args[1:], stdout, stderr)
+	case "user":
+		return user(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -194,6 +210,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	startWait := fs.Duration("start-wait", server.DefaultStartWait, "how long an initialize waits for a server that is starting (0: not at all)")
 	sessionIdle := fs.Duration("session-idle", server.DefaultSessionIdleTimeout, "end a client session unused for this long")
 	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
+	authHeader := fs.String("auth-header", "", "a header an authenticating proxy (--trusted-proxy) sets to the signed-in user's id, e.g. X-Forwarded-User")
 	var tlsf tlsFlags
 	tlsf.register(fs)
 	limits := limitFlags(fs)
@@ -209,6 +226,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *secretFile == "" {
 		return errors.New("serve: --secret-file is required")
+	}
+	if *authHeader != "" && len(proxies) == 0 {
+		return errors.New("serve: --auth-header needs --trusted-proxy: the header is believed only from the proxy that sets it")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	raiseFileLimit(logger)
@@ -248,10 +268,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
 		Limits: limits(), MetricsToken: metricsToken,
 	}
+	page, err := web.New(web.Config{Store: st, Relay: relaySrv, PublicURL: firstOr(publicURLs, ""), Logger: logger, AuthHeader: *authHeader})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	relaySrv.Web = page
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
 	// connections and stalls cannot pile them up.
-	httpSrv := &http.Server{Handler: proxies.wrap(relaySrv), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	httpSrv := &http.Server{Handler: stripAuthHeader(*authHeader, proxies, proxies.wrap(relaySrv)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	tlsSet, err := tlsf.setup(ctx, *secretFile, logger)
 	if err != nil {
@@ -289,6 +314,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Bridges first: their sockets are hijacked, so http.Server.Shutdown
 	// would not close them, and closing them ends the requests waiting on them.
 	relaySrv.Shutdown(shutCtx)
+	page.Close() // the web page's event streams never go idle on their own
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		httpSrv.Close() // long-lived SSE streams do not go idle on their own
 	}

@@ -28,6 +28,8 @@ var allowed = map[string][]string{
 	"relay/store": {},
 	// The relay server builds on the wire protocol and its store.
 	"relay/server": {"relay", "relay/internal/*", "relay/store", "internal/*"},
+	// The relay's web page reads the relay's state and its store.
+	"relay/web": {"relay", "relay/server", "relay/store", "internal/*"},
 
 	// The engine.
 	"app": {"app/*", "mcpchild", "relay", "keystore", "internal/*"},
@@ -40,7 +42,7 @@ var allowed = map[string][]string{
 	// for `tetherd token` and the Windows service account, and builds one
 	// mcpchild.Spec for quick mode; everything else goes through app.
 	"cmd/svc":   {"app", "app/*", "keystore", "mcpchild", "relay/server", "internal/*"},
-	"cmd/relay": {"relay/server", "relay/store", "internal/*"},
+	"cmd/relay": {"relay/server", "relay/store", "relay/web", "internal/*"},
 }
 
 // testOnly are helpers that production code must never link in.

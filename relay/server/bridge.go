@@ -238,6 +238,7 @@ func (s *Server) register(b *bridgeConn) bool {
 	if old == nil {
 		s.metrics.bridges.Add(1)
 	}
+	s.activity.notify(b.dev)
 	if s.onRegister != nil {
 		s.onRegister(b.dev, b.protocol)
 	}
@@ -254,6 +255,7 @@ func (s *Server) unregister(b *bridgeConn) {
 	if mine {
 		s.metrics.bridges.Add(-1)
 		s.log.Info("bridge disconnected", "dev", b.dev)
+		s.activity.notify(b.dev)
 	}
 }
 
@@ -353,6 +355,7 @@ func (b *bridgeConn) handleFrame(data []byte) {
 		close(b.catalogd) // wakes requests waiting for a server to start
 		b.catalogd = make(chan struct{})
 		b.mu.Unlock()
+		b.s.activity.notify(b.dev)
 		b.s.log.Debug("catalog updated", "dev", b.dev, "servers", len(f.Servers))
 	case f.Kind == relay.KindMCP && b.protocol == protoTether:
 		b.routeMCP(f)

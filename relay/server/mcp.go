@@ -252,9 +252,13 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 	}
 	b.active.Add(1)
 	defer b.active.Add(-1)
+	start := time.Now()
 	if err := b.send(r.Context(), frame); err != nil {
 		b.forgetCall(sess, c)
 		s.metrics.observeCall("unavailable", 0)
+		if pk.Method == "tools/call" {
+			s.recordCall(b, name, claims, body, start, "unavailable")
+		}
 		writeRPCError(w, http.StatusOK, pk.ID, mcpwire.CodeUnavailable, "bridge unavailable: "+err.Error())
 		if pk.Method == "initialize" {
 			b.endSession(sess, true)
@@ -263,6 +267,16 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 	}
 	jsonOK, sseOK := accepts(r)
 	final := s.await(w, r, b, sess, c, newID, stateless, jsonOK, sseOK)
+	if pk.Method == "tools/call" {
+		outcome := "ok"
+		switch {
+		case final == nil:
+			outcome = "cancelled"
+		case !isSuccess(final):
+			outcome = "error"
+		}
+		s.recordCall(b, name, claims, body, start, outcome)
+	}
 	if pk.Method == "initialize" && !isSuccess(final) {
 		b.endSession(sess, true)
 	}

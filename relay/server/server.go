@@ -108,6 +108,13 @@ type Server struct {
 
 	signer *sessionSigner
 	book   sessionBook
+
+	// activity is what the web page shows: last calls, change wake-ups.
+	activity activity
+
+	// Web, when set, serves every path the relay itself does not: the
+	// web page (GET /, sign-in, tokens). See relay/web.
+	Web http.Handler
 	// lastBookSweep is the unix second of the book's last sweep.
 	lastBookSweep atomic.Int64
 
@@ -140,6 +147,9 @@ func (s *Server) init() {
 		mux.HandleFunc("GET /dev/{id}/connect", s.handleTAGConnect)
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
 		mux.Handle("/mcp/{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
+		if s.Web != nil {
+			mux.Handle("/", s.Web)
+		}
 		s.mux = mux
 		s.stopWatch = make(chan struct{})
 		if s.Verifier != nil && s.Verifier.Revocations != nil {

@@ -40,6 +40,7 @@ func TestStore(t *testing.T) {
 		{"TwoWriters", testTwoWriters},
 		{"Records", testRecords},
 		{"ImportLegacyTokenFile", testImportLegacyTokenFile},
+		{"Accounts", testAccounts},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -188,7 +189,7 @@ func testTokensAndRevocations(t *testing.T, loc string) {
 
 func tokensEqual(a, b Token) bool {
 	return a.JTI == b.JTI && a.Kind == b.Kind && a.Dev == b.Dev && slices.Equal(a.Scopes, b.Scopes) && a.Audience == b.Audience &&
-		a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires) && a.LastUsed.Equal(b.LastUsed) && a.Revoked.Equal(b.Revoked)
+		a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires) && a.LastUsed.Equal(b.LastUsed) && a.Revoked.Equal(b.Revoked) && a.Name == b.Name
 }
 
 // TestTwoWriters: two stores on one database (the `token` command while

@@ -28,6 +28,7 @@ type Token struct {
 	Expires  time.Time
 	LastUsed time.Time // zero: never seen by a relay since it was issued
 	Revoked  time.Time // zero: not revoked
+	Name     string    // what the user called it on the web page; "" from the CLI
 }
 
 // Revocation is one revoked token, numbered in the order revoked.
@@ -45,9 +46,9 @@ func (s *Store) AddToken(ctx context.Context, t Token) error {
 	if t.Kind != KindBridge && t.Kind != KindClient {
 		return fmt.Errorf("add token: kind %q is not %q or %q", t.Kind, KindBridge, KindClient)
 	}
-	_, err := s.exec(ctx, `INSERT INTO tokens (jti, kind, dev, scopes, aud, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.JTI, string(t.Kind), t.Dev, strings.Join(t.Scopes, " "), t.Audience, ms(t.Created), ms(t.Expires))
+	_, err := s.exec(ctx, `INSERT INTO tokens (jti, kind, dev, scopes, aud, created_at, expires_at, name)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.JTI, string(t.Kind), t.Dev, strings.Join(t.Scopes, " "), t.Audience, ms(t.Created), ms(t.Expires), t.Name)
 	if isUnique(err) {
 		return fmt.Errorf("add token %s: %w", t.JTI, ErrExists)
 	}
@@ -57,14 +58,14 @@ func (s *Store) AddToken(ctx context.Context, t Token) error {
 	return nil
 }
 
-const tokenColumns = "jti, kind, dev, scopes, aud, created_at, expires_at, last_used, revoked_at"
+const tokenColumns = "jti, kind, dev, scopes, aud, created_at, expires_at, last_used, revoked_at, name"
 
 func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 	var t Token
 	var kind, scopes string
 	var created, expires int64
 	var used, revoked sql.NullInt64
-	if err := sc.Scan(&t.JTI, &kind, &t.Dev, &scopes, &t.Audience, &created, &expires, &used, &revoked); err != nil {
+	if err := sc.Scan(&t.JTI, &kind, &t.Dev, &scopes, &t.Audience, &created, &expires, &used, &revoked, &t.Name); err != nil {
 		return Token{}, err
 	}
 	t.Kind, t.Scopes = Kind(kind), strings.Fields(scopes)

@@ -1,0 +1,87 @@
+// Drives the relay's web page in Debian's chromium (headless) for
+// e2e/web_test.go. Steps are synchronised with the Go test over stdio:
+// this script prints one JSON line per milestone and waits for a line
+// from the test where the test has to act (start tetherd, make a call).
+'use strict';
+const path = require('path');
+const readline = require('readline');
+const { chromium } = require(process.env.PW);
+
+const { LINK, CHROMIUM, SHOTS } = process.env;
+const say = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const input = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function waitLine(want) {
+  for (;;) {
+    const { value, done } = await input.next();
+    if (done) throw new Error('stdin closed while waiting for ' + want);
+    if (value.trim() === want) return;
+  }
+}
+const nav = (page, name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
+const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+
+(async () => {
+  // Chromium's sandbox does not start as root (CI containers).
+  const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+  let page;
+  try {
+    page = await browser.newPage();
+    page.setDefaultTimeout(30000);
+    const problems = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(String(e)));
+
+    // The one-time link: choose a password, land signed in on My bridge.
+    await page.goto(LINK);
+    await page.getByLabel('New password').fill('correct horse battery');
+    await page.getByLabel('The same again').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await page.waitForSelector('[data-state="offline"]');
+    await shot(page, '1-my-bridge-offline.png');
+
+    // A bridge token, shown once with the tetherd command.
+    await nav(page, 'Tokens');
+    await page.getByLabel('Name').fill('laptop');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const token = (await page.locator('#new-token').textContent()).trim();
+    const cmd = await page.locator('#bridge-cmd').textContent();
+    if (!cmd.includes('| tetherd token set --relay')) throw new Error('no tetherd command on the page: ' + cmd);
+    await shot(page, '2-bridge-token.png');
+
+    // My bridge goes online, and shows the call, with no reload.
+    await nav(page, 'My bridge');
+    await page.waitForSelector('[data-state="offline"]');
+    let navigations = 0;
+    page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
+    say({ token });
+    await page.waitForSelector('[data-state="online"]', { timeout: 90000 });
+    await page.locator('details[data-key="test"] summary').click();
+    await page.waitForSelector('details[data-key="test"] .tools li code');
+    say({ online: true });
+    await waitLine('called');
+    await page.waitForSelector('table.calls td code:text-is("echo")');
+    // The expanded server stays expanded across the live update.
+    if (!(await page.locator('details[data-key="test"]').evaluate((d) => d.open))) throw new Error('details closed by an update');
+    await shot(page, '3-my-bridge-online.png');
+    say({ seenCall: true, navigations });
+
+    // Revoke: the relay drops the bridge, and My bridge says so.
+    await nav(page, 'Tokens');
+    await page.getByRole('button', { name: 'Revoke laptop' }).click();
+    await page.waitForSelector('td.state-revoked');
+    await shot(page, '4-tokens-revoked.png');
+    await nav(page, 'My bridge');
+    say({ revoked: true });
+    await page.waitForSelector('[data-state="offline"]', { timeout: 30000 });
+    say({ offline: true, problems });
+  } catch (e) {
+    if (page) {
+      await shot(page, 'failed.png').catch(() => {});
+      console.error('page at failure: ' + page.url() + '\n' + (await page.content().catch(() => '')));
+    }
+    throw e;
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => { console.error(e); process.exit(1); });
