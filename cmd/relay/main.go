@@ -233,6 +233,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
 		Limits: limits(),
+		// The device flow and connect codes; their pages need the
+		// signed-in user (Device.User), set by the accounts code.
+		Device: &server.Device{Store: st, Secret: secret, PublicURL: firstOr(publicURLs, ""), Logger: logger},
 	}
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
@@ -513,4 +516,11 @@ func connLimitFlags(fs *flag.FlagSet) func(net.Listener, *slog.Logger) net.Liste
 	return func(ln net.Listener, log *slog.Logger) net.Listener {
 		return server.LimitListener(ln, *total, *perIP, log)
 	}
+}
+
+func firstOr(list []string, def string) string {
+	if len(list) > 0 {
+		return list[0]
+	}
+	return def
 }

@@ -83,6 +83,10 @@ type Server struct {
 	// Limits bound what one client token may take (see limits.go).
 	Limits Limits
 
+	// Device, when set, serves the device authorization grant and
+	// connect codes (device.go).
+	Device *Device
+
 	// now, when set (tests), is the clock of the rate limits.
 	now func() time.Time
 
@@ -134,6 +138,9 @@ func (s *Server) init() {
 		mux.HandleFunc("GET /dev/{id}/connect", s.handleTAGConnect)
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
 		mux.Handle("/mcp/{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
+		if s.Device != nil {
+			s.Device.Routes(mux)
+		}
 		s.mux = mux
 		s.stopWatch = make(chan struct{})
 		if s.Verifier != nil && s.Verifier.Revocations != nil {
