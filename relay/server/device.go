@@ -75,6 +75,9 @@ type Device struct {
 	// acts on, sent in the form field "csrf".
 	CSRFToken func(r *http.Request, userID string) string
 	CSRFCheck func(r *http.Request, userID string) bool
+	// Interval is the polling interval handed to clients (default
+	// DevicePollInterval; whole seconds, at least one).
+	Interval time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
@@ -136,6 +139,13 @@ func (d *Device) log() *slog.Logger {
 		return d.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+func (d *Device) interval() time.Duration {
+	if d.Interval >= time.Second {
+		return d.Interval.Truncate(time.Second)
+	}
+	return DevicePollInterval
 }
 
 func (d *Device) tokenTTL() time.Duration {
@@ -288,7 +298,7 @@ func (d *Device) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 	}
 	d.remember(dc, &devicePoll{
 		name: clip(r.PostForm.Get("device_name"), 100), version: clip(r.PostForm.Get("version"), 40),
-		ip: clientIP(r), created: now, expires: dc.Expires, interval: DevicePollInterval,
+		ip: clientIP(r), created: now, expires: dc.Expires, interval: d.interval(),
 	})
 	b := d.base(r)
 	w.Header().Set("Cache-Control", "no-store")
@@ -296,7 +306,7 @@ func (d *Device) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 		DeviceCode: deviceCode, UserCode: dc.UserCode,
 		VerificationURI:         b + "/device",
 		VerificationURIComplete: b + "/device?user_code=" + url.QueryEscape(dc.UserCode),
-		ExpiresIn:               int(DeviceCodeTTL / time.Second), Interval: int(DevicePollInterval / time.Second),
+		ExpiresIn:               int(DeviceCodeTTL / time.Second), Interval: int(d.interval() / time.Second),
 	})
 }
 
@@ -338,7 +348,7 @@ func (d *Device) pace(hash string, dc store.DeviceCode) (tooSoon bool) {
 	}
 	p := d.polls[hash]
 	if p == nil {
-		p = &devicePoll{created: dc.Created, expires: dc.Expires, interval: DevicePollInterval}
+		p = &devicePoll{created: dc.Created, expires: dc.Expires, interval: d.interval()}
 		d.polls[hash] = p
 	}
 	last := p.lastPoll
