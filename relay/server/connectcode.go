@@ -122,6 +122,35 @@ func (d *Device) handleConnectCode(w http.ResponseWriter, r *http.Request) {
 	connectTmpl.Execute(w, map[string]any{"URL": template.URL(cc.URL)})
 }
 
+// handleConnectPage is the "Connect this computer" button for the
+// signed-in user (the account pages may carry the same form).
+func (d *Device) handleConnectPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+	uid, ok := d.user(r)
+	p := map[string]any{"SignIn": !ok}
+	if ok {
+		p["User"], p["CSRF"] = uid, d.csrfToken(r, uid, connectSubject)
+	}
+	connectButtonTmpl.Execute(w, p)
+}
+
+var connectButtonTmpl = template.Must(template.New("connect-button").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>Connect this computer · Tether</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}button{font:inherit;padding:.5rem 1.2rem}</style>
+</head><body><main>
+<h1>Connect this computer</h1>
+{{if .SignIn}}<p>Sign in to the relay first.</p>
+{{else}}<p>Opens the Tether app on this computer and connects its bridge as <strong>{{.User}}</strong>. The Tether menu asks you to confirm.</p>
+<form method="post" action="/v1/connect-codes"><input type="hidden" name="csrf" value="{{.CSRF}}">
+<button type="submit">Connect this computer</button></form>
+<p>On a computer without the Tether app, run <code>tetherd login</code> instead.</p>{{end}}
+</main></body></html>
+`))
+
 func (d *Device) handleRedeem(w http.ResponseWriter, r *http.Request) {
 	if !d.allowIP(clientIP(r)) {
 		w.Header().Set("Retry-After", "60")

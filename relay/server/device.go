@@ -123,6 +123,7 @@ func (d *Device) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth/token", d.handleToken)
 	mux.HandleFunc("GET /device", d.handlePage)
 	mux.HandleFunc("POST /device", d.handlePageSubmit)
+	mux.HandleFunc("GET /connect", d.handleConnectPage)
 	mux.HandleFunc("POST /v1/connect-codes", d.handleConnectCode)
 	mux.HandleFunc("POST /v1/connect-codes/redeem", d.handleRedeem)
 }

@@ -390,11 +390,19 @@ func TestConnectCodes(t *testing.T) {
 	if code, _ := mint(""); code != http.StatusUnauthorized {
 		t.Fatalf("mint without a user: %d", code)
 	}
+	if _, page := getPage(t, r.ts.URL+"/connect"); !strings.Contains(page, "Sign in to the relay first") || strings.Contains(page, "csrf") {
+		t.Fatalf("connect page without a user:\n%s", page)
+	}
 	r.signIn("alice")
 	if code, _ := mint("forged"); code != http.StatusForbidden {
 		t.Fatalf("mint with a bad csrf: %d", code)
 	}
-	csrf := r.dev.csrfToken(nil, "alice", connectSubject)
+	_, page := getPage(t, r.ts.URL+"/connect")
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "Connect this computer</button>") {
+		t.Fatalf("connect page:\n%s", page)
+	}
+	csrf := m[1]
 	code, body := mint(csrf)
 	if code != http.StatusOK {
 		t.Fatalf("mint: %d %v", code, body)
@@ -405,6 +413,15 @@ func TestConnectCodes(t *testing.T) {
 		t.Fatalf("connect code answer: %v", body)
 	}
 	cc := body["code"].(string)
+
+	// The page's plain form post gets a page that opens the link.
+	resp, err := http.PostForm(r.ts.URL+"/v1/connect-codes", url.Values{"csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if html := readAll(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(html, `href="tether://connect?code=`) {
+		t.Fatalf("form post: %d\n%s", resp.StatusCode, html)
+	}
 
 	code, tok := r.postForm(t, "/v1/connect-codes/redeem", url.Values{"code": {cc}})
 	if code != http.StatusOK {
