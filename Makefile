@@ -70,3 +70,13 @@ bench: peers
 ## it cannot rot; CI runs it but does not judge its figures.
 bench-smoke: peers
 	$(GO) run ./bench -quick
+
+.PHONY: fuzz
+
+## fuzz: every Fuzz target in the repo (frame decoding, the JSON-RPC peek,
+## session ids, bearer tokens, Host/Origin, tether:// links, the JSON
+## scanner, netlink parsing) for FUZZTIME each (default 30s), one at a
+## time from its seed corpus in testdata/fuzz; fails on any crasher.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh

@@ -96,8 +96,13 @@ type ServerDef struct {
 	// Allow filters the tools seen and callable through the relay; nil
 	// allows every tool. Changing it never restarts the child.
 	Allow func(tool string) bool
-	// Key identifies the spec and era (not the filter): a different key
-	// restarts the child, the same key leaves it and its sessions alone.
+	// Isolate gives every remote session a process of its own, at most
+	// MaxProcesses at once (mcpchild.Options.Isolate).
+	Isolate      bool
+	MaxProcesses int
+	// Key identifies the spec, era and isolation (not the filter): a
+	// different key restarts the child (an isolated one with every
+	// session's process), the same key leaves it and its sessions alone.
 	Key string
 }
 
@@ -215,6 +220,7 @@ func (b *bridge) newChild(name string, def ServerDef) *mcpchild.Child {
 	if def.Era != "" {
 		copts.Era = def.Era
 	}
+	copts.Isolate, copts.MaxProcesses = def.Isolate, def.MaxProcesses
 	if copts.StartGate == nil {
 		copts.StartGate = b.startGate
 	}
@@ -565,9 +571,15 @@ func (b *bridge) servers() []relay.ServerInfo {
 	for _, name := range names {
 		c := children[name]
 		st := c.Status()
+		// What crosses the relay is the classified error, not stderr
+		// (which has carried API keys), unless the server opts in.
 		si := relay.ServerInfo{
 			Name: name, State: string(st.Phase), Era: string(st.Era),
-			ToolCount: st.ToolCount, Restarts: st.Restarts, Error: st.LastError,
+			ToolCount: st.ToolCount, Restarts: st.Restarts,
+			Error: st.RemoteError(c.Spec().ShareStderr),
+		}
+		if si.Error != "" {
+			si.ErrorKind = errorKind(st.Failure.Kind)
 		}
 		if st.Phase == mcpchild.PhaseReady {
 			si.Tools = c.Tools()
@@ -575,6 +587,23 @@ func (b *bridge) servers() []relay.ServerInfo {
 		out = append(out, si)
 	}
 	return out
+}
+
+// errorKind is the wire form of a failure's kind.
+func errorKind(k mcpchild.FailureKind) relay.ErrorKind {
+	switch k {
+	case mcpchild.FailExited:
+		return relay.ErrorExited
+	case mcpchild.FailCrashed:
+		return relay.ErrorCrashed
+	case mcpchild.FailNotFound:
+		return relay.ErrorNotFound
+	case mcpchild.FailTimedOut:
+		return relay.ErrorTimedOut
+	case mcpchild.FailStart:
+		return relay.ErrorStartFailed
+	}
+	return relay.ErrorUnavailable
 }
 
 // hello builds the first frame of each connection from the current state.
@@ -732,7 +761,7 @@ func (b *bridge) onMCP(f relay.Frame) {
 	}
 	s := b.sessions[key]
 	if s == nil {
-		s = b.newSession(c, key)
+		s = b.newSession(c, key, f.Msg)
 		b.sessions[key] = s
 	}
 	b.mu.Unlock()

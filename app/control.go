@@ -27,6 +27,8 @@ import (
 //	POST /v1/token        {"token": "..."}  (never logged, never echoed)
 //	POST /v1/token/clear  (DELETE /v1/token does the same)
 //	POST /v1/servers/{name}/restart | enable | disable
+//	POST /v1/relay        {"relay": "https://...", "fromLink": true, "unboundTokenOK": false}
+//	                      (fromLink: Control.SetLinkRelay, 403 when the token may not go there)
 //
 // Errors are {"error": "..."} with a fitting status. Who may connect: the
 // socket is 0600 in a folder that must be 0700 and ours, and on Linux and
@@ -302,6 +304,34 @@ func probeControl(ctx context.Context, path string, timeout time.Duration) (int,
 	return st.Engine.PID, nil
 }
 
+// ListenOwnerOnly listens on a unix socket at path guarded like the control
+// socket: its folder must be ours and closed to others (0700), the socket
+// file is 0600, and where the OS reports the peer every connection from
+// another user is dropped before it is read. The tray's own socket
+// (tray.sock, which takes tether:// links from a second launch) uses it. A
+// bind error is returned unwrapped from net.Listen's, so EADDRINUSE can be
+// told apart. log may be nil.
+func ListenOwnerOnly(path string, log *slog.Logger) (net.Listener, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows: use a shorter config folder ($TETHER_HOME)", path, len(path), maxSocketPath)
+	}
+	if err := checkControlDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := restrictControlSocket(path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &peerCheckListener{Listener: ln, log: log}, nil
+}
+
 // peerCheckListener drops connections from other users before HTTP sees
 // them (where the OS tells us the peer; see controlPeerAllowed).
 type peerCheckListener struct {
@@ -485,11 +515,19 @@ func (h *controlHandler) setToken(w http.ResponseWriter, r *http.Request) {
 func (h *controlHandler) setRelay(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Relay string `json:"relay"`
+		// FromLink marks a relay named by a tether:// link: the engine
+		// checks the token it would send there (Control.SetLinkRelay).
+		FromLink  bool `json:"fromLink,omitempty"`
+		UnboundOK bool `json:"unboundTokenOK,omitempty"`
 	}
 	if !h.decode(w, r, &body, `{"relay": "https://..."}`) {
 		return
 	}
-	if err := h.c.SetRelay(r.Context(), body.Relay); err != nil {
+	set := func(ctx context.Context) error { return h.c.SetRelay(ctx, body.Relay) }
+	if body.FromLink {
+		set = func(ctx context.Context) error { return h.c.SetLinkRelay(ctx, body.Relay, body.UnboundOK) }
+	}
+	if err := set(r.Context()); err != nil {
 		h.fail(w, "set relay", err, "")
 		return
 	}

@@ -204,6 +204,20 @@ func (c *ControlClient) SetRelay(ctx context.Context, relayURL string) error {
 	return c.command(ctx, http.MethodPost, "/v1/relay", body)
 }
 
+// SetLinkRelay asks the engine to use a relay named by a tether:// link; it
+// refuses (403) when the token it would send there may not go there.
+func (c *ControlClient) SetLinkRelay(ctx context.Context, relayURL string, unboundOK bool) error {
+	body, err := json.Marshal(struct {
+		Relay     string `json:"relay"`
+		FromLink  bool   `json:"fromLink"`
+		UnboundOK bool   `json:"unboundTokenOK"`
+	}{relayURL, true, unboundOK})
+	if err != nil {
+		return fmt.Errorf("control set relay: %w", err)
+	}
+	return c.command(ctx, http.MethodPost, "/v1/relay", body)
+}
+
 // ImportServers asks the engine to import other apps' servers into its
 // mcp.json.
 func (c *ControlClient) ImportServers(ctx context.Context, srcs []ImportSource) (ImportReport, error) {

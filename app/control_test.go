@@ -126,6 +126,9 @@ func (f *fakeControl) Login(context.Context) (LoginState, error) {
 	return LoginState{Phase: LoginWaiting, Relay: "https://relay.example", UserCode: "BCDF-GHJK"}, nil
 }
 func (f *fakeControl) CancelLogin(context.Context) error { return f.record("cancel login") }
+func (f *fakeControl) SetLinkRelay(_ context.Context, url string, unboundOK bool) error {
+	return f.record(fmt.Sprintf("link relay %s %v", url, unboundOK))
+}
 func (f *fakeControl) ImportServers(_ context.Context, srcs []ImportSource) (ImportReport, error) {
 	var names []string
 	for _, s := range srcs {
@@ -336,6 +339,8 @@ func TestControlCommandsReachTheEngine(t *testing.T) {
 		{func() error { return cl.SetServerEnabled(ctx, name, true) }, "enabled " + name + " true"},
 		{func() error { return cl.SetServerEnabled(ctx, "github", false) }, "enabled github false"},
 		{func() error { return cl.SetRelay(ctx, "https://relay.example/x") }, "relay https://relay.example/x"},
+		{func() error { return cl.SetLinkRelay(ctx, "https://relay.example/y", false) }, "link relay https://relay.example/y false"},
+		{func() error { return cl.SetLinkRelay(ctx, "https://relay.example/z", true) }, "link relay https://relay.example/z true"},
 		{func() error {
 			rep, err := cl.ImportServers(ctx, []ImportSource{{App: AppCursor, Path: "/h/.cursor/mcp.json"}, {App: "file", Path: "/x.json"}})
 			if err == nil && (rep.Dst != "/t/mcp.json" || len(rep.Sources) != 1 || rep.Sources[0].App != AppCursor ||

@@ -463,6 +463,10 @@ func serverDefs(cfg *config.Config) map[string]ServerDef {
 			continue
 		}
 		def := ServerDef{Spec: en.Spec, Era: en.Era, Key: en.Spec.Hash() + "|" + string(en.Era)}
+		if en.Isolate == config.IsolateSession {
+			def.Isolate, def.MaxProcesses = true, en.MaxProcesses
+			def.Key += fmt.Sprintf("|isolate %d", en.MaxProcesses)
+		}
 		if f := en.Filter; len(f.Allow)+len(f.Deny) > 0 {
 			def.Allow = f.Allows
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -184,6 +185,38 @@ func (e *Engine) SetRelay(ctx context.Context, url string) error {
 	e.requestReload()
 	return nil
 }
+
+// SetLinkRelay checks the token that would go to url (the one the token
+// sources give for that relay: a token file or $TETHER_TOKEN follows every
+// relay, the keychain has one entry per relay) with CheckLinkRelay, then
+// does what SetRelay does. The UI asked the same question before; this is
+// the check that holds whatever the UI did.
+func (e *Engine) SetLinkRelay(ctx context.Context, url string, unboundOK bool) error {
+	<-e.ready
+	if e.opts.Servers != nil || e.opts.Paths.Settings == "" {
+		return ErrQuickMode
+	}
+	r := e.resolver()
+	r.Account = keystore.AccountFor(url)
+	tok, src, err := r.Resolve()
+	if err == nil && tok != "" {
+		var aud []string
+		if c, cerr := keystore.ParseClaims(tok); cerr == nil {
+			aud = c.Audience
+		}
+		if err := CheckLinkRelay(aud, src, url, unboundOK); err != nil {
+			e.log.Warn("a link's relay refused: the token would go there", "relay", redactRelayURL(url), "source", src, "err", err)
+			return forbiddenError{err}
+		}
+	}
+	return e.SetRelay(ctx, url)
+}
+
+// forbiddenError is a refusal: the control API answers it with 403.
+type forbiddenError struct{ error }
+
+func (e forbiddenError) StatusCode() int { return http.StatusForbidden }
+func (e forbiddenError) Unwrap() error   { return e.error }
 
 // SaveRelay sets "relay" in the settings.json at path, keeping the rest.
 func SaveRelay(path, url string) error {

@@ -188,6 +188,7 @@ func (e *Engine) buildState() State {
 		}
 		c := tok.claims
 		st.Token.DevID, st.Token.Scope, st.Token.Expires = c.Dev, c.Scopes, c.Expiry
+		st.Token.Audience = c.Audience
 		if c.Dev != "" {
 			st.Token.Subject = "dev:" + c.Dev
 		}
@@ -228,6 +229,7 @@ func fillServerView(v *ServerView, c *mcpchild.Child) {
 	v.LastError, v.Warning, v.StderrTail = s.LastError, s.Warning, s.StderrTail
 	v.Since, v.NextRestart = s.Since, s.NextRestart
 	v.Hidden = s.Hidden
+	v.Processes, v.MaxProcesses = s.Processes, s.MaxProcesses
 	for _, raw := range c.Tools() {
 		var t struct {
 			Name string `json:"name"`

@@ -59,3 +59,34 @@ func TestCheckTokenAudience(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckLinkRelay(t *testing.T) {
+	relay := "https://relay.example.com:8443/team"
+	for _, tc := range []struct {
+		name      string
+		aud       []string
+		src       keystore.Source
+		unboundOK bool
+		want      error // nil: allowed
+	}{
+		{"keychain entry: stored for that relay", []string{"tether-relay"}, keystore.SourceKeychain, false, nil},
+		{"no token at all", nil, "", false, nil},
+		{"env token bound to the link's relay", []string{"HTTPS://Relay.Example.com:8443/team/"}, keystore.SourceEnv, false, nil},
+		{"env token bound to another relay", []string{"https://relay.example.com"}, keystore.SourceEnv, true, ErrTokenOtherRelay},
+		{"file token bound to another port", []string{"https://relay.example.com:9443/team"}, keystore.SourceTokenFile, true, ErrTokenOtherRelay},
+		{"default audience, not confirmed", []string{"tether-relay"}, keystore.SourceEnv, false, ErrTokenUnbound},
+		{"no aud, not confirmed", nil, keystore.SourceSystemd, false, ErrTokenUnbound},
+		{"default audience, confirmed by the user", []string{"tether-relay"}, keystore.SourceTokenFile, true, nil},
+	} {
+		err := CheckLinkRelay(tc.aud, tc.src, relay, tc.unboundOK)
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if got := MatchAudience([]string{"tether-relay", "https://relay.example.com:8443/team"}, relay); got != AudienceThisRelay {
+		t.Errorf("a name beside the matching URL: %v", got)
+	}
+	if got := MatchAudience([]string{"tether-relay"}, relay); got != AudienceUnbound {
+		t.Errorf("a name only: %v", got)
+	}
+}

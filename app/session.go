@@ -53,11 +53,13 @@ type session struct {
 
 // newSession opens the mcpchild session. The caller holds b.mu, which is
 // allowed because NewSession only registers the session under the child's
-// own lock and delivers nothing.
-func (b *bridge) newSession(c *mcpchild.Child, key sessionKey) *session {
-	s := &session{child: c, readyWait: b.opts.ReadyWait}
+// own lock and delivers nothing (on an isolated server it also starts the
+// session's process, which returns at once: the spawn runs on the new
+// child's own goroutine).
+func (b *bridge) newSession(c *mcpchild.Child, key sessionKey, first []byte) *session {
+	s := &session{readyWait: b.opts.ReadyWait}
 	s.done, s.stop = context.WithCancel(context.Background())
-	s.sess = c.NewSession(key.session, func(msg, related []byte) {
+	s.sess = c.NewSessionFor(key.session, first, func(msg, related []byte) {
 		s.mu.Lock()
 		closed := s.closed
 		s.mu.Unlock()
@@ -73,13 +75,19 @@ func (b *bridge) newSession(c *mcpchild.Child, key sessionKey) *session {
 		}
 		// A lone answer is written inline (lowest latency); when the child
 		// has more output waiting, answers are queued and written together.
+		// (On an isolated server c is the warm instance, not the session's
+		// process, which is not known yet when this is made: the hint is
+		// then only a guess, and either answer is correct.)
 		b.sendFrame(f, c.OutputPending())
 	})
+	// The child that serves the session: c, or on an isolated server the
+	// session's own process, just started, which readiness waits for.
+	s.child = s.sess.Child()
 	s.reply = func(msg []byte) {
 		b.send(relay.Frame{Kind: relay.KindMCP, Server: key.server, Session: key.session, Msg: msg})
 	}
 	s.inline = s.sess.Nonblocking()
-	s.hold = func() { b.holds.hold(c) }
+	s.hold = func() { b.holds.hold(s.child) }
 	return s
 }
 
@@ -182,8 +190,8 @@ func (s *session) awaitReady() error {
 	}
 	st := s.child.Status()
 	msg := fmt.Sprintf("mcp server %q did not become ready within %v (%s)", s.child.Name(), s.readyWait, st.Phase)
-	if st.LastError != "" {
-		msg += ": " + st.LastError
+	if e := st.RemoteError(s.child.Spec().ShareStderr); e != "" {
+		msg += ": " + e // the session's client is remote: no stderr unless shared
 	}
 	return errors.New(msg)
 }

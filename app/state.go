@@ -74,6 +74,11 @@ type TokenState struct {
 	Subject string    `json:"subject,omitempty"`
 	Scope   []string  `json:"scope,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
+	// Audience is the aud claim (display only, like DevID): the relay
+	// URL(s) the token was issued for, or a name such as "tether-relay"
+	// that binds it to no URL. A UI checks a link's relay against it with
+	// CheckLinkRelay before asking; the engine checks again.
+	Audience []string `json:"audience,omitempty"`
 	// ExpiringSoon is true from three days before expiry.
 	ExpiringSoon bool `json:"expiringSoon,omitempty"`
 	Expired      bool `json:"expired,omitempty"`
@@ -111,6 +116,11 @@ type ServerView struct {
 	Since       time.Time    `json:"since,omitzero"`
 	NextRestart time.Time    `json:"nextRestart,omitzero"`
 	LogFile     string       `json:"logFile,omitempty"`
+	// Isolated servers ("isolate": "session") run one process per remote
+	// session besides the warm one the rest of the view describes:
+	// Processes of them now, at most MaxProcesses. Both are 0 otherwise.
+	Processes    int `json:"processes,omitempty"`
+	MaxProcesses int `json:"maxProcesses,omitempty"`
 }
 
 // CallRecord is one remote tools/call that finished.
@@ -232,6 +242,11 @@ type Control interface {
 	// SetRelay writes the relay URL into settings.json and reloads; State
 	// shows the new relay once the reload is applied.
 	SetRelay(ctx context.Context, url string) error
+	// SetLinkRelay is SetRelay for a relay named by a tether:// link: it
+	// first refuses when the token the engine would send to url does not
+	// pass CheckLinkRelay (unboundOK: the user accepted sending a token
+	// bound to no relay there).
+	SetLinkRelay(ctx context.Context, url string, unboundOK bool) error
 	// ImportServers copies other apps' servers from srcs into mcp.json,
 	// disabled, and reloads.
 	ImportServers(ctx context.Context, srcs []ImportSource) (ImportReport, error)

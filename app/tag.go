@@ -59,7 +59,7 @@ func (b *bridge) tagAnswer(f relay.Frame) (int, any) {
 		err := c.WaitReady(wctx)
 		cancel()
 		if err != nil {
-			return http.StatusBadGateway, tagError(fmt.Sprintf("mcp server %s did not become ready within %v: %v", route.Server, b.opts.ReadyWait, err))
+			return http.StatusBadGateway, tagError(fmt.Sprintf("mcp server %s did not become ready within %v: %v", route.Server, b.opts.ReadyWait, c.RemoteError(err)))
 		}
 	}
 	if c.Phase() != mcpchild.PhaseReady {
@@ -81,7 +81,7 @@ func (b *bridge) tagAnswer(f relay.Frame) (int, any) {
 		if errors.As(err, &rpcErr) {
 			return http.StatusInternalServerError, map[string]any{"error": rpcErr.Message, "code": rpcErr.Code}
 		}
-		return http.StatusBadGateway, tagError(err.Error())
+		return http.StatusBadGateway, tagError(c.RemoteError(err)) // no stderr to the TAG relay unless shared
 	}
 	return http.StatusOK, res
 }

@@ -19,11 +19,14 @@ import (
 // relayProc is one tether-relay serve process; it can be killed and
 // started again on the same port with the same secret.
 type relayProc struct {
-	e      *env
-	addr   string
-	secret []byte
-	file   string
-	p      *proc
+	e    *env
+	addr string
+	// metricsAddr is where the relay serves its metrics (--metrics-listen):
+	// its public address does not.
+	metricsAddr string
+	secret      []byte
+	file        string
+	p           *proc
 }
 
 func (e *env) startRelay(ctx context.Context) (*relayProc, error) {
@@ -38,7 +41,11 @@ func (e *env) startRelay(ctx context.Context) (*relayProc, error) {
 	if err := os.WriteFile(file, append(secret, '\n'), 0o600); err != nil {
 		return nil, fmt.Errorf("write secret: %w", err)
 	}
-	r := &relayProc{e: e, addr: addr, secret: secret, file: file}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	r := &relayProc{e: e, addr: addr, metricsAddr: metricsAddr, secret: secret, file: file}
 	return r, r.start(ctx)
 }
 
@@ -48,7 +55,7 @@ func (r *relayProc) start(ctx context.Context) error {
 		// The benchmarks drive thousands of calls a second through one
 		// token, over many connections from one address (loopback): the
 		// per-token rate and the per-address connection cap are off.
-		"--client-rate", "0", "--max-conns-per-ip", "0")
+		"--client-rate", "0", "--max-conns-per-ip", "0", "--metrics-listen", r.metricsAddr)
 	if err != nil {
 		return err
 	}

@@ -146,9 +146,10 @@ func closeSimBridges(bs []*simBridge) {
 	}
 }
 
-// connectedBridges reads tether_relay_bridges_connected from /metrics.
+// connectedBridges reads tether_relay_bridges_connected from the relay's
+// metrics listener.
 func connectedBridges(ctx context.Context, r *relayProc) (int, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.url()+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.metricsAddr+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err

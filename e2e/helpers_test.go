@@ -76,6 +76,11 @@ type relayProc struct {
 	out               *logBuf
 	// wrap runs the relay through another command (ip netns exec NS).
 	wrap []string
+	// metricsAddr, when set, is where the relay serves its metrics
+	// (--metrics-listen); its public address does not serve them.
+	metricsAddr string
+	// args are more serve flags (they override the defaults start gives).
+	args []string
 }
 
 // transports maps a host:port to the transport that reaches it, for relays
@@ -106,9 +111,10 @@ func freeAddr(t *testing.T) string {
 func startRelay(t *testing.T) *relayProc {
 	t.Helper()
 	r := &relayProc{
-		bin:    testbin.Build(t, "./cmd/relay"),
-		secret: filepath.Join(t.TempDir(), "secret"),
-		addr:   freeAddr(t),
+		bin:         testbin.Build(t, "./cmd/relay"),
+		secret:      filepath.Join(t.TempDir(), "secret"),
+		addr:        freeAddr(t),
+		metricsAddr: freeAddr(t),
 	}
 	r.start(t)
 	return r
@@ -120,6 +126,10 @@ func (r *relayProc) start(t *testing.T) {
 	r.out = newLogBuf()
 	args := append(append(slices.Clone(r.wrap), r.bin), "serve", "--listen", r.addr, "--secret-file", r.secret, "--call-timeout", "30s",
 		"--client-rate", "0") // the fault suite's callers run flat out on one token
+	if r.metricsAddr != "" {
+		args = append(args, "--metrics-listen", r.metricsAddr)
+	}
+	args = append(args, r.args...)
 	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	if err := r.cmd.Start(); err != nil {

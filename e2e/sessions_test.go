@@ -67,10 +67,11 @@ func TestSessionSurvivesRestarts(t *testing.T) {
 
 var resumedRE = regexp.MustCompile(`(?m)^tether_relay_sessions_resumed_total (\d+)$`)
 
-// resumed reads the relay's count of resumed sessions from /metrics.
+// resumed reads the relay's count of resumed sessions from its metrics
+// listener.
 func resumed(t *testing.T, r *relayProc) int {
 	t.Helper()
-	resp, err := http.Get(r.url() + "/metrics")
+	resp, err := http.Get("http://" + r.metricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

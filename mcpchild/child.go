@@ -61,13 +61,19 @@ type Status struct {
 	Era         Era       `json:"era,omitempty"`
 	Pid         int       `json:"pid,omitempty"`
 	Restarts    int       `json:"restarts"`
-	ToolCount   int       `json:"toolCount"`        // tools the filter allows
-	Hidden      int       `json:"hidden,omitempty"` // tools the filter hides
-	LastError   string    `json:"lastError,omitempty"`
+	ToolCount   int       `json:"toolCount"`           // tools the filter allows
+	Hidden      int       `json:"hidden,omitempty"`    // tools the filter hides
+	LastError   string    `json:"lastError,omitempty"` // the full text, for the local user only
+	Failure     Failure   `json:"failure,omitzero"`    // LastError classified: what a remote client may see
 	Warning     string    `json:"warning,omitempty"`
 	StderrTail  []string  `json:"stderrTail,omitempty"`
 	Since       time.Time `json:"since"`
 	NextRestart time.Time `json:"nextRestart,omitzero"`
+	// MaxProcesses is set for a server isolated per session (Options.Isolate):
+	// the bound on its per-session processes, of which Processes run now.
+	// The rest of the status is the warm probe instance's (isolate.go).
+	MaxProcesses int `json:"maxProcesses,omitempty"`
+	Processes    int `json:"processes,omitempty"`
 }
 
 // Options tune a Child. The zero value works.
@@ -117,6 +123,15 @@ type Options struct {
 	OnCall func(CallInfo)
 	// ClientName and ClientVersion are what the bridge calls itself in its handshake.
 	ClientName, ClientVersion string
+	// Isolate gives every session a process of its own (mcp.json "isolate":
+	// "session"): NewSession starts it, Session.Close stops it, so a
+	// server→client request always belongs to the one session there is.
+	// The Child itself stays up as the warm instance that lists the tools
+	// and serves Call (see isolate.go).
+	Isolate bool
+	// MaxProcesses bounds the per-session processes of an isolated child
+	// (default DefaultMaxProcesses); a session over it is refused.
+	MaxProcesses int
 }
 
 func (o *Options) defaults() {
@@ -156,6 +171,9 @@ func (o *Options) defaults() {
 	if o.ClientVersion == "" {
 		o.ClientVersion = "dev"
 	}
+	if o.Isolate && o.MaxProcesses <= 0 {
+		o.MaxProcesses = DefaultMaxProcesses
+	}
 }
 
 // Child is one supervised MCP server. Its methods are safe for concurrent use.
@@ -178,6 +196,13 @@ type Child struct {
 	tools    []json.RawMessage
 	init     handshake // cached handshake results of the current instance
 	started  bool
+	runCtx   context.Context // Start's context, for the processes of an isolated child
+
+	// An isolated child (Options.Isolate) has one member per session, each
+	// a Child of its own whose parent is this one (isolate.go).
+	parent   *Child
+	members  map[*Child]struct{}
+	stopping bool // Stop was called: no new members
 
 	restartCh chan struct{}
 	cancel    context.CancelFunc
@@ -236,8 +261,12 @@ func New(spec Spec, opts Options) *Child {
 		ready:      make(chan struct{}),
 		statusKick: make(chan struct{}, 1),
 		relistKick: make(chan struct{}, 1),
+		members:    map[*Child]struct{}{},
 	}
 	c.st = Status{Name: spec.Name, Kind: KindStdio, Phase: PhaseStopped, Since: time.Now()}
+	if opts.Isolate {
+		c.st.MaxProcesses = opts.MaxProcesses
+	}
 	if spec.URL != "" {
 		c.st.Kind = KindHTTP
 	}
@@ -262,6 +291,7 @@ func (c *Child) statusLocked() Status {
 	visible, hidden := c.visibleToolsLocked()
 	st.ToolCount, st.Hidden = len(visible), hidden
 	st.StderrTail = c.stderr.Tail(10)
+	st.Processes = len(c.members)
 	return st
 }
 
@@ -286,7 +316,8 @@ func (c *Child) Start(ctx context.Context) {
 		return
 	}
 	c.started = true
-	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.runCtx = context.WithoutCancel(ctx)
+	ctx, c.cancel = context.WithCancel(c.runCtx)
 	c.done = make(chan struct{})
 	c.mu.Unlock()
 	go c.deliverStatus(ctx)
@@ -304,7 +335,8 @@ func (c *Child) WaitReady(ctx context.Context) error {
 		case PhaseReady:
 			return nil
 		case PhaseCrashLoop:
-			return fmt.Errorf("mcp server %q is crash-looping: %s", c.spec.Name, st.LastError)
+			return &ServerError{Server: c.spec.Name, Failure: st.Failure,
+				Err: fmt.Errorf("mcp server %q is crash-looping: %s", c.spec.Name, st.LastError)}
 		}
 		select {
 		case <-ready:
@@ -317,6 +349,9 @@ func (c *Child) WaitReady(ctx context.Context) error {
 // Restart stops the running process (if any) and starts a fresh one now,
 // also leaving a crash loop.
 func (c *Child) Restart() {
+	for _, m := range c.memberList() {
+		m.Restart()
+	}
 	select {
 	case c.restartCh <- struct{}{}:
 	default:
@@ -327,16 +362,18 @@ func (c *Child) Restart() {
 // SIGKILL), fails pending requests, and waits until all is down or ctx ends.
 func (c *Child) Stop(ctx context.Context) error {
 	c.mu.Lock()
+	c.stopping = true
 	if !c.started {
 		c.mu.Unlock()
-		return nil
+		return c.stopMembers(ctx)
 	}
 	cancel, done := c.cancel, c.done
 	c.mu.Unlock()
 	cancel()
+	merr := c.stopMembers(ctx)
 	select {
 	case <-done:
-		return nil
+		return merr
 	case <-ctx.Done():
 		return fmt.Errorf("stop mcp server %q: %w", c.spec.Name, ctx.Err())
 	}
@@ -413,6 +450,7 @@ func (c *Child) supervise(ctx context.Context) {
 			crashes = crashes[cut:]
 		}
 		msg := err.Error()
+		failure := classify(c.spec.Name, c.spec.URL != "", err).Failure
 		c.logLine("mcp server stopped: " + msg)
 		c.log.Warn("mcp server stopped", "err", msg)
 
@@ -429,6 +467,8 @@ func (c *Child) supervise(ctx context.Context) {
 			c.setStatus(func(s *Status) {
 				s.Phase, s.Pid, s.NextRestart = PhaseCrashLoop, 0, time.Time{}
 				s.LastError = fmt.Sprintf("crashed %d times in %s; last: %s", len(crashes), c.opts.CrashLoopWindow, msg)
+				s.Failure = failure
+				s.Failure.Crashes = len(crashes)
 			})
 		default:
 			n := len(crashes)
@@ -441,7 +481,7 @@ func (c *Child) supervise(ctx context.Context) {
 			t := time.NewTimer(delay)
 			wait = t.C
 			c.setStatus(func(s *Status) {
-				s.Phase, s.Pid, s.NextRestart, s.LastError = PhaseBackoff, 0, now.Add(delay), msg
+				s.Phase, s.Pid, s.NextRestart, s.LastError, s.Failure = PhaseBackoff, 0, now.Add(delay), msg, failure
 			})
 		}
 		select {
@@ -527,7 +567,7 @@ func (c *Child) runOnce(ctx context.Context) error {
 	if hs.both {
 		era = EraBoth
 	}
-	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError = PhaseReady, era, "" })
+	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError, s.Failure = PhaseReady, era, "", Failure{} })
 	c.log.Info("mcp server ready", "era", era, "tools", len(tools), "pid", inst.link.pid())
 
 	select {

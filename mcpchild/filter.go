@@ -31,10 +31,16 @@ func (c *Child) SetToolFilter(allow func(tool string) bool) {
 	}
 	c.kickStatus()
 	c.announceToolsChanged()
+	for _, m := range c.memberList() {
+		m.announceToolsChanged() // a member reads its parent's filter
+	}
 }
 
 // toolFilter is the current filter, or nil when every tool is allowed.
 func (c *Child) toolFilter() func(string) bool {
+	if c.parent != nil {
+		return c.parent.toolFilter()
+	}
 	if p := c.filter.Load(); p != nil {
 		return *p
 	}

@@ -164,13 +164,16 @@ func (l *httpLink) messages() io.Reader   { return l.pr }
 func (l *httpLink) gone() <-chan struct{} { return l.goneCh }
 func (l *httpLink) pid() int              { return 0 }
 
+// deathError says why the connection is gone; classified as unavailable,
+// so a remote client is not told the server's address or its answers.
 func (l *httpLink) deathError() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.failErr != nil {
-		return l.failErr
+	err := l.failErr
+	if err == nil {
+		err = fmt.Errorf("connection to mcp server %q at %s closed", l.name, l.display)
 	}
-	return fmt.Errorf("connection to mcp server %q at %s closed", l.name, l.display)
+	return &ServerError{Server: l.name, Failure: Failure{Kind: FailUnavailable}, Err: err}
 }
 
 // fail marks the link gone for err (the first reason wins) and ends the

@@ -54,18 +54,20 @@ func (l *stdioLink) pid() int                       { return l.proc.Pid }
 // child (see pipeWriter).
 func (l *stdioLink) write(msg []byte) error { return l.w.write(msg) }
 
-// deathError names the server, how it exited and the last lines of its stderr.
+// deathError names the server, how it exited and the last lines of its
+// stderr; its Failure says how it exited without the stderr.
 func (l *stdioLink) deathError() error {
 	name := l.c.spec.Name
 	select {
 	case <-l.proc.Done():
 	default:
-		return fmt.Errorf("mcp server %q closed its stdout", name)
+		return &ServerError{Server: name, Failure: Failure{Kind: FailUnavailable},
+			Err: fmt.Errorf("mcp server %q closed its stdout", name)}
 	}
 	how := "exited: " + l.proc.ExitStatus()
-	tail := l.c.stderr.Tail(5)
-	if len(tail) == 0 {
-		return fmt.Errorf("mcp server %q %s", name, how)
+	err := fmt.Errorf("mcp server %q %s", name, how)
+	if tail := l.c.stderr.Tail(5); len(tail) > 0 {
+		err = fmt.Errorf("mcp server %q %s; stderr: %s", name, how, strings.Join(tail, " | "))
 	}
-	return fmt.Errorf("mcp server %q %s; stderr: %s", name, how, strings.Join(tail, " | "))
+	return &ServerError{Server: name, Failure: l.proc.exitFailure(), Err: err}
 }

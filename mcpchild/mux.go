@@ -114,16 +114,18 @@ func (e *RPCError) Error() string { return fmt.Sprintf("JSON-RPC error %d: %s", 
 // failPending answers every request still waiting on the child with err.
 func (c *Child) failPending(err error) {
 	d := c.route.drain()
-	msg := err.Error()
+	// The session's client may be remote: it gets the classified text; the
+	// call record stays on this machine and keeps the whole story.
+	msg, remote := err.Error(), c.RemoteError(err)
 	for _, r := range d.rounds {
-		r.sess.finish(r.origID, errorResponse(r.origID, mcpwire.CodeUnavailable, msg))
+		r.sess.finish(r.origID, errorResponse(r.origID, mcpwire.CodeUnavailable, remote))
 		c.reportCall(r.sess, r.call, OutcomeFailed, msg)
 	}
 	for _, p := range d.pending {
 		if p.internal != nil {
 			continue // its caller watches inst.dead
 		}
-		p.sess.finish(p.origID, errorResponse(p.origID, mcpwire.CodeUnavailable, msg))
+		p.sess.finish(p.origID, errorResponse(p.origID, mcpwire.CodeUnavailable, remote))
 		c.reportCall(p.sess, p.call, OutcomeFailed, msg)
 	}
 	for key, s := range d.srvReqs {
@@ -236,8 +238,15 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 		return
 	}
 	target, candidates := c.route.soleSession()
+	if c.parent != nil {
+		// A session's own process: its request is for that session, with
+		// or without a call in flight (roots/list after initialized).
+		target, candidates = c.soleSessionOf(), 1
+	}
 	var reason string
 	switch {
+	case target == nil && c.parent != nil:
+		reason = "its client session has closed"
 	case candidates == 0:
 		reason = "no client has a request in flight"
 	case candidates > 1:

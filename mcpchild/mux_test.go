@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/testbin"
 	"github.com/tether-dev/tether/internal/testservers/schema"
 )
 
@@ -226,11 +227,21 @@ func TestServerToClientRequestsFromA2025Child(t *testing.T) {
 	}
 }
 
+// TestCrashFailsPendingAtOnceThenRestarts: a crash fails the calls in
+// flight at once, with a classified error (how it exited, no stderr) unless
+// the server shares its stderr; the server comes back.
 func TestCrashFailsPendingAtOnceThenRestarts(t *testing.T) {
+	for _, share := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shareStderr=%v", share), func(t *testing.T) { testCrashFailsPending(t, share) })
+	}
+}
+
+func testCrashFailsPending(t *testing.T, share bool) {
 	statuses := make(chan Status, 100)
 	opts := testOptions(t)
 	opts.OnStatus = func(s Status) { statuses <- s }
-	c := startTestServer(t, opts)
+	bin := testbin.Build(t, testServerPkg)
+	c := startChild(t, Spec{Name: "test", Command: bin, ShareStderr: share}, opts)
 	cl := newClient(t, c, "a")
 	cl.initialize("2025-11-25")
 	_, slow := cl.request("tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}})
@@ -238,10 +249,17 @@ func TestCrashFailsPendingAtOnceThenRestarts(t *testing.T) {
 	cl.request("tools/call", map[string]any{"name": "crash", "arguments": map[string]any{"code": 3}})
 	select {
 	case resp := <-slow:
-		for _, want := range []string{`mcp server \"test\"`, "exit status 3", "crashing now"} {
-			if !contains(resp, want) {
-				t.Errorf("crash error %s lacks %q", resp, want)
+		want, notWant := []string{`mcp server \"test\" exited with status 3`}, "crashing now"
+		if share {
+			want, notWant = []string{`mcp server \"test\"`, "exit status 3", "crashing now"}, "exited with status"
+		}
+		for _, w := range want {
+			if !contains(resp, w) {
+				t.Errorf("crash error %s lacks %q", resp, w)
 			}
+		}
+		if contains(resp, notWant) {
+			t.Errorf("crash error %s has %q", resp, notWant)
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("pending call failed after %s, want at once", d)
@@ -267,6 +285,16 @@ func TestCrashLoopIsVisibleAndRestartLeavesIt(t *testing.T) {
 	st := waitStatus(t, statuses, func(s Status) bool { return s.Phase == PhaseCrashLoop })
 	if !strings.Contains(st.LastError, "exit status 7") || !strings.Contains(st.LastError, "boom") || st.Restarts != 2 {
 		t.Fatalf("crash-loop status = %+v", st)
+	}
+	if want := (Failure{Kind: FailExited, ExitCode: 7, Crashes: 3}); st.Failure != want {
+		t.Errorf("failure = %+v, want %+v", st.Failure, want)
+	}
+	remote := st.RemoteError(false)
+	if remote != `mcp server "flaky" exited with status 7; it failed 3 times in a row and waits for a restart` {
+		t.Errorf("remote error = %q", remote)
+	}
+	if shared := st.RemoteError(true); shared != st.LastError {
+		t.Errorf("shared remote error = %q, want the full %q", shared, st.LastError)
 	}
 	c.Restart()
 	waitStatus(t, statuses, func(s Status) bool { return s.Phase == PhaseStarting && s.Restarts == 3 })

@@ -239,6 +239,19 @@ func (p *process) ExitStatus() string {
 	return p.exitErr.Error()
 }
 
+// exitFailure classifies how the process ended (after Done): an exit
+// status, a signal, or unavailable when the wait itself failed.
+func (p *process) exitFailure() Failure {
+	var ee *exec.ExitError
+	switch {
+	case p.ExitErr() == nil:
+		return Failure{Kind: FailExited}
+	case errors.As(p.ExitErr(), &ee):
+		return exitFailure(ee.ProcessState)
+	}
+	return Failure{Kind: FailUnavailable}
+}
+
 // stop ends the process politely, then firmly, and always reaps it:
 //
 //  1. close stdin (the MCP stdio shutdown signal) and wait up to grace;

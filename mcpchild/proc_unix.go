@@ -104,6 +104,14 @@ func (p *process) killLeftovers() {
 	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 }
 
+// exitFailure classifies a wait status: an exit status or a signal.
+func exitFailure(ps *os.ProcessState) Failure {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return Failure{Kind: FailCrashed, Signal: int(ws.Signal())}
+	}
+	return Failure{Kind: FailExited, ExitCode: ps.ExitCode()}
+}
+
 // exitDescription renders a wait status as "exit status 3" or "killed by signal 9".
 func exitDescription(ps *os.ProcessState) string {
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

@@ -165,6 +165,12 @@ func (p *process) killLeftovers() {
 	}
 }
 
+// exitFailure classifies an exit: Windows has no signals, a killed
+// process has the exit code TerminateProcess was given.
+func exitFailure(ps *os.ProcessState) Failure {
+	return Failure{Kind: FailExited, ExitCode: ps.ExitCode()}
+}
+
 func exitDescription(ps *os.ProcessState) string {
 	return fmt.Sprintf("exit status %d", ps.ExitCode())
 }

@@ -31,6 +31,8 @@ type Session struct {
 	version    string            // protocolVersion the session asked for in initialize
 	clientInfo []byte
 	clientCaps []byte
+
+	refused string // why an isolated child had no process for it (isolate.go); "" when served
 }
 
 // NewSession opens a virtual session. out receives every message for the
@@ -41,7 +43,31 @@ type Session struct {
 // (it is the child's backpressure). out may keep msg and related without
 // copying them: mcpchild never changes them after the call (and out must not
 // change them either; a broadcast hands the same bytes to every session).
+//
+// On an isolated child (Options.Isolate) the session gets a process of its
+// own, started here; Session.Child is that process.
 func (c *Child) NewSession(id string, out func(msg []byte, related []byte)) *Session {
+	if c.opts.Isolate {
+		return c.newIsolatedSession(id, out)
+	}
+	return c.newSharedSession(id, out)
+}
+
+// NewSessionFor is NewSession for a session whose first message is first.
+// On an isolated child only a session that opens with initialize (a
+// 2025-era client, whose session lasts) gets a process of its own; any
+// other (a 2026-era request, a session of one POST at the relay) is served
+// by the warm instance, as on a shared child: a process per request would
+// cost a spawn and a handshake each, and such a client's input requests
+// are per call already (see isolate.go).
+func (c *Child) NewSessionFor(id string, first []byte, out func(msg []byte, related []byte)) *Session {
+	if c.opts.Isolate && opensWithInitialize(first) {
+		return c.newIsolatedSession(id, out)
+	}
+	return c.newSharedSession(id, out)
+}
+
+func (c *Child) newSharedSession(id string, out func(msg []byte, related []byte)) *Session {
 	s := &Session{c: c, id: id, out: out, inflight: map[string]int64{}, listens: map[string][]byte{}, logLevel: -1}
 	c.mu.Lock()
 	c.sessions[s] = struct{}{}
@@ -55,6 +81,11 @@ func (c *Child) NewSession(id string, out func(msg []byte, related []byte)) *Ses
 // false for an HTTP server, whose notifications are posted before Handle
 // returns. Either way Handle calls out for answers the bridge gives itself.
 func (s *Session) Nonblocking() bool { return s.c.spec.URL == "" }
+
+// Child is the child that serves the session: the one NewSession was
+// called on, or on an isolated child the session's own process (the
+// isolated child itself when the session was refused one).
+func (s *Session) Child() *Child { return s.c }
 
 // ID is the name the session was opened with.
 func (s *Session) ID() string { return s.id }
@@ -78,6 +109,10 @@ func (s *Session) Handle(raw []byte) error {
 	if err != nil {
 		s.deliver(errorResponse(field(raw, "id"), mcpwire.CodeInvalidRequest, "invalid request: "+err.Error()), nil)
 		return fmt.Errorf("session %s: %w", s.id, err)
+	}
+	if s.refused != "" {
+		s.handleRefused(&m)
+		return nil
 	}
 	switch m.kind() {
 	case kindRequest:
@@ -116,8 +151,8 @@ func (s *Session) handleRequest(m *message) {
 	if !ready && m.method != "ping" {
 		st := c.Status()
 		msg := fmt.Sprintf("mcp server %q is not ready (%s)", c.spec.Name, st.Phase)
-		if st.LastError != "" {
-			msg += ": " + st.LastError
+		if e := st.RemoteError(c.spec.ShareStderr); e != "" {
+			msg += ": " + e
 		}
 		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
 		c.reportCall(s, c.observeCall(m, time.Time{}), OutcomeFailed, msg)
@@ -248,7 +283,7 @@ func (s *Session) forwardRound(in *instance, hs handshake, m *message, modern bo
 		s.mu.Lock()
 		delete(s.inflight, key)
 		s.mu.Unlock()
-		msg := fmt.Sprintf("mcp server %q: %v", s.c.spec.Name, err)
+		msg := fmt.Sprintf("mcp server %q: %s", s.c.spec.Name, s.c.RemoteError(err))
 		s.deliver(errorResponse(m.id, mcpwire.CodeUnavailable, msg), nil)
 		s.c.reportCall(s, p.call, OutcomeFailed, msg)
 	}
@@ -332,6 +367,10 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
+	if s.refused != "" {
+		s.mu.Unlock()
+		return // it never reached a process
+	}
 	keys := make([][]byte, 0, len(s.inflight))
 	for k := range s.inflight {
 		keys = append(keys, []byte(k))
@@ -350,6 +389,9 @@ func (s *Session) Close() {
 		for _, k := range orphans {
 			_ = in.write(errorResponse([]byte(k), mcpwire.CodeInternal, "tether bridge: the client session closed"))
 		}
+	}
+	if c.parent != nil {
+		c.parent.release(c) // the session's own process goes with it
 	}
 }
 

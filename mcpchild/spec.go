@@ -20,6 +20,10 @@ type Spec struct {
 	Cwd     string            `json:"cwd,omitempty"`
 	URL     string            `json:"url,omitempty"`     // Streamable HTTP MCP server
 	Headers map[string]string `json:"headers,omitempty"` // sent with every HTTP request; never logged
+	// ShareStderr lets remote clients see the server's full error text,
+	// stderr lines included, instead of a classified one (see Failure).
+	// Off by default: stderr has been seen to carry API keys.
+	ShareStderr bool `json:"shareStderr,omitempty"`
 }
 
 // Hash is a stable sha256 hex digest of everything that decides how the

@@ -177,8 +177,26 @@ type ServerInfo struct {
 	ToolCount int               `json:"toolCount"`
 	Tools     []json.RawMessage `json:"tools,omitempty"`
 	Restarts  int               `json:"restarts,omitempty"`
-	Error     string            `json:"error,omitempty"`
+	// Error says why the server is not serving, in words fit for remote
+	// clients: the sentence of ErrorKind, or the server's full error text
+	// (stderr included) when its mcp.json entry says "shareStderr": true.
+	Error string `json:"error,omitempty"`
+	// ErrorKind classifies Error. Bridges older than this field send a
+	// raw Error without it; the relay does not pass such text on.
+	ErrorKind ErrorKind `json:"errorKind,omitempty"`
 }
+
+// ErrorKind says why a server is not serving, without quoting the server.
+type ErrorKind string
+
+const (
+	ErrorExited      ErrorKind = "exited"       // the process exited with a status
+	ErrorCrashed     ErrorKind = "crashed"      // the process was killed by a signal
+	ErrorNotFound    ErrorKind = "not_found"    // the command is missing on the bridge's machine
+	ErrorTimedOut    ErrorKind = "timed_out"    // the start-up handshake timed out
+	ErrorStartFailed ErrorKind = "start_failed" // could not start, or failed its handshake
+	ErrorUnavailable ErrorKind = "unavailable"  // anything else
+)
 
 // ErrBadFrame wraps every decoding failure.
 var ErrBadFrame = errors.New("bad frame")

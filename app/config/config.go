@@ -52,13 +52,17 @@ const (
 
 // ServerEntry is one server of mcp.json as Tether will run it.
 type ServerEntry struct {
-	Name     string
-	Spec     mcpchild.Spec // ${VAR} expanded; Spec.Name == Name
-	Era      mcpchild.Era  // "" = detect
-	Filter   ToolFilter
-	Disabled bool
-	Kind     ServerKind
-	Line     int // 1-based line of the server's name in mcp.json, for messages
+	Name   string
+	Spec   mcpchild.Spec // ${VAR} expanded; Spec.Name == Name
+	Era    mcpchild.Era  // "" = detect
+	Filter ToolFilter
+	// Isolate is "isolate" (IsolateNone when absent); MaxProcesses bounds
+	// an isolated server's per-session processes (0 when not isolated).
+	Isolate      Isolation
+	MaxProcesses int
+	Disabled     bool
+	Kind         ServerKind
+	Line         int // 1-based line of the server's name in mcp.json, for messages
 }
 
 // Hash changes whenever the server must be restarted for an edit to take
@@ -72,9 +76,30 @@ func (e ServerEntry) Hash() string {
 		panic("config: marshal tool filter: " + err.Error()) // two string slices cannot fail
 	}
 	// The tag keeps its old package name: a hash must not change with a move.
-	sum := sha256.Sum256(fmt.Appendf(nil, "app.ServerEntry/v1\nspec %s\nera %s\nfilter %s\n", e.Spec.Hash(), e.Era, fb))
+	in := fmt.Appendf(nil, "app.ServerEntry/v1\nspec %s\nera %s\nfilter %s\n", e.Spec.Hash(), e.Era, fb)
+	if e.Isolate == IsolateSession {
+		// Only when set, so the hash of every other server stays as it was.
+		in = fmt.Appendf(in, "isolate %s %d\n", e.Isolate, e.MaxProcesses)
+	}
+	sum := sha256.Sum256(in)
 	return hex.EncodeToString(sum[:])
 }
+
+// Isolation is how a server's processes are shared by remote sessions
+// (mcp.json "isolate").
+type Isolation string
+
+const (
+	// IsolateNone: one warm process serves every session (the default).
+	IsolateNone Isolation = "none"
+	// IsolateSession: every session gets a process of its own, so the
+	// server's requests to its client (sampling, elicitation, roots) always
+	// reach the right one. "maxProcesses" bounds them.
+	IsolateSession Isolation = "session"
+)
+
+// MaxProcessesLimit is the largest "maxProcesses" accepted.
+const MaxProcessesLimit = 256
 
 // ToolFilter decides which of a server's tools agents may see and call.
 // Patterns are path.Match globs on tool names ("read_*", "*delete*").
@@ -114,6 +139,10 @@ type serverJSON struct {
 	Era      string   `json:"era,omitempty"`
 	Allow    []string `json:"allow,omitempty"`
 	Deny     []string `json:"deny,omitempty"`
+	Isolate  string   `json:"isolate,omitempty"`
+	// MaxProcesses is a pointer so that an explicit 0 is refused, not
+	// taken for "absent".
+	MaxProcesses *int `json:"maxProcesses,omitempty"`
 }
 
 // Load reads and parses the mcp.json at path. ${VAR} expands from
@@ -248,6 +277,8 @@ func parseServer(data, std []byte, name string, nameOff int, v hujson.Value, loo
 		return fail(nameOff, nil, `needs a "command" (a local server) or a "url" (an HTTP server)`)
 	case sj.Command != "" && sj.URL != "":
 		return fail(nameOff, nil, `has both "command" and "url": keep one`)
+	case sj.ShareStderr && sj.URL != "":
+		return fail(nameOff, nil, `"shareStderr" is for a local server ("command"): an HTTP server has no stderr`)
 	}
 	var era mcpchild.Era
 	switch sj.Era {
@@ -256,6 +287,23 @@ func parseServer(data, std []byte, name string, nameOff int, v hujson.Value, loo
 		era = mcpchild.Era(sj.Era)
 	default:
 		return fail(nameOff, nil, "era must be %q or %q, not %q", mcpchild.Era2025, mcpchild.Era2026, sj.Era)
+	}
+	isolate, maxProcs := IsolateNone, 0
+	switch Isolation(sj.Isolate) {
+	case "", IsolateNone:
+	case IsolateSession:
+		isolate, maxProcs = IsolateSession, mcpchild.DefaultMaxProcesses
+	default:
+		return fail(nameOff, nil, "isolate must be %q or %q, not %q", IsolateNone, IsolateSession, sj.Isolate)
+	}
+	if n := sj.MaxProcesses; n != nil {
+		switch {
+		case isolate != IsolateSession:
+			return fail(nameOff, nil, `"maxProcesses" applies only with "isolate": "session"`)
+		case *n < 1 || *n > MaxProcessesLimit:
+			return fail(nameOff, nil, "maxProcesses must be 1 to %d, not %d", MaxProcessesLimit, *n)
+		}
+		maxProcs = *n
 	}
 	for _, list := range [][]string{sj.Allow, sj.Deny} {
 		for _, p := range list {
@@ -276,12 +324,14 @@ func parseServer(data, std []byte, name string, nameOff int, v hujson.Value, loo
 	}
 	return parsedServer{
 		ServerEntry: ServerEntry{
-			Name:     name,
-			Spec:     spec,
-			Era:      era,
-			Filter:   ToolFilter{Allow: sj.Allow, Deny: sj.Deny},
-			Disabled: sj.Disabled,
-			Kind:     kind,
+			Name:         name,
+			Spec:         spec,
+			Era:          era,
+			Filter:       ToolFilter{Allow: sj.Allow, Deny: sj.Deny},
+			Isolate:      isolate,
+			MaxProcesses: maxProcs,
+			Disabled:     sj.Disabled,
+			Kind:         kind,
 		},
 		missing: missing,
 	}, nil
@@ -399,6 +449,8 @@ func describeJSONError(err error) (int64, string) {
 			want = "an object of " + typ.Type.Elem().Kind().String() + "s"
 		case reflect.Bool:
 			want = "true or false"
+		case reflect.Int:
+			want = "a whole number"
 		}
 		if field == "" {
 			return typ.Offset - 1, fmt.Sprintf("expected %s, not a %s", want, typ.Value)

@@ -14,7 +14,7 @@ func TestParseConfig(t *testing.T) {
 	t.Parallel()
 	data := []byte(`{
   "mcpServers": {
-    "a": {"command": "npx", "args": ["-y", "x"], "env": {"K": "${HOME_X}"}, "cwd": "/tmp", "era": "2025", "allow": ["read_*"]},
+    "a": {"command": "npx", "args": ["-y", "x"], "env": {"K": "${HOME_X}"}, "cwd": "/tmp", "era": "2025", "allow": ["read_*"], "shareStderr": true},
     "b": {"command": "uvx", "disabled": true},
     "c": {"command": "srv", "args": ["${MISSING_VAR}"], "unknownKey": {"kept": "ignored"}}
   },
@@ -28,6 +28,9 @@ func TestParseConfig(t *testing.T) {
 	a := cfg.Servers["a"]
 	if a.Name != "a" || a.Command != "npx" || strings.Join(a.Args, " ") != "-y x" || a.Env["K"] != "hx" || a.Cwd != "/tmp" {
 		t.Errorf("a = %+v", a)
+	}
+	if !a.ShareStderr || cfg.Servers["c"].ShareStderr {
+		t.Errorf("shareStderr: a %v, c %v", a.ShareStderr, cfg.Servers["c"].ShareStderr)
 	}
 	if cfg.Eras["a"] != mcpchild.Era2025 || cfg.Eras["c"] != "" {
 		t.Errorf("eras = %v", cfg.Eras)
@@ -112,6 +115,8 @@ func TestParseConfigErrors(t *testing.T) {
 		"era":        {`{"mcpServers": {"a": {"command": "x", "era": "2024"}}}`, `era must be "2025" or "2026"`},
 		"nocmd":      {`{"mcpServers": {"a": {"args": []}}}`, `needs a "command"`},
 		"both":       {`{"mcpServers": {"a": {"command": "x", "url": "http://h/"}}}`, `has both "command" and "url"`},
+		"sharehttp":  {`{"mcpServers": {"a": {"url": "http://h/", "shareStderr": true}}}`, `"shareStderr" is for a local server`},
+		"sharetype":  {`{"mcpServers": {"a": {"command": "x", "shareStderr": "yes"}}}`, `"shareStderr": expected`},
 		"notobject":  {`[1]`, "line 1:1:"},
 		"srvnotobj":  {`{"mcpServers": {"a": "npx"}}`, `server "a": must be an object`},
 		"serversarr": {`{"mcpServers": []}`, `"mcpServers" must be an object`},
@@ -123,6 +128,11 @@ func TestParseConfigErrors(t *testing.T) {
 		"allowtype":  {`{"mcpServers": {"a": {"command": "x", "allow": "read_*"}}}`, `"allow": expected a list of strings`},
 		"dup":        {"{\"mcpServers\": {\n\"a\": {\"command\": \"x\"},\n\"a\": {\"command\": \"y\"}}}", `line 3:1: server "a" is defined twice (first on line 2)`},
 		"vscode":     {`{"servers": {"a": {"command": "x"}}}`, `VS Code's "servers" key`},
+		"isolate":    {`{"mcpServers": {"a": {"command": "x", "isolate": "process"}}}`, `isolate must be "none" or "session", not "process"`},
+		"maxzero":    {`{"mcpServers": {"a": {"command": "x", "isolate": "session", "maxProcesses": 0}}}`, `maxProcesses must be 1 to 256, not 0`},
+		"maxbig":     {`{"mcpServers": {"a": {"command": "x", "isolate": "session", "maxProcesses": 257}}}`, `maxProcesses must be 1 to 256, not 257`},
+		"maxshared":  {`{"mcpServers": {"a": {"command": "x", "maxProcesses": 2}}}`, `"maxProcesses" applies only with "isolate": "session"`},
+		"maxtype":    {`{"mcpServers": {"a": {"command": "x", "isolate": "session", "maxProcesses": "2"}}}`, `"maxProcesses": expected a whole number, not a string`},
 	}
 	for name, c := range cases {
 		_, err := Parse([]byte(c.in), nil)
@@ -187,10 +197,16 @@ func TestServerEntryHash(t *testing.T) {
 	if hash(`, "disabled": false`) != h0 || hash(`, "type": "stdio"`) != h0 {
 		t.Error("hash changed for an edit that does not change how the server runs")
 	}
-	for _, extra := range []string{`, "era": "2026"`, `, "deny": ["w*"]`, `, "env": {"A": "b"}`, `, "cwd": "/"`} {
+	if hash(`, "isolate": "none"`) != h0 {
+		t.Error(`"isolate": "none" (the default) changed the hash`)
+	}
+	for _, extra := range []string{`, "era": "2026"`, `, "deny": ["w*"]`, `, "env": {"A": "b"}`, `, "cwd": "/"`, `, "isolate": "session"`} {
 		if hash(extra) == h0 {
 			t.Errorf("hash unchanged by %s", extra)
 		}
+	}
+	if hash(`, "isolate": "session", "maxProcesses": 3`) == hash(`, "isolate": "session"`) {
+		t.Error("hash unchanged by maxProcesses")
 	}
 	// Allow order does not matter.
 	e := ServerEntry{Spec: mcpchild.Spec{Command: "x"}, Filter: ToolFilter{Allow: []string{"a", "b"}}}
@@ -286,4 +302,30 @@ func read(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestParseIsolate(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse([]byte(`{"mcpServers": {
+		"shared": {"command": "x"},
+		"none": {"command": "x", "isolate": "none"},
+		"iso": {"command": "x", "isolate": "session"},
+		"iso3": {"command": "x", "isolate": "session", "maxProcesses": 3},
+		"web": {"url": "http://h/", "isolate": "session", "maxProcesses": 256}
+	}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		iso Isolation
+		max int
+	}{
+		"shared": {IsolateNone, 0}, "none": {IsolateNone, 0},
+		"iso": {IsolateSession, mcpchild.DefaultMaxProcesses}, "iso3": {IsolateSession, 3}, "web": {IsolateSession, 256},
+	}
+	for _, e := range cfg.Entries {
+		if w := want[e.Name]; e.Isolate != w.iso || e.MaxProcesses != w.max {
+			t.Errorf("%s: isolate %q, maxProcesses %d; want %q, %d", e.Name, e.Isolate, e.MaxProcesses, w.iso, w.max)
+		}
+	}
 }

@@ -24,6 +24,8 @@ const exampleConfig = `// Tether: the MCP servers this computer shares with your
 //   "disabled": true                 keep it here, but don't run or share it
 //   "allow", "deny": ["glob*"]       which tools agents may see (deny wins)
 //   "era": "2025" or "2026"          pin the MCP protocol generation (normally detected)
+//   "shareStderr": true              show agents this server's stderr in its errors
+//                                    (off: they see only "exited with status 1" etc.)
 //
 // ${VAR} in any string comes from your environment or from the .env file next
 // to this one (KEY=VALUE lines), so secrets need not be written here.

@@ -37,6 +37,7 @@ Usage:
                      [--tls-cert FILE --tls-key FILE | --acme-domain NAME... [--acme-email E]]
                      [--trusted-proxy CIDR]...
                      [--client-rate N] [--max-sessions N] [--max-inflight N] [--max-streams N] [--max-body BYTES]
+                     [--metrics-listen ADDR] [--metrics-token-file FILE]
   tether-relay token --secret-file FILE [--db LOCATION] --dev ID --scope bridge|client [--ttl D] [--aud URL]
   tether-relay token list --secret-file FILE [--db LOCATION]
   tether-relay token revoke --secret-file FILE [--db LOCATION] --jti ID
@@ -75,6 +76,13 @@ serve
     --max-inflight N     POSTs being answered at once (default 128)
     --max-streams N      open GET streams (default 32)
     --max-body BYTES     largest POST body, 413 above it (default 8 MiB)
+  Metrics (GET /metrics, Prometheus text; never public):
+    --metrics-listen A   serve them without auth on this address of its own,
+                         e.g. 127.0.0.1:9090 (keep it loopback or private)
+    --metrics-token-file F  a file with a bearer token (mode 0600, 32+ random
+                         bytes); GET /metrics on --listen then needs
+                         "Authorization: Bearer <token>" (401 without it).
+                         Without this flag /metrics on --listen is 404
   Connections (0: no cap; over one the connection is closed at once, logged):
     --max-conns N        open at once (default 8192)
     --max-conns-per-ip N open at once from one address (default 256; give 0
@@ -129,7 +137,7 @@ Examples:
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope bridge > bridge.jwt
   tether-relay token --secret-file /var/lib/tether-relay/secret --dev alice --scope client --ttl 24h
 
-Endpoints: GET /healthz · GET /metrics · GET /v1/connect (bridges) ·
+Endpoints: GET /healthz · GET /metrics (see Metrics) · GET /v1/connect (bridges) ·
 GET /dev/{id}/connect (TAG bridges) · /mcp/{dev}/{server} (MCP clients) ·
 GET /v1/bridges/{dev} (status)
 `
@@ -190,6 +198,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tlsf.register(fs)
 	limits := limitFlags(fs)
 	connLimits := connLimitFlags(fs)
+	metricsf := registerMetricsFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -209,6 +218,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if created {
 		logger.Info("created a new secret file", "path", *secretFile, "mode", "0600")
+	}
+
+	metricsToken, err := metricsf.token()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 
 	startPprof(logger)
@@ -232,7 +246,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		BridgeWait: orNegative(*bridgeWait), StartWait: orNegative(*startWait),
 		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
-		Limits: limits(),
+		Limits: limits(), MetricsToken: metricsToken,
 		// The device flow and connect codes; their pages need the
 		// signed-in user (Device.User), set by the accounts code.
 		Device: &server.Device{Store: st, Secret: secret, PublicURL: firstOr(publicURLs, ""), Logger: logger},
@@ -252,7 +266,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	ln = connLimits(ln, logger)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	metricsSrv, err := metricsf.serve(relaySrv, stdout, logger, errc)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	if metricsSrv != nil {
+		defer metricsSrv.Close()
+	}
 	go func() { errc <- httpSrv.Serve(ln) }()
 	if acmeLn != nil {
 		acmeSrv := tlsSet.acmeServer(logger)

@@ -99,8 +99,11 @@ func (t *tray) do(action string) {
 		msg = fmt.Sprintf("Tether %s (%s/%s) · files in %s", version, runtime.GOOS, runtime.GOARCH, home)
 	case action == "link-accept":
 		l, ok := t.takeLink()
-		if ok && needCtl() {
-			if err = l.apply(ctx, ctl); err == nil {
+		if ok && have {
+			_, err = linkRisk(l.link, st) // the state may have changed since it was shown
+		}
+		if ok && err == nil && needCtl() {
+			if err = l.link.apply(ctx, ctl, l.riskShown); err == nil {
 				msg = "Link applied; connecting"
 			}
 		}

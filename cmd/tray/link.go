@@ -34,6 +34,9 @@ type connectLink struct {
 // maxConnectCode bounds a link's connect code (the relay's are 43 characters).
 const maxConnectCode = 128
 
+// maxLinkRelay bounds a link's relay URL (as displayURL shows it).
+const maxLinkRelay = 120
+
 func isLink(s string) bool { return strings.HasPrefix(strings.ToLower(s), "tether:") }
 
 // parseLink reads a tether://connect link. The relay must be an http(s)
@@ -70,6 +73,11 @@ func parseLink(raw string) (connectLink, error) {
 		r, err := url.Parse(l.relay)
 		if err != nil || (r.Scheme != "https" && r.Scheme != "http") || r.Host == "" {
 			return connectLink{}, fmt.Errorf("the link's relay %q is not an http(s) URL", l.relay)
+		}
+		// The menu shows the whole URL, unclipped: refuse one too long to
+		// read at a glance rather than show part of it.
+		if n := len([]rune(displayURL(l.relay))); n > maxLinkRelay {
+			return connectLink{}, fmt.Errorf("the link's relay URL is %d characters long, over the %d the menu shows in full", n, maxLinkRelay)
 		}
 		// A page must not point the bridge at a relay in clear text; a
 		// trusted-network setup is made by hand in settings.json.
@@ -121,10 +129,35 @@ func (l connectLink) question() string {
 	return q + "?"
 }
 
-// apply makes the engine use the link: the engine saves the relay in its
-// settings.json (the service's when attached) and reloads, and once it reports the new relay the token is stored
-// for it (SetToken connects). Without a token it just connects.
-func (l connectLink) apply(ctx context.Context, ctl app.Control) error {
+// linkRisk says what accepting l would do to the token the engine holds
+// now (st.Token). A token from the keychain is stored per relay, so it
+// never follows a link to another relay; one from a token file,
+// $TETHER_TOKEN or a systemd credential does. Such a token bound to another
+// relay (aud) refuses the link (err); one bound to no relay (aud absent,
+// or tether-relay's default "tether-relay", which means any relay that
+// shares the secret) makes risk a sentence the menu shows beside the
+// question, and Accept is then the user's confirmation. The engine checks
+// again when the link is applied (app.Control.SetLinkRelay).
+func linkRisk(l connectLink, st app.State) (risk string, err error) {
+	if l.relay == "" || !st.Token.Present || keystore.AccountFor(l.relay) == keystore.AccountFor(st.Relay.URL) {
+		return "", nil // no relay change: the token goes where it went before
+	}
+	err = app.CheckLinkRelay(st.Token.Audience, st.Token.Source, l.relay, false)
+	if errors.Is(err, app.ErrTokenUnbound) {
+		return fmt.Sprintf("Warning: your token (from %s) is not bound to one relay; accepting sends it to %s", app.TokenSourceName(st.Token.Source), displayURL(l.relay)), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("the link's relay cannot be used: %w", err)
+	}
+	return "", nil
+}
+
+// apply makes the engine use the link: the engine checks the token it
+// would send to the link's relay (unboundOK: the user accepted the risk
+// linkRisk named), saves the relay in its settings.json (the service's
+// when attached) and reloads, and once it reports the new relay the token
+// is stored for it (SetToken connects). Without a token it just connects.
+func (l connectLink) apply(ctx context.Context, ctl app.Control, unboundOK bool) error {
 	st, err := ctl.State(ctx)
 	if err != nil {
 		return err
@@ -139,7 +172,7 @@ func (l connectLink) apply(ctx context.Context, ctl app.Control) error {
 		l.token = tok
 	}
 	if l.relay != "" && st.Relay.URL != l.relay {
-		if err := ctl.SetRelay(ctx, l.relay); err != nil {
+		if err := ctl.SetLinkRelay(ctx, l.relay, unboundOK); err != nil {
 			return err
 		}
 		if err := waitRelay(ctx, ctl, l.relay); err != nil {

@@ -16,28 +16,28 @@ import (
 	"github.com/tether-dev/tether/relay/store"
 )
 
-// linkControl is an engine that follows SetRelay at once and records the token.
-type linkControl struct {
+// codeLinkControl is an engine that follows SetLinkRelay at once and records the token.
+type codeLinkControl struct {
 	app.Control
 	mu    sync.Mutex
 	relay string
 	token string
 }
 
-func (c *linkControl) State(context.Context) (app.State, error) {
+func (c *codeLinkControl) State(context.Context) (app.State, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return app.State{Relay: app.RelayState{URL: c.relay}}, nil
 }
 
-func (c *linkControl) SetRelay(_ context.Context, u string) error {
+func (c *codeLinkControl) SetLinkRelay(_ context.Context, u string, _ bool) error {
 	c.mu.Lock()
 	c.relay = u
 	c.mu.Unlock()
 	return nil
 }
 
-func (c *linkControl) Subscribe(ctx context.Context) (<-chan app.State, error) {
+func (c *codeLinkControl) Subscribe(ctx context.Context) (<-chan app.State, error) {
 	st, _ := c.State(ctx)
 	ch := make(chan app.State, 1)
 	ch <- st
@@ -45,7 +45,7 @@ func (c *linkControl) Subscribe(ctx context.Context) (<-chan app.State, error) {
 	return ch, nil
 }
 
-func (c *linkControl) SetToken(_ context.Context, tok string) error {
+func (c *codeLinkControl) SetToken(_ context.Context, tok string) error {
 	c.mu.Lock()
 	c.token = tok
 	c.mu.Unlock()
@@ -104,8 +104,8 @@ func TestConnectCodeLinkApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl := &linkControl{relay: "https://old.example"}
-	if err := l.apply(t.Context(), ctl); err != nil {
+	ctl := &codeLinkControl{relay: "https://old.example"}
+	if err := l.apply(t.Context(), ctl, false); err != nil {
 		t.Fatal(err)
 	}
 	if ctl.relay != ts.URL {
@@ -116,8 +116,8 @@ func TestConnectCodeLinkApply(t *testing.T) {
 	}
 
 	// Accepting the same link again: the code is spent, nothing changes.
-	ctl2 := &linkControl{relay: "https://old.example"}
-	if err := l.apply(t.Context(), ctl2); err == nil || !strings.Contains(err.Error(), "already used") {
+	ctl2 := &codeLinkControl{relay: "https://old.example"}
+	if err := l.apply(t.Context(), ctl2, false); err == nil || !strings.Contains(err.Error(), "already used") {
 		t.Fatalf("second apply: %v", err)
 	}
 	if ctl2.relay != "https://old.example" || ctl2.token != "" {

@@ -20,7 +20,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"unsafe"
 
 	"fyne.io/systray"
 
@@ -33,9 +35,15 @@ var version = "dev"
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// argvIs reports whether args is os.Args[1:] itself (tests call run with
+// their own slices, which must not scrub the test binary's arguments).
+func argvIs(args []string, i int) bool {
+	return len(os.Args) == len(args)+1 && i < len(args) && unsafe.StringData(os.Args[i+1]) == unsafe.StringData(args[i])
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	var link *connectLink
-	for _, a := range args {
+	for i, a := range args {
 		switch {
 		case a == "--version" || a == "-version":
 			fmt.Fprintln(stdout, "tether", version)
@@ -44,7 +52,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, usage)
 			return 0
 		case link == nil && isLink(a):
-			l, err := parseLink(a)
+			// The link may carry a token: keep a copy and blank it in
+			// argv at once (see scrubArgv), whatever comes next.
+			raw := strings.Clone(a)
+			if argvIs(args, i) {
+				scrubArgv(i + 1)
+			}
+			l, err := parseLink(raw)
 			if err != nil {
 				fmt.Fprintln(stderr, "tether:", err)
 				return 2
@@ -66,8 +80,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	// One tray per user: the first one listens on tray.sock; a later one
-	// hands its request over and exits.
-	inst, err := claimInstance(paths)
+	// hands its request (a link, in the request body) over and exits at
+	// once, so a token in its argv is visible there only for milliseconds.
+	inst, err := claimInstance(paths, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	var running *runningTray
 	if errors.As(err, &running) {
 		msg, herr := running.handOver(link)

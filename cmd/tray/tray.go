@@ -40,7 +40,7 @@ type tray struct {
 	haveState bool
 	notice    string
 	noticeAt  time.Time
-	links     []connectLink // tether:// links to confirm, oldest first
+	links     []pendingLink // tether:// links to confirm, oldest first
 	login     bool
 	stopOwn   func()        // stops the in-process engine and waits; nil when attached
 	grace     time.Duration // how long to wait for another engine before starting one
@@ -75,7 +75,7 @@ func (t *tray) start(signals context.Context) {
 	systray.SetTitle("Tether")
 	r := newRenderer(trayBackend{log: t.log}, t.click)
 	t.login = loginItemEnabled(t.ctx)
-	go t.inst.serve(t.onHandOver)
+	t.inst.serve(t.onHandOver)
 	go func() {
 		select {
 		case <-signals.Done():
@@ -160,13 +160,29 @@ func (t *tray) model(now time.Time) Model {
 		extra = append(extra, info("notice", clip(t.notice), t.notice))
 	}
 	if len(t.links) > 0 {
-		l := t.links[0]
+		l := t.links[0].link
 		q := l.question()
 		if n := len(t.links) - 1; n > 0 {
-			q += fmt.Sprintf(" (%d more waiting)", n)
+			word := "link"
+			if n > 1 {
+				word = "links"
+			}
+			q += fmt.Sprintf(" (%d more %s waiting)", n, word)
+		}
+		// Not clipped: the whole relay URL must show (a look-alike host
+		// differs at its end); parseLink bounds its length.
+		extra = append(extra, info("link", q, displayURL(l.relay)))
+		// The risk is worked out from the state shown now, and Accept
+		// confirms exactly what was shown.
+		risk, err := linkRisk(l, t.st)
+		t.links[0].riskShown = risk != "" && err == nil
+		switch {
+		case err != nil:
+			extra = append(extra, info("link-risk", clip(err.Error()), err.Error()))
+		case risk != "":
+			extra = append(extra, info("link-risk", clip(risk), risk))
 		}
 		extra = append(extra,
-			info("link", clip(q), displayURL(l.relay)),
 			Item{Key: "link-accept", ID: "link-accept", Label: "Accept link and connect", Enabled: true},
 			Item{Key: "link-dismiss", ID: "link-dismiss", Label: "Dismiss link", Enabled: true})
 	}
@@ -194,31 +210,47 @@ func (t *tray) setNotice(msg string) {
 // the tray without limit.
 const maxLinks = 8
 
+// pendingLink is a link waiting in the menu.
+type pendingLink struct {
+	link connectLink
+	// riskShown is set when the menu showed the question with the risk of
+	// sending a token bound to no relay to the link's relay: Accept then
+	// confirms it (app.CheckLinkRelay's unboundOK).
+	riskShown bool
+}
+
 // offerLink asks, in the menu, whether to apply a tether:// link. A link
 // that arrives while another waits queues behind it: replacing the pending
-// one would let a second page swap what the user is about to accept.
+// one would let a second page swap what the user is about to accept. Once
+// the engine's state is known, a link whose relay may not have the token
+// the engine would send there is refused here, before it is shown.
 func (t *tray) offerLink(l connectLink) error {
 	t.mu.Lock()
 	defer t.poke()
 	defer t.mu.Unlock()
+	if t.haveState {
+		if _, err := linkRisk(l, t.st); err != nil {
+			return err
+		}
+	}
 	for _, q := range t.links {
-		if q.raw == l.raw {
+		if q.link.raw == l.raw {
 			return nil
 		}
 	}
 	if len(t.links) >= maxLinks {
 		return fmt.Errorf("%d links already wait in the Tether menu; accept or dismiss them first", len(t.links))
 	}
-	t.links = append(t.links, l)
+	t.links = append(t.links, pendingLink{link: l})
 	return nil
 }
 
 // takeLink removes the link the menu shows (the oldest) and returns it.
-func (t *tray) takeLink() (connectLink, bool) {
+func (t *tray) takeLink() (pendingLink, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.links) == 0 {
-		return connectLink{}, false
+		return pendingLink{}, false
 	}
 	l := t.links[0]
 	t.links = t.links[1:]
@@ -226,20 +258,23 @@ func (t *tray) takeLink() (connectLink, bool) {
 }
 
 // onHandOver answers a second launch of the tray.
-func (t *tray) onHandOver(req handOverRequest) string {
+func (t *tray) onHandOver(req handOverRequest) (string, error) {
 	if req.Link != "" {
 		l, err := parseLink(req.Link)
 		if err != nil {
-			return "tether: " + err.Error()
+			return "", err
 		}
 		if err := t.offerLink(l); err != nil {
-			return "tether: " + err.Error()
+			t.log.Warn("tether:// link refused", "relay", displayURL(l.relay), "err", err)
+			t.setNotice("Link refused: " + err.Error())
+			return "", err
 		}
+		t.log.Info("tether:// link waits in the menu", "relay", displayURL(l.relay), "dev", l.dev)
 		t.notes.send("Tether", l.question()+" Open the Tether menu to accept.")
-		return "Tether is already running; open its menu to accept the link (" + l.question() + ")"
+		return "Tether is already running; open its menu to accept the link (" + l.question() + ")", nil
 	}
 	t.notes.send("Tether is running", "Its icon is in the menu bar (system tray).")
-	return fmt.Sprintf("Tether is already running (pid %d); its icon is in the menu bar (system tray).", os.Getpid())
+	return fmt.Sprintf("Tether is already running (pid %d); its icon is in the menu bar (system tray).", os.Getpid()), nil
 }
 
 // supervise keeps the tray connected to an engine until ctx ends: the one

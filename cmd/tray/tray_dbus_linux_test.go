@@ -300,6 +300,12 @@ type trayRun struct {
 // registers its item.
 func launchTray(t *testing.T, tray, addr, home string, env ...string) trayRun {
 	t.Helper()
+	return launchTrayArgs(t, tray, addr, home, nil, env...)
+}
+
+// launchTrayArgs is launchTray with command line arguments for the tray.
+func launchTrayArgs(t *testing.T, tray, addr, home string, args []string, env ...string) trayRun {
+	t.Helper()
 	conn, err := dbus.Connect(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +320,7 @@ func launchTray(t *testing.T, tray, addr, home string, env ...string) trayRun {
 	}
 
 	out := &waitbuf.Buffer{}
-	app := exec.Command(tray)
+	app := exec.Command(tray, args...)
 	app.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+addr, "TETHER_HOME="+home,
 		"XDG_CONFIG_HOME="+filepath.Join(home, "xdg"))
 	app.Env = append(app.Env, env...)

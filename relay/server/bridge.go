@@ -138,7 +138,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 		b.servers = []relay.ServerInfo{tagServerInfo(hello.Tools)}
 		b.tag = newTAGFacade(b)
 	} else {
-		b.servers = hello.Servers
+		b.servers = classifiedErrors(hello.Servers)
 	}
 
 	if !s.register(b) {
@@ -341,7 +341,7 @@ func (b *bridgeConn) handleFrame(data []byte) {
 	switch {
 	case f.Kind == relay.KindCatalog && b.protocol == protoTether:
 		b.mu.Lock()
-		b.servers = f.Servers
+		b.servers = classifiedErrors(f.Servers)
 		close(b.catalogd) // wakes requests waiting for a server to start
 		b.catalogd = make(chan struct{})
 		b.mu.Unlock()
@@ -361,6 +361,21 @@ func (b *bridgeConn) handleFrame(data []byte) {
 	default:
 		b.sendErrorFrame(relay.ErrCodeUnknownKind, fmt.Sprintf("kind %q is not accepted on a %s socket", f.Kind, b.protocol), f)
 	}
+}
+
+// classifiedErrors keeps a server's error text only when it comes with a
+// kind. A bridge older than ErrorKind sends its child's raw error, stderr
+// lines included (they have carried API keys), and the relay shows that
+// text to every client of the dev: such an error is shown as unavailable,
+// without the text. servers is modified in place (it is the decoded frame's).
+func classifiedErrors(servers []relay.ServerInfo) []relay.ServerInfo {
+	for i := range servers {
+		if servers[i].Error != "" && servers[i].ErrorKind == "" {
+			servers[i].ErrorKind = relay.ErrorUnavailable
+			servers[i].Error = "mcp server is unavailable (this bridge is too old to say why safely; update Tether)"
+		}
+	}
+	return servers
 }
 
 // catalog returns a copy of the bridge's server list.

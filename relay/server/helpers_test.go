@@ -27,6 +27,9 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef")
 type testRelay struct {
 	srv *Server
 	ts  *httptest.Server
+	// mts serves the metrics on a listener of their own, as
+	// tether-relay serve --metrics-listen does; ts does not serve them.
+	mts *httptest.Server
 }
 
 func newTestRelay(t testing.TB, callTimeout time.Duration) *testRelay {
@@ -41,11 +44,26 @@ func newTestRelay(t testing.TB, callTimeout time.Duration) *testRelay {
 // startRelay serves srv on a loopback port until the test ends.
 func startRelay(t testing.TB, srv *Server) *testRelay {
 	ts := httptest.NewServer(srv)
+	mts := httptest.NewServer(srv.MetricsHandler())
 	t.Cleanup(func() {
 		srv.Close()
 		ts.Close()
+		mts.Close()
 	})
-	return &testRelay{srv: srv, ts: ts}
+	return &testRelay{srv: srv, ts: ts, mts: mts}
+}
+
+// metrics reads the relay's metrics from their own listener.
+func (r *testRelay) metrics(t testing.TB) string {
+	t.Helper()
+	resp, err := http.Get(r.mts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: %s", resp.Status)
+	}
+	return readAll(t, resp)
 }
 
 func (r *testRelay) wsURL(path string) string {

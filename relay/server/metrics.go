@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"sort"
@@ -69,6 +70,33 @@ func (m *metrics) observeCall(status string, d time.Duration) {
 			break
 		}
 	}
+}
+
+// MetricsHandler serves the Prometheus text without any check, for a
+// listener of its own that only the operator reaches (tether-relay serve
+// --metrics-listen 127.0.0.1:9090). The relay's own handler does not serve
+// it to anonymous clients: see Server.MetricsToken.
+func (s *Server) MetricsHandler() http.Handler {
+	s.init()
+	return http.HandlerFunc(s.handleMetrics)
+}
+
+// handleGuardedMetrics is GET /metrics on the relay's public handler: 404
+// unless a MetricsToken is set, then 401 without exactly that bearer token.
+// The counts say how busy the relay is and how many bridges it holds:
+// nothing an anonymous client of a public relay needs to know.
+func (s *Server) handleGuardedMetrics(w http.ResponseWriter, r *http.Request) {
+	if s.MetricsToken == "" {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "metrics are not served on this address"})
+		return
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.MetricsToken)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tether-relay metrics"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "metrics need the relay's metrics token"})
+		return
+	}
+	s.handleMetrics(w, r)
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {

@@ -106,17 +106,9 @@ func TestBrowserGuard(t *testing.T) {
 		t.Errorf("preflight: %d, headers %v", resp.StatusCode, resp.Header)
 	}
 	// The refusals are counted.
-	mresp, err := http.Get(r.ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mresp.Body.Close()
-	body, err := io.ReadAll(mresp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := r.metrics(t)
 	for _, want := range []string{`tether_relay_refused_total{reason="origin"} 1`, `tether_relay_refused_total{reason="host"} 1`} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}

@@ -80,6 +80,12 @@ type Server struct {
 	// allowed to call the MCP endpoints, besides the relay's own.
 	AllowOrigins []string
 
+	// MetricsToken, when set, is the bearer token that GET /metrics on
+	// this handler requires (compared in constant time). Without it this
+	// handler answers /metrics with 404; serve MetricsHandler on a listener
+	// of its own instead.
+	MetricsToken string
+
 	// Limits bound what one client token may take (see limits.go).
 	Limits Limits
 
@@ -133,7 +139,7 @@ func (s *Server) init() {
 		s.signer = newSessionSigner(secret)
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", s.handleHealth)
-		mux.HandleFunc("GET /metrics", s.handleMetrics)
+		mux.HandleFunc("GET /metrics", s.handleGuardedMetrics)
 		mux.HandleFunc("GET /v1/connect", s.handleTetherConnect)
 		mux.HandleFunc("GET /dev/{id}/connect", s.handleTAGConnect)
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
@@ -324,7 +330,10 @@ type serverStatus struct {
 	Era       string `json:"era,omitempty"`
 	ToolCount int    `json:"toolCount"`
 	Restarts  int    `json:"restarts"`
-	Error     string `json:"error,omitempty"`
+	// Error is classified by ErrorKind; it quotes the server's stderr only
+	// when the bridge's mcp.json opts in ("shareStderr": true).
+	Error     string          `json:"error,omitempty"`
+	ErrorKind relay.ErrorKind `json:"errorKind,omitempty"`
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -340,7 +349,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		for _, si := range b.catalog() {
 			st.Servers = append(st.Servers, serverStatus{
 				Name: si.Name, State: si.State, Era: si.Era, ToolCount: si.ToolCount,
-				Restarts: si.Restarts, Error: si.Error,
+				Restarts: si.Restarts, Error: si.Error, ErrorKind: si.ErrorKind,
 			})
 		}
 	}

@@ -191,11 +191,29 @@ func TestStatusCatalogHealthMetrics(t *testing.T) {
 
 	// A catalog frame replaces the list; a sync round trip orders it.
 	fb.write(relay.Frame{Kind: relay.KindCatalog, Servers: []relay.ServerInfo{
-		{Name: "everything", State: "ready", ToolCount: 4}, {Name: "github", State: "crashloop", Error: "exit 1"}}})
+		{Name: "everything", State: "ready", ToolCount: 4},
+		{Name: "github", State: "crashloop", Error: `mcp server "github" exited with status 1`, ErrorKind: relay.ErrorExited}}})
 	fb.waitOnline(t, r, "alice")
 	st = status()
-	if len(st.Servers) != 2 || st.Servers[1].Name != "github" || st.Servers[1].State != "crashloop" || st.Servers[1].Error != "exit 1" {
+	if len(st.Servers) != 2 || st.Servers[1].Name != "github" || st.Servers[1].State != "crashloop" ||
+		st.Servers[1].Error != `mcp server "github" exited with status 1` || st.Servers[1].ErrorKind != relay.ErrorExited {
 		t.Fatalf("after catalog: %+v", st)
+	}
+
+	// A bridge older than errorKind sends its child's raw error, stderr
+	// and all: the relay does not show that text to clients.
+	const secret = "sk-live-FAKE0123456789"
+	fb.write(relay.Frame{Kind: relay.KindCatalog, Servers: []relay.ServerInfo{
+		{Name: "everything", State: "ready", ToolCount: 4},
+		{Name: "github", State: "backoff", Error: "exited: exit status 3; stderr: GITHUB_TOKEN=" + secret}}})
+	fb.waitOnline(t, r, "alice")
+	resp, err := hc.Get(r.ts.URL + "/v1/bridges/alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := readAll(t, resp)
+	if strings.Contains(raw, secret) || !strings.Contains(raw, `"errorKind":"unavailable"`) {
+		t.Fatalf("a legacy bridge's raw error reached the status API: %s", raw)
 	}
 
 	cs := connectClient(t, r.mcpURL("alice", "everything"), mustToken(t, "alice", ScopeClient), "2025-11-25", nil)
@@ -203,16 +221,12 @@ func TestStatusCatalogHealthMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	resp, err := http.Get(r.ts.URL + "/healthz")
+	resp, err = http.Get(r.ts.URL + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	resp, err = http.Get(r.ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := readAll(t, resp)
+	m := r.metrics(t)
 	for _, want := range []string{
 		"tether_relay_bridges_connected 1\n",
 		`tether_relay_calls_total{status="ok"}`,

@@ -184,7 +184,8 @@ type Verifier struct {
 	// Audiences are the aud values this relay accepts besides
 	// DefaultAudience: its public URLs.
 	Audiences []string
-	// Revocations, when set, refuses revoked tokens on every check.
+	// Revocations, when set, refuses revoked tokens on every check and
+	// collects when each token was last used.
 	Revocations *Revocations
 
 	mu       sync.Mutex

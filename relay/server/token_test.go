@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -77,11 +76,7 @@ func TestTakeoverSameToken(t *testing.T) {
 		defer fb.ws.Close()
 		fb.waitOnline(t, r, "alice")
 	}
-	resp, err := http.Get(r.ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body := readAll(t, resp); !strings.Contains(body, "tether_relay_slot_takeovers_total 1\n") {
+	if body := r.metrics(t); !strings.Contains(body, "tether_relay_slot_takeovers_total 1\n") {
 		t.Fatalf("metrics:\n%s", body)
 	}
 }

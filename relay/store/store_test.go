@@ -13,26 +13,41 @@ import (
 	"github.com/tether-dev/tether/internal/testpg"
 )
 
-// backend opens fresh, empty stores of one kind; reopen opens the same
-// database again (another relay, or the same one restarted).
-type backend struct {
-	name string
-	// location returns a new, empty database's --db value.
-	location func(t *testing.T) string
+// backends are the two the relay supports. Each one's start readies the
+// backend once (PostgreSQL: a server for the whole suite) and returns how
+// to make a new, empty database in it, as a --db value.
+var backends = []struct {
+	name  string
+	start func(t *testing.T) func(t *testing.T) string
+}{
+	{"sqlite", func(*testing.T) func(t *testing.T) string {
+		return func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "relay.db") }
+	}},
+	{"postgres", func(t *testing.T) func(t *testing.T) string {
+		pg := testpg.Start(t)
+		return func(t *testing.T) string { return pg.DB(t) }
+	}},
 }
 
-// backends are the two the relay supports; every test here runs on both.
-// The PostgreSQL server is started once per test that needs it.
-func backends() []backend {
-	return []backend{
-		{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "relay.db") }},
-		{"postgres", func(t *testing.T) string { return testpg.Start(t).DB(t) }},
+// TestStore runs the whole suite on both backends, each test on a fresh database.
+func TestStore(t *testing.T) {
+	suite := []struct {
+		name string
+		f    func(t *testing.T, loc string)
+	}{
+		{"MigrationsIdempotent", testMigrationsIdempotent},
+		{"TokensAndRevocations", testTokensAndRevocations},
+		{"TwoWriters", testTwoWriters},
+		{"Records", testRecords},
+		{"ImportLegacyTokenFile", testImportLegacyTokenFile},
 	}
-}
-
-func forEach(t *testing.T, f func(t *testing.T, loc string)) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { f(t, b.location(t)) })
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			newDB := b.start(t)
+			for _, c := range suite {
+				t.Run(c.name, func(t *testing.T) { c.f(t, newDB(t)) })
+			}
+		})
 	}
 }
 
@@ -48,8 +63,25 @@ func openStore(t *testing.T, loc string) *Store {
 
 var t0 = time.Date(2026, 12, 3, 20, 0, 0, 0, time.UTC)
 
-func TestMigrationsIdempotent(t *testing.T) {
-	forEach(t, func(t *testing.T, loc string) {
+func testMigrationsIdempotent(t *testing.T, loc string) {
+	{
+		// Two relays starting at once on an empty database: one creates
+		// the schema, the other waits for it and applies nothing.
+		errc := make(chan error, 2)
+		for range 2 {
+			go func() {
+				s, err := Open(t.Context(), loc)
+				if err == nil {
+					s.Close()
+				}
+				errc <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errc; err != nil {
+				t.Fatalf("concurrent first open: %v", err)
+			}
+		}
 		s := openStore(t, loc)
 		v, err := s.SchemaVersion(t.Context())
 		if err != nil || v < 1 {
@@ -59,7 +91,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Close()
-		// Restarted twice, and two at once: nothing applied again, nothing lost.
+		// Restarted twice: nothing applied again, nothing lost.
 		for range 2 {
 			s2 := openStore(t, loc)
 			if v2, err := s2.SchemaVersion(t.Context()); err != nil || v2 != v {
@@ -78,11 +110,11 @@ func TestMigrationsIdempotent(t *testing.T) {
 		if want, _ := s3.migrations(); n != len(want) {
 			t.Fatalf("%d rows in schema_migrations, want %d", n, len(want))
 		}
-	})
+	}
 }
 
-func TestTokensAndRevocations(t *testing.T) {
-	forEach(t, func(t *testing.T, loc string) {
+func testTokensAndRevocations(t *testing.T, loc string) {
+	{
 		ctx := t.Context()
 		s := openStore(t, loc)
 		b := Token{JTI: "b1", Kind: KindBridge, Dev: "alice", Scopes: []string{"bridge"}, Audience: "https://r.example.com", Created: t0, Expires: t0.Add(time.Hour)}
@@ -151,7 +183,7 @@ func TestTokensAndRevocations(t *testing.T) {
 		if got, _ := s.Token(ctx, "c1"); !got.Revoked.Equal(t0.Add(time.Hour)) {
 			t.Fatalf("c1 revoked at %v", got.Revoked)
 		}
-	})
+	}
 }
 
 func tokensEqual(a, b Token) bool {
@@ -161,8 +193,8 @@ func tokensEqual(a, b Token) bool {
 
 // TestTwoWriters: two stores on one database (the `token` command while
 // `serve` runs) both write, and each sees the other's revocations.
-func TestTwoWriters(t *testing.T) {
-	forEach(t, func(t *testing.T, loc string) {
+func testTwoWriters(t *testing.T, loc string) {
+	{
 		ctx := t.Context()
 		a, b := openStore(t, loc), openStore(t, loc)
 		errc := make(chan error, 2)
@@ -193,11 +225,11 @@ func TestTwoWriters(t *testing.T) {
 				t.Fatalf("%d revocations, %v; want 40", len(rs), err)
 			}
 		}
-	})
+	}
 }
 
-func TestRecords(t *testing.T) {
-	forEach(t, func(t *testing.T, loc string) {
+func testRecords(t *testing.T, loc string) {
+	{
 		ctx := t.Context()
 		s := openStore(t, loc)
 		if err := s.AddUser(ctx, User{ID: "alice", Created: t0}); err != nil {
@@ -257,11 +289,11 @@ func TestRecords(t *testing.T) {
 		if err != nil || len(es) != 2 || es[0].Action != "token.revoke" || es[1].Action != "token.issue" || !es[1].At.Equal(t0) {
 			t.Fatalf("audit events: %+v, %v", es, err)
 		}
-	})
+	}
 }
 
-func TestImportLegacyTokenFile(t *testing.T) {
-	forEach(t, func(t *testing.T, loc string) {
+func testImportLegacyTokenFile(t *testing.T, loc string) {
+	{
 		ctx := t.Context()
 		s := openStore(t, loc)
 		path := filepath.Join(t.TempDir(), "secret.tokens")
@@ -294,7 +326,7 @@ func TestImportLegacyTokenFile(t *testing.T) {
 		if err != nil || len(rs) != 1 || rs[0].JTI != "j2" || !rs[0].At.Equal(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)) {
 			t.Fatalf("imported revocations: %+v, %v", rs, err)
 		}
-	})
+	}
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -308,7 +340,6 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("error shows the password: %v", err)
 	}
 }
-
 
 func TestSQLiteFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay.db")

@@ -136,6 +136,17 @@ func (s *Store) Revoke(ctx context.Context, jti string, at time.Time) error {
 		}
 		return nil // already revoked
 	}
+	if s.dialect == Postgres {
+		// Relays read revocations by id, above the highest they have seen.
+		// PostgreSQL hands out ids at insert, not at commit, so two
+		// concurrent revokes could commit 11 before 10 and a relay that
+		// read 11 would never see 10. Writers of this table take turns
+		// (readers are not blocked), so ids become visible in order.
+		// SQLite has one writer at a time already.
+		if _, err := tx.ExecContext(ctx, "LOCK TABLE revocations IN EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("revoke %s: %w", jti, err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, s.q("INSERT INTO revocations (jti, revoked_at) VALUES (?, ?)"), jti, ms(at)); err != nil {
 		return fmt.Errorf("revoke %s: %w", jti, err)
 	}

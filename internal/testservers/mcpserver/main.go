@@ -16,16 +16,22 @@
 //	                         "listening on http://HOST:PORT/mcp" on stdout
 //	-stateless               with -http: a stateless server (2026-07-28 era)
 //	-require-header N=V      with -http: answer 401 unless header N is V
+//	-call-log FILE           append one line per request received, its
+//	                         method and params as JSON (tests count what
+//	                         reached this child, e.g. the abuse suite)
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"reflect"
+	"sync"
 	"syscall"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -47,6 +53,7 @@ func main() {
 	httpAddr := flag.String("http", "", "serve Streamable HTTP on this address instead of stdio")
 	stateless := flag.Bool("stateless", false, "with -http: stateless server")
 	requireHeader := flag.String("require-header", "", "with -http: NAME=VALUE header required on every request")
+	callLog := flag.String("call-log", "", "append each request's method and params to this file")
 	flag.Parse()
 
 	if *era != eraBoth && *era != eraLegacy && *era != eraModern {
@@ -61,6 +68,15 @@ func main() {
 	}
 
 	s := newServer(*era, *extraTools, *pageSize)
+	if *callLog != "" {
+		f, err := os.OpenFile(*callLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mcpserver: %v\n", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		s.AddReceivingMiddleware(callLogMiddleware(f))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if *httpAddr != "" {
@@ -140,6 +156,26 @@ func eraMiddleware(era string) mcp.Middleware {
 
 func text(s string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+// callLogMiddleware writes one line per request: the method, a space, and
+// the params as JSON. One Write per line with O_APPEND keeps lines whole.
+func callLogMiddleware(w io.Writer) mcp.Middleware {
+	var mu sync.Mutex
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			var params []byte
+			if req != nil {
+				if p := req.GetParams(); p != nil && !reflect.ValueOf(p).IsNil() {
+					params, _ = json.Marshal(p)
+				}
+			}
+			mu.Lock()
+			_, _ = w.Write(append([]byte(method+" "+string(params)), '\n'))
+			mu.Unlock()
+			return next(ctx, method, req)
+		}
+	}
 }
 
 // has2026Meta reports whether a request names a 2026 protocol version in
