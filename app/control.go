@@ -377,6 +377,8 @@ func newControlHandler(c Control, log *slog.Logger) http.Handler {
 	}))
 	mux.HandleFunc("POST /v1/relay", h.setRelay)
 	mux.HandleFunc("POST /v1/servers/import", h.importServers)
+	mux.HandleFunc("POST /v1/login", h.login)
+	mux.HandleFunc("POST /v1/login/cancel", h.command("cancel login", c.CancelLogin))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		controlWriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -599,4 +601,15 @@ func controlWriteError(w http.ResponseWriter, status int, msg string) {
 	controlWriteJSON(w, status, struct {
 		Error string `json:"error"`
 	}{msg})
+}
+
+// login starts a sign-in with the browser and answers its LoginState.
+func (h *controlHandler) login(w http.ResponseWriter, r *http.Request) {
+	st, err := h.c.Login(r.Context())
+	if err != nil {
+		h.fail(w, "login", err, "")
+		return
+	}
+	h.log.Info("control: sign-in started", "relay", st.Relay)
+	controlWriteJSON(w, http.StatusOK, st)
 }

@@ -289,3 +289,22 @@ func (c *ControlClient) do(ctx context.Context, method, path string, body []byte
 	}
 	return nil, &ControlError{Status: resp.StatusCode, Message: msg}
 }
+
+// Login asks the engine to start a sign-in with the browser.
+func (c *ControlClient) Login(ctx context.Context) (LoginState, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/login", nil)
+	if err != nil {
+		return LoginState{}, err
+	}
+	defer resp.Body.Close()
+	var st LoginState
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return LoginState{}, fmt.Errorf("control login: %w", err)
+	}
+	return st, nil
+}
+
+// CancelLogin asks the engine to stop a waiting sign-in.
+func (c *ControlClient) CancelLogin(ctx context.Context) error {
+	return c.command(ctx, http.MethodPost, "/v1/login/cancel", nil)
+}

@@ -119,6 +119,13 @@ func (f *fakeControl) SetServerEnabled(_ context.Context, name string, enabled b
 func (f *fakeControl) SetRelay(_ context.Context, url string) error {
 	return f.record("relay " + url)
 }
+func (f *fakeControl) Login(context.Context) (LoginState, error) {
+	if err := f.record("login"); err != nil {
+		return LoginState{}, err
+	}
+	return LoginState{Phase: LoginWaiting, Relay: "https://relay.example", UserCode: "BCDF-GHJK"}, nil
+}
+func (f *fakeControl) CancelLogin(context.Context) error { return f.record("cancel login") }
 func (f *fakeControl) SetLinkRelay(_ context.Context, url string, unboundOK bool) error {
 	return f.record(fmt.Sprintf("link relay %s %v", url, unboundOK))
 }
@@ -342,6 +349,14 @@ func TestControlCommandsReachTheEngine(t *testing.T) {
 			}
 			return err
 		}, "import " + AppCursor + "=/h/.cursor/mcp.json,file=/x.json"},
+		{func() error {
+			st, err := cl.Login(ctx)
+			if err == nil && (st.Phase != LoginWaiting || st.UserCode != "BCDF-GHJK" || st.Relay != "https://relay.example") {
+				err = fmt.Errorf("login state did not round-trip: %+v", st)
+			}
+			return err
+		}, "login"},
+		{func() error { return cl.CancelLogin(ctx) }, "cancel login"},
 	}
 	for i, s := range steps {
 		if err := s.do(); err != nil {

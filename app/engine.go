@@ -109,6 +109,8 @@ type Engine struct {
 	seq      uint64
 	state    State
 	subs     map[chan State]struct{}
+
+	login loginRunner // sign-in with the browser (engine_login.go)
 }
 
 // tokenInfo is the resolved token and what is shown about it.
@@ -208,6 +210,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.helpers.Go(func() { e.publishLoop(ctx) })
 	e.bridge.Start(ctx)
 	e.reload()
+	e.login.open(ctx)
 	close(e.ready)
 
 	if !quick {
@@ -221,6 +224,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			e.log.Info("stopping")
 			<-netDone
+			e.login.close()
 			e.bridge.Shutdown(context.WithoutCancel(ctx))
 			e.closeLogs()
 			e.markDirty()

@@ -178,6 +178,7 @@ func (e *Engine) buildState() State {
 	cfg := e.cfg
 	e.mu.Unlock()
 
+	st.Login = e.login.snapshot()
 	st.Token = TokenState{Present: tok.token != "", Status: tok.status, Source: tok.source, Error: tok.err}
 	if st.Token.Status == "" {
 		st.Token.Status = TokenMissing // before the first lookup

@@ -25,6 +25,8 @@ type State struct {
 	Token   TokenState   `json:"token"`
 	Config  ConfigState  `json:"config"`
 	Servers []ServerView `json:"servers"`
+	// Login is the latest sign-in with the browser.
+	Login LoginState `json:"login,omitzero"`
 	// Calls are the most recent remote tool calls, newest first.
 	Calls []CallRecord `json:"calls"`
 }
@@ -252,4 +254,9 @@ type Control interface {
 	// ImportServers copies other apps' servers from srcs into mcp.json,
 	// disabled, and reloads.
 	ImportServers(ctx context.Context, srcs []ImportSource) (ImportReport, error)
+	// Login starts a sign-in with the browser (RFC 8628 device flow) and
+	// returns once its code is known; approval stores the token and
+	// connects. CancelLogin stops one that waits.
+	Login(ctx context.Context) (LoginState, error)
+	CancelLogin(ctx context.Context) error
 }

@@ -267,12 +267,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
 		Limits: limits(), MetricsToken: metricsToken,
+		// The device flow and connect codes; their pages take the
+		// signed-in user from the web page (Device.User, below).
+		Device: &server.Device{Store: st, Secret: secret, PublicURL: firstOr(publicURLs, ""), Logger: logger},
 	}
 	page, err := web.New(web.Config{Store: st, Relay: relaySrv, PublicURL: firstOr(publicURLs, ""), Logger: logger, AuthHeader: *authHeader})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	relaySrv.Web = page
+	// The device approval and connect-code pages act for the user signed in
+	// on the web page.
+	relaySrv.Device.User = func(r *http.Request) (string, bool) {
+		u, ok := page.CurrentUser(r)
+		return u.ID, ok
+	}
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens
 	// connections and stalls cannot pile them up.
@@ -562,3 +571,4 @@ func connLimitFlags(fs *flag.FlagSet) func(net.Listener, *slog.Logger) net.Liste
 		return server.LimitListener(ln, *total, *perIP, log)
 	}
 }
+

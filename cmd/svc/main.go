@@ -25,6 +25,7 @@ Usage:
   tetherd run [--config FILE] [--relay URL] [--token-file FILE] [--tag --dev-id ID] [--insecure]
   tetherd run --relay URL --mcp-cmd "python -m x" [--mcp-env K=V]... [--name NAME] [-- ARGS]
   tetherd status [--json]              what the running engine is doing
+  tetherd login [--relay URL] [--no-browser]
   tetherd token set|show|clear [--relay URL]
   tetherd config import [--dry-run] [--from claude|cursor|vscode]
   tetherd install | uninstall | start | stop | restart
@@ -50,6 +51,10 @@ run
     --mcp-env K=V      quick mode: environment for the command (repeatable)
     --name NAME        quick mode: the server's name (default "default")
 
+login              signs in with the browser (the relay's device flow): prints
+                   a code and a link, opens the link, and once you approve
+                   there stores the bridge token as token set does. Nothing
+                   listens on this computer; over SSH open the link anywhere.
 token set          reads the token from stdin and stores it in the OS keychain
                    for the relay; a running engine connects with it at once
 token show         where the token comes from, its dev id and expiry (never the token)
@@ -104,6 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "login":
+		return loginCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		return configCmd(ctx, args[1:], stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart":

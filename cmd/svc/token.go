@@ -59,37 +59,7 @@ func tokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return err
 		}
-		claims, err := app.CheckBridgeToken(tok, time.Now())
-		if err != nil {
-			return err
-		}
-		if settings.Relay == "" {
-			// The running engine writes its own settings.json; without
-			// one, the same writer runs here.
-			if engine != nil {
-				err = engine.SetRelay(ctx, relayURL)
-			} else if err = paths.Ensure(); err == nil {
-				err = app.SaveRelay(paths.Settings, relayURL)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "Saved relay %s in %s.\n", relayURL, paths.Settings)
-		}
-		if engine != nil {
-			if err := engine.SetToken(ctx, tok.Reveal()); err != nil {
-				return err
-			}
-		} else if err := kc.Set(account, tok); err != nil {
-			return fmt.Errorf("storing the token: %w", err)
-		}
-		fmt.Fprintf(stdout, "Stored the bridge token for dev %s (%s) in the OS keychain for %s.\n", claims.Dev, expiryText(claims), relayURL)
-		if engine != nil {
-			fmt.Fprintln(stdout, "The running engine is connecting with it; `tetherd status` shows the result.")
-		} else {
-			fmt.Fprintln(stdout, "Start the bridge with `tetherd run` (or `tetherd install` to run it in the background).")
-		}
-		return nil
+		return storeBridgeToken(ctx, paths, settings, relayURL, engine, kc, tok, stdout)
 	case "show":
 		t, src, err := keystore.Resolver{Keychain: kc, Account: account}.Resolve()
 		if err != nil {
@@ -116,6 +86,45 @@ func tokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return nil
 	}
 	return fmt.Errorf("unknown token command %q: use set, show or clear", verb)
+}
+
+// storeBridgeToken checks tok and stores it for relayURL: through the
+// running engine when one serves that relay (it then connects at once),
+// else in the OS keychain. It saves the relay in settings.json when none
+// is set. `tetherd token set` and `tetherd login` end here.
+func storeBridgeToken(ctx context.Context, paths app.Paths, settings config.Settings, relayURL string, engine *app.ControlClient,
+	kc keystore.Store, tok keystore.Token, stdout io.Writer) error {
+	claims, err := app.CheckBridgeToken(tok, time.Now())
+	if err != nil {
+		return err
+	}
+	if settings.Relay == "" {
+		// The running engine writes its own settings.json; without
+		// one, the same writer runs here.
+		if engine != nil {
+			err = engine.SetRelay(ctx, relayURL)
+		} else if err = paths.Ensure(); err == nil {
+			err = app.SaveRelay(paths.Settings, relayURL)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Saved relay %s in %s.\n", relayURL, paths.Settings)
+	}
+	if engine != nil {
+		if err := engine.SetToken(ctx, tok.Reveal()); err != nil {
+			return err
+		}
+	} else if err := kc.Set(keystore.AccountFor(relayURL), tok); err != nil {
+		return fmt.Errorf("storing the token: %w", err)
+	}
+	fmt.Fprintf(stdout, "Stored the bridge token for dev %s (%s) in the OS keychain for %s.\n", claims.Dev, expiryText(claims), relayURL)
+	if engine != nil {
+		fmt.Fprintln(stdout, "The running engine is connecting with it; `tetherd status` shows the result.")
+	} else {
+		fmt.Fprintln(stdout, "Start the bridge with `tetherd run` (or `tetherd install` to run it in the background).")
+	}
+	return nil
 }
 
 // liveEngineFor returns the running engine when it serves relayURL.

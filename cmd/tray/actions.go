@@ -59,6 +59,18 @@ func (t *tray) do(action string) {
 		if needCtl() {
 			msg, err = pasteToken(ctx, ctl, readClipboard)
 		}
+	case action == actSignIn:
+		if needCtl() {
+			msg, err = signIn(ctx, ctl, app.OpenBrowser)
+		}
+	case action == actSignInOpen && have:
+		err = openSignInPage(ctx, st, app.OpenBrowser)
+	case action == actSignInAbort:
+		if needCtl() {
+			if err = ctl.CancelLogin(ctx); err == nil {
+				msg = "Sign-in canceled"
+			}
+		}
 	case action == actForgetToken:
 		if needCtl() {
 			if err = ctl.ClearToken(ctx); err == nil {

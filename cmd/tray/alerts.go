@@ -37,6 +37,7 @@ func alerts(st app.State, now time.Time) []alert {
 			out = append(out, alert{"token-rejected", "Tether: token rejected", "The relay rejected your bridge token. Paste a new one to connect."})
 		}
 	}
+	out = append(out, signInAlerts(st, now)...)
 	for _, s := range st.Servers {
 		if s.Phase == app.ServerCrashLoop {
 			out = append(out, alert{"crashloop:" + s.Name, "Tether: " + s.Name + " keeps crashing",

@@ -32,6 +32,15 @@ func TestNotifierOncePerCause(t *testing.T) {
 		{"replaced", func(s *app.State) {
 			s.Token.Expired, s.Relay.Unauthorized, s.Relay.Replaced = false, false, true
 		}, []string{"Tether: another bridge took over"}},
+		{"sign-in waits", func(s *app.State) {
+			s.Login = app.LoginState{Phase: app.LoginWaiting, Relay: "https://r.example", UserCode: "BCDF-GHJK", Expires: now.Add(time.Minute)}
+		}, []string{"Tether: approve this computer"}},
+		{"still waiting: quiet", func(s *app.State) { s.Seq++ }, nil},
+		{"denied", func(s *app.State) { s.Login.Phase, s.Login.Error = app.LoginDenied, "denied" }, []string{"Tether: sign-in did not finish"}},
+		{"a new code: news again", func(s *app.State) {
+			s.Login = app.LoginState{Phase: app.LoginWaiting, Relay: "https://r.example", UserCode: "CDFG-HJKL", Expires: now.Add(time.Minute)}
+		}, []string{"Tether: approve this computer"}},
+		{"done: nothing to say", func(s *app.State) { s.Login.Phase = app.LoginDone }, nil},
 	}
 	for _, s := range steps {
 		sent = nil

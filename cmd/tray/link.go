@@ -17,13 +17,22 @@ import (
 // local MCP servers) at any relay. So a link is never applied on arrival:
 // the tray shows "Connect to <relay> as <dev>?" with Accept and Dismiss,
 // and only Accept writes the relay into settings.json and stores the token.
+//
+// tether://connect?relay=URL&code=CODE is the relay page's "Connect this
+// computer": the code is short-lived and single-use, never the token. Only
+// Accept redeems it, at the relay the question names, over HTTPS (http
+// only to this machine), and stores the token that comes back.
 
 type connectLink struct {
 	raw   string
 	relay string
 	token keystore.Token
+	code  string // a connect code to redeem at relay for the token
 	dev   string // from the token's claims, for the question
 }
+
+// maxConnectCode bounds a link's connect code (the relay's are 43 characters).
+const maxConnectCode = 128
 
 // maxLinkRelay bounds a link's relay URL (as displayURL shows it).
 const maxLinkRelay = 120
@@ -46,9 +55,19 @@ func parseLink(raw string) (connectLink, error) {
 		return connectLink{}, fmt.Errorf("unknown link %q: want tether://connect?relay=…", u.Scheme+"://"+what)
 	}
 	q := u.Query()
-	l := connectLink{raw: raw, relay: q.Get("relay"), token: keystore.Token(strings.TrimSpace(q.Get("token")))}
+	l := connectLink{raw: raw, relay: q.Get("relay"), token: keystore.Token(strings.TrimSpace(q.Get("token"))), code: strings.TrimSpace(q.Get("code"))}
 	if l.relay == "" && l.token == "" {
 		return connectLink{}, errors.New("the tether:// link has neither relay nor token")
+	}
+	if l.code != "" {
+		switch {
+		case l.relay == "":
+			return connectLink{}, errors.New("the tether:// link has a connect code but no relay to redeem it at")
+		case l.token != "":
+			return connectLink{}, errors.New("the tether:// link has both a token and a connect code")
+		case len(l.code) > maxConnectCode || strings.ContainsFunc(l.code, notCodeChar):
+			return connectLink{}, errors.New("the tether:// link's connect code is malformed")
+		}
 	}
 	if l.relay != "" {
 		r, err := url.Parse(l.relay)
@@ -79,6 +98,11 @@ func parseLink(raw string) (connectLink, error) {
 		}
 	}
 	return l, nil
+}
+
+// notCodeChar reports a character a connect code (base64url) never holds.
+func notCodeChar(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 // displayURL is the relay URL as the question shows it: all of it (scheme,
@@ -137,6 +161,15 @@ func (l connectLink) apply(ctx context.Context, ctl app.Control, unboundOK bool)
 	st, err := ctl.State(ctx)
 	if err != nil {
 		return err
+	}
+	if l.code != "" {
+		// Redeemed before the relay changes: a spent or expired code
+		// leaves the engine as it was.
+		tok, err := app.RedeemConnectCode(ctx, nil, l.relay, l.code)
+		if err != nil {
+			return err
+		}
+		l.token = tok
 	}
 	if l.relay != "" && st.Relay.URL != l.relay {
 		if err := ctl.SetLinkRelay(ctx, l.relay, unboundOK); err != nil {

@@ -77,6 +77,7 @@ func menuModel(st app.State, now time.Time, attached bool) Model {
 
 	status, statusTip := relayLine(st, now)
 	items := []Item{info("status", status, statusTip)}
+	items = append(items, signInItems(st, now)...)
 	if l := lastErrorLine(st); l != "" {
 		items = append(items, info("relay-error", clip(l), st.Relay.LastError))
 	}
@@ -103,6 +104,7 @@ func menuModel(st app.State, now time.Time, attached bool) Model {
 
 	items = append(items, serverItems(st, now)...)
 	items = append(items, sep("sep-setup"),
+		signInItem(st, now),
 		Item{Key: actPasteToken, ID: actPasteToken, Label: "Paste token from clipboard", Enabled: true,
 			Tooltip: "Reads a bridge token from the clipboard, stores it in the OS keychain and connects."},
 		Item{Key: actForgetToken, ID: actForgetToken, Label: "Forget stored token", Enabled: st.Token.Present && st.Token.Source == app.TokenFromKeychain,
@@ -235,7 +237,7 @@ func noTokenLine(t app.TokenState, host string) (string, string) {
 	case app.TokenUnreadable:
 		return "Token could not be read — see details", t.Error
 	}
-	return "No token — paste one to connect", "Copy a bridge token for " + host + ", then choose Paste token from clipboard."
+	return "No token — sign in to connect", "Choose Sign in with browser…, or copy a bridge token for " + host + " and choose Paste token from clipboard."
 }
 
 // lastErrorLine shows why the relay link is retrying.

@@ -173,10 +173,33 @@ func TestMenuModel(t *testing.T) {
 				s.Token = app.TokenState{Status: app.TokenMissing, Error: "no bridge token found. Looked, in order:\n  1. --token-file / $TETHER_TOKEN_FILE: not set"}
 			},
 			want: []want{
-				{path: "status", label: "No token — paste one to connect"},
+				{path: "status", label: "No token — sign in to connect"},
 				{path: "connect", label: "Connect", enabled: no},
 			},
 			absent: []string{"token"},
+		},
+		{
+			name: "sign-in waiting", icon: assets.Offline,
+			edit: func(s *app.State) {
+				s.Relay.Phase, s.Token = app.RelayOffline, app.TokenState{Status: app.TokenMissing}
+				s.Login = app.LoginState{Phase: app.LoginWaiting, Relay: "https://relay.example.com", UserCode: "BCDF-GHJK",
+					VerificationURI: "https://relay.example.com/device", VerificationURIComplete: "https://relay.example.com/device?user_code=BCDF-GHJK",
+					Expires: now.Add(9 * time.Minute)}
+			},
+			want: []want{
+				{path: "sign-in-code", label: "Enter code BCDF-GHJK on relay.example.com", enabled: no},
+				{path: "sign-in-open", label: "Open the sign-in page", enabled: yes, id: actSignInOpen},
+				{path: "sign-in-cancel", label: "Cancel sign-in", enabled: yes, id: actSignInAbort},
+				{path: "sign-in", label: "Sign in with browser…", enabled: no},
+			},
+		},
+		{
+			name: "sign-in code expired", icon: assets.Connected,
+			edit: func(s *app.State) {
+				s.Login = app.LoginState{Phase: app.LoginWaiting, Relay: "https://relay.example.com", UserCode: "BCDF-GHJK", Expires: now}
+			},
+			want:   []want{{path: "sign-in", label: "Sign in with browser…", enabled: yes, id: actSignIn}},
+			absent: []string{"sign-in-code", "sign-in-open", "sign-in-cancel"},
 		},
 		{
 			name: "keychain unreachable", icon: assets.Offline,

@@ -476,7 +476,7 @@ func TestTrayNoTokenOverDBus(t *testing.T) {
 		want string
 	}{
 		// An empty keychain: nothing stored yet, the first-run case.
-		{"empty keychain", keyringBus, "No token — paste one to connect"},
+		{"empty keychain", keyringBus, "No token — sign in to connect"},
 		// A bus without a Secret Service, as on a bare desktop session.
 		{"no keychain", func(t *testing.T) (string, []string) { return startBus(t), nil }, "No keychain here — use a token file"},
 	}

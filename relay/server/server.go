@@ -89,6 +89,10 @@ type Server struct {
 	// Limits bound what one client token may take (see limits.go).
 	Limits Limits
 
+	// Device, when set, serves the device authorization grant and
+	// connect codes (device.go).
+	Device *Device
+
 	// now, when set (tests), is the clock of the rate limits.
 	now func() time.Time
 
@@ -147,6 +151,9 @@ func (s *Server) init() {
 		mux.HandleFunc("GET /dev/{id}/connect", s.handleTAGConnect)
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
 		mux.Handle("/mcp/{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
+		if s.Device != nil {
+			s.Device.Routes(mux)
+		}
 		if s.Web != nil {
 			mux.Handle("/", s.Web)
 		}

@@ -1,0 +1,23 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// DeviceCodeByUserCode returns the device authorization whose user code
+// is userCode (the code a person types on the approval page), or
+// ErrNotFound.
+func (s *Store) DeviceCodeByUserCode(ctx context.Context, userCode string) (DeviceCode, error) {
+	var hash string
+	err := s.db.QueryRowContext(ctx, s.q("SELECT device_hash FROM device_codes WHERE user_code = ?"), userCode).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DeviceCode{}, fmt.Errorf("device code by user code: %w", ErrNotFound)
+	}
+	if err != nil {
+		return DeviceCode{}, fmt.Errorf("device code by user code: %w", err)
+	}
+	return s.DeviceCode(ctx, hash)
+}
