@@ -323,7 +323,7 @@ func TestDevicePage(t *testing.T) {
 	da := r.authorize(t)
 
 	_, page := getPage(t, da.VerificationURIComplete)
-	if !strings.Contains(page, "Sign in to the relay first") || strings.Contains(page, "Approve</button>") {
+	if !strings.Contains(page, "Sign in to the relay</a> first") || strings.Contains(page, "Approve</button>") {
 		t.Fatalf("page without a user:\n%s", page)
 	}
 
@@ -390,7 +390,7 @@ func TestConnectCodes(t *testing.T) {
 	if code, _ := mint(""); code != http.StatusUnauthorized {
 		t.Fatalf("mint without a user: %d", code)
 	}
-	if _, page := getPage(t, r.ts.URL+"/connect"); !strings.Contains(page, "Sign in to the relay first") || strings.Contains(page, "csrf") {
+	if _, page := getPage(t, r.ts.URL+"/connect"); !strings.Contains(page, "Sign in to the relay</a> first") || strings.Contains(page, "csrf") {
 		t.Fatalf("connect page without a user:\n%s", page)
 	}
 	r.signIn("alice")

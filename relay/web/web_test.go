@@ -568,6 +568,8 @@ func TestEventsLive(t *testing.T) {
 	mreq.Header.Set("Content-Type", "application/json")
 	mreq.Header.Set("Accept", "application/json, text/event-stream")
 	mreq.Header.Set("Mcp-Protocol-Version", mcpwire.Version2026)
+	mreq.Header.Set("Mcp-Method", "tools/call") // 2026 requests mirror method and name in headers
+	mreq.Header.Set("Mcp-Name", "read_file")
 	mresp, err := http.DefaultClient.Do(mreq)
 	if err != nil {
 		t.Fatal(err)
