@@ -83,6 +83,11 @@ type Server struct {
 	// Limits bound what one client token may take (see limits.go).
 	Limits Limits
 
+	// OAuth, when set (and PublicURLs is not empty), makes the relay the
+	// OAuth authorization server of its MCP endpoints (see oauth.go).
+	OAuth *OAuthConfig
+	oauth *oauthServer
+
 	// now, when set (tests), is the clock of the rate limits.
 	now func() time.Time
 
@@ -134,6 +139,9 @@ func (s *Server) init() {
 		mux.HandleFunc("GET /dev/{id}/connect", s.handleTAGConnect)
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
 		mux.Handle("/mcp/{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
+		// The header-only alias for static tokens (see oauth.go).
+		mux.Handle(staticAliasPrefix+"{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
+		s.initOAuth(mux)
 		s.mux = mux
 		s.stopWatch = make(chan struct{})
 		if s.Verifier != nil && s.Verifier.Revocations != nil {
