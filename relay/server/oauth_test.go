@@ -486,6 +486,32 @@ func TestOAuthTokenRefusals(t *testing.T) {
 		st, m = c.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r2}})
 		wantOAuthError(t, "newest refresh token of a revoked family", st, m, "invalid_grant")
 	})
+	t.Run("refresh lifetime slides up to the grant's age", func(t *testing.T) {
+		defer o.skew.Store(0)
+		refreshAt := func(days int, rt string) (int, map[string]any) {
+			o.skew.Store(int64(time.Duration(days) * 24 * time.Hour))
+			return c.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		}
+		_, r := c.mustTokens(c.code("alice", res))
+		for _, day := range []int{29, 58, 87} { // each within 30 days of the last
+			st, m := refreshAt(day, r)
+			if st != 200 {
+				t.Fatalf("refresh on day %d: %d %v", day, st, m)
+			}
+			r = m["refresh_token"].(string)
+		}
+		// Only 4 days old, but the token issued on day 87 ends with the
+		// grant, 90 days after the approval.
+		st, m := refreshAt(91, r)
+		wantOAuthError(t, "refresh past the grant's 90 days", st, m, "invalid_grant")
+
+		_, idle := c.mustTokens(c.code("alice", res)) // approved on day 91
+		st, m = refreshAt(91+31, idle)
+		wantOAuthError(t, "refresh token idle 31 days", st, m, "invalid_grant")
+		if m["error_description"] != "refresh token expired" {
+			t.Fatalf("refused for %v, want the refresh token's expiry", m)
+		}
+	})
 	t.Run("refresh by another client", func(t *testing.T) {
 		_, r1 := c.mustTokens(c.code("alice", res))
 		st, m := c.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r1}, "client_id": {"tc_someone"}})
