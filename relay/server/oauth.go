@@ -106,16 +106,36 @@ func (s *Server) initOAuth(mux *http.ServeMux) {
 	o := &oauthServer{cfg: *s.OAuth, s: s, issuer: normalizeAudience(s.PublicURLs[0]), key: mac.Sum(nil)}
 	o.cimd = newCIMDFetcher(o.cfg.CIMDAllowPrivate, o.cfg.CIMDRootCAs)
 	s.oauth = o
-	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp/{dev}/{server}", o.handleResourceMetadata)
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", o.handleAuthServerMetadata)
+	// The metadata, token and registration endpoints answer any origin:
+	// they use no cookies, and browser-based MCP clients (the Inspector)
+	// call them with fetch.
+	mux.Handle("GET /.well-known/oauth-protected-resource/mcp/{dev}/{server}", anyOrigin(o.handleResourceMetadata))
+	mux.Handle("GET /.well-known/oauth-authorization-server", anyOrigin(o.handleAuthServerMetadata))
 	mux.HandleFunc("GET /oauth/authorize", o.handleAuthorize)
 	mux.HandleFunc("POST /oauth/authorize", o.handleConsent)
-	mux.HandleFunc("POST /oauth/token", o.handleToken)
-	mux.HandleFunc("POST /oauth/register", o.handleRegister)
+	mux.Handle("POST /oauth/token", anyOrigin(o.handleToken))
+	mux.Handle("POST /oauth/register", anyOrigin(o.handleRegister))
+	for _, p := range []string{"/.well-known/oauth-protected-resource/mcp/{dev}/{server}", "/.well-known/oauth-authorization-server", "/oauth/token", "/oauth/register"} {
+		mux.Handle("OPTIONS "+p, anyOrigin(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	}
 	mux.HandleFunc("GET /oauth/apps", o.handleAppsList)
 	mux.HandleFunc("DELETE /oauth/apps/{id}", o.handleAppsDelete)
 	mux.HandleFunc("GET /apps", o.handleAppsPage)
 	mux.HandleFunc("POST /apps/{id}/revoke", o.handleAppsRevoke)
+}
+
+// anyOrigin lets every browser origin read the answer (CORS), without
+// credentials.
+func anyOrigin(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization, Mcp-Protocol-Version")
+			w.Header().Set("Access-Control-Max-Age", "600")
+		}
+		h(w, r)
+	})
 }
 
 // AuthServerMetadata is the RFC 8414 document at
@@ -196,11 +216,14 @@ func validServerName(name string) bool {
 // challenge names the resource's metadata (RFC 9728 §5.1), and a missing
 // scope is an insufficient_scope with the scope to step up to.
 func (s *Server) mcpAuthError(w http.ResponseWriter, r *http.Request, code int, err error) {
-	if s.oauth == nil || strings.HasPrefix(r.URL.Path, staticAliasPrefix) {
+	dev, name := r.PathValue("dev"), r.PathValue("server")
+	// The path is decoded: a name that could break out of the quoted
+	// parameter gets the plain challenge (it has no metadata anyway).
+	if s.oauth == nil || strings.HasPrefix(r.URL.Path, staticAliasPrefix) || checkDevID(dev) != nil || !validServerName(name) {
 		s.authError(w, code, err)
 		return
 	}
-	prm := s.oauth.issuer + "/.well-known/oauth-protected-resource/mcp/" + r.PathValue("dev") + "/" + r.PathValue("server")
+	prm := s.oauth.issuer + "/.well-known/oauth-protected-resource/mcp/" + dev + "/" + name
 	challenge := `Bearer realm="tether-relay", resource_metadata="` + prm + `"`
 	switch {
 	case code == http.StatusUnauthorized && err != ErrNoToken:

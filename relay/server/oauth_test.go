@@ -178,6 +178,14 @@ func TestOAuthJourneyGoSDK(t *testing.T) {
 		t.Errorf("token_endpoint_auth_methods_supported %s", m)
 	}
 
+	req, _ := http.NewRequest("OPTIONS", base+"/oauth/token", nil)
+	req.Header.Set("Origin", "https://inspector.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent ||
+		resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("CORS preflight of the token endpoint: %v %v", resp, err)
+	}
+
 	b := o.browser(t, "alice")
 	approvals := 0
 	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
@@ -575,7 +583,13 @@ func TestOAuthAudience(t *testing.T) {
 			t.Fatalf("static token at %s: %d", u, st)
 		}
 	}
-	resp, _ := rawPost(t, http.DefaultClient, o.ts.URL+"/mcp-token/alice/everything", "", initBody)
+	// A decoded path that could break out of the quoted parameter gets
+	// the plain challenge.
+	resp, _ := rawPost(t, http.DefaultClient, o.ts.URL+"/mcp/alice/x%22,resource_metadata=%22https:evil", "", initBody)
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="tether-relay"` {
+		t.Fatalf("quote in the path: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	resp, _ = rawPost(t, http.DefaultClient, o.ts.URL+"/mcp-token/alice/everything", "", initBody)
 	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="tether-relay"` {
 		t.Fatalf("alias without token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
