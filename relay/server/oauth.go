@@ -42,6 +42,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tether-dev/tether/relay/store"
 )
 
@@ -91,7 +93,17 @@ type oauthServer struct {
 	issuer string // the relay's first public URL, no trailing slash
 	key    []byte // HMAC key of consent and revoke nonces
 	cimd   *cimdFetcher
+	// registrations bounds DCR for the whole relay: registration is open
+	// (anyone may register; only a user's consent grants anything), so
+	// this is what keeps a script from filling the clients table.
+	registrations *rate.Limiter
 }
+
+// Registration budget: a burst for a busy minute, then a steady trickle.
+const (
+	registerRate  = rate.Limit(2) // per second
+	registerBurst = 60
+)
 
 func (s *Server) initOAuth(mux *http.ServeMux) {
 	if s.OAuth == nil {
@@ -103,7 +115,8 @@ func (s *Server) initOAuth(mux *http.ServeMux) {
 	}
 	mac := hmac.New(sha256.New, s.Verifier.Secret)
 	mac.Write([]byte("tether-relay oauth nonce key"))
-	o := &oauthServer{cfg: *s.OAuth, s: s, issuer: normalizeAudience(s.PublicURLs[0]), key: mac.Sum(nil)}
+	o := &oauthServer{cfg: *s.OAuth, s: s, issuer: normalizeAudience(s.PublicURLs[0]), key: mac.Sum(nil),
+		registrations: rate.NewLimiter(registerRate, registerBurst)}
 	o.cimd = newCIMDFetcher(o.cfg.CIMDAllowPrivate, o.cfg.CIMDRootCAs)
 	s.oauth = o
 	// The metadata, token and registration endpoints answer any origin:

@@ -163,6 +163,11 @@ func (o *oauthServer) handleRegister(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is unreadable or over 64 KiB")
 		return
 	}
+	if !o.registrations.AllowN(o.s.clock(), 1) {
+		w.Header().Set("Retry-After", "1")
+		oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "too many registrations; try again shortly")
+		return
+	}
 	m, err := parseClientMetadata(data, "")
 	if err != nil {
 		code := "invalid_client_metadata"

@@ -235,3 +235,31 @@ func FuzzClientMetadata(f *testing.F) {
 		}
 	})
 }
+
+// TestRegisterRate: registration is open, so the relay bounds it.
+func TestRegisterRate(t *testing.T) {
+	o := newOAuthRelay(t, OAuthConfig{})
+	o.frozen.Store(time.Now().UnixNano()) // no refill while the loop runs
+	body := `{"client_name":"flood","redirect_uris":["https://a.example/cb"]}`
+	codes := map[int]int{}
+	for range registerBurst + 5 {
+		resp, err := http.Post(o.ts.URL+"/oauth/register", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		codes[resp.StatusCode]++
+	}
+	if codes[http.StatusCreated] != registerBurst || codes[http.StatusTooManyRequests] != 5 {
+		t.Fatalf("answers %v, want %d created then 5 refused", codes, registerBurst)
+	}
+	// A second later, one more.
+	o.frozen.Add(int64(time.Second))
+	resp, err := http.Post(o.ts.URL+"/oauth/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readAll(t, resp); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("after a second: %d", resp.StatusCode)
+	}
+}

@@ -28,7 +28,8 @@ import (
 type oauthRelay struct {
 	*testRelay
 	st   *store.Store
-	skew atomic.Int64 // added to the relay's clock, in ns
+	skew   atomic.Int64 // added to the relay's clock, in ns
+	frozen atomic.Int64 // when not 0, the relay's clock stands at this unix ns
 }
 
 const userCookie = "test-user"
@@ -52,7 +53,12 @@ func newOAuthRelay(t *testing.T, cfg OAuthConfig) *oauthRelay {
 		return c.Value, true
 	}
 	srv := &Server{Verifier: &Verifier{Secret: testSecret, Revocations: rv}, OAuth: &cfg}
-	srv.now = func() time.Time { return time.Now().Add(time.Duration(o.skew.Load())) }
+	srv.now = func() time.Time {
+		if f := o.frozen.Load(); f != 0 {
+			return time.Unix(0, f)
+		}
+		return time.Now().Add(time.Duration(o.skew.Load()))
+	}
 	ts := httptest.NewUnstartedServer(srv)
 	base := "http://" + ts.Listener.Addr().String()
 	srv.PublicURLs, srv.Verifier.Audiences = []string{base}, []string{base}
