@@ -27,7 +27,7 @@ import (
 // session: a request with the cookie test-user=NAME is signed in as NAME.
 type oauthRelay struct {
 	*testRelay
-	st   *store.Store
+	st     *store.Store
 	skew   atomic.Int64 // added to the relay's clock, in ns
 	frozen atomic.Int64 // when not 0, the relay's clock stands at this unix ns
 }
