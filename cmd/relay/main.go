@@ -33,7 +33,7 @@ const usage = `tether-relay — the self-hostable Tether relay
 
 Usage:
   tether-relay serve --listen ADDR --secret-file FILE [--db LOCATION] [--call-timeout D]
-                     [--public-url URL]... [--allow-origin ORIGIN]...
+                     [--public-url URL]... [--allow-origin ORIGIN]... [--oauth=false]
                      [--body-timeout D] [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
                      [--tls-cert FILE --tls-key FILE | --acme-domain NAME... [--acme-email E]]
                      [--trusted-proxy CIDR]...
@@ -61,6 +61,12 @@ serve
                          endpoints answer to its host name, to loopback names
                          and to IP addresses; any other Host gets 421 (DNS
                          rebinding protection)
+    --oauth              with --public-url (default true): be the OAuth
+                         authorization server of the MCP endpoints, so hosted
+                         agents (ChatGPT, Claude.ai) connect with only the
+                         URL; the first --public-url is the issuer. Static
+                         tokens keep working; /mcp-token/DEV/SERVER is the
+                         same endpoint without OAuth discovery
     --allow-origin O     a browser origin allowed to call the MCP endpoints,
                          e.g. https://inspector.example.com (repeatable); other
                          browsers' requests (with an Origin header) get 403
@@ -205,6 +211,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bodyTimeout := fs.Duration("body-timeout", server.DefaultBodyTimeout, "longest time a client may take to send a request's body")
 	var publicURLs, allowOrigins listFlag
 	fs.Var(&publicURLs, "public-url", "the relay's public base URL, e.g. https://relay.example.com (repeatable); its host is a name the MCP endpoints answer to")
+	oauth := fs.Bool("oauth", true, "with --public-url: be the OAuth authorization server of the MCP endpoints")
 	fs.Var(&allowOrigins, "allow-origin", "a browser origin allowed to call the MCP endpoints, e.g. https://app.example.com (repeatable)")
 	bridgeWait := fs.Duration("bridge-wait", server.DefaultBridgeWait, "how long a request waits for an offline bridge to reconnect before 503 (0: not at all)")
 	startWait := fs.Duration("start-wait", server.DefaultStartWait, "how long an initialize waits for a server that is starting (0: not at all)")
@@ -278,9 +285,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	relaySrv.Web = page
 	// The device approval and connect-code pages act for the user signed in
 	// on the web page.
-	relaySrv.Device.User = func(r *http.Request) (string, bool) {
+	signedIn := func(r *http.Request) (string, bool) {
 		u, ok := page.CurrentUser(r)
 		return u.ID, ok
+	}
+	relaySrv.Device.User = signedIn
+	if *oauth && len(publicURLs) > 0 {
+		// The consent page sends a browser that is not signed in to
+		// /?return=… and sign-in brings it back.
+		relaySrv.OAuth = &server.OAuthConfig{Store: st, SignedInUser: signedIn}
 	}
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens

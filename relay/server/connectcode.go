@@ -143,7 +143,7 @@ var connectButtonTmpl = template.Must(template.New("connect-button").Parse(`<!do
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}button{font:inherit;padding:.5rem 1.2rem}</style>
 </head><body><main>
 <h1>Connect this computer</h1>
-{{if .SignIn}}<p>Sign in to the relay first.</p>
+{{if .SignIn}}<p><a href="/?return=/connect">Sign in to the relay</a> first.</p>
 {{else}}<p>Opens the Tether app on this computer and connects its bridge as <strong>{{.User}}</strong>. The Tether menu asks you to confirm.</p>
 <form method="post" action="/v1/connect-codes"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <button type="submit">Connect this computer</button></form>

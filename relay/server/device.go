@@ -118,9 +118,9 @@ const (
 
 // Routes mounts the device flow's and connect codes' endpoints on mux.
 func (d *Device) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", d.handleMetadata)
+	// The metadata document and the token endpoint are shared with the
+	// OAuth authorization server: Server registers them (asmeta.go).
 	mux.HandleFunc("POST /oauth/device_authorization", d.handleDeviceAuthorization)
-	mux.HandleFunc("POST /oauth/token", d.handleToken)
 	mux.HandleFunc("GET /device", d.handlePage)
 	mux.HandleFunc("POST /device", d.handlePageSubmit)
 	mux.HandleFunc("GET /connect", d.handleConnectPage)

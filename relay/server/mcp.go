@@ -33,7 +33,7 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 	dev, name := r.PathValue("dev"), r.PathValue("server")
 	claims, code, err := s.Verifier.authorize(r, dev, ScopeClient)
 	if err != nil {
-		s.authError(w, code, err)
+		s.mcpAuthError(w, r, code, err)
 		return
 	}
 	if r.Method == http.MethodPost && r.ContentLength > s.limits.bodyBytes {

@@ -93,6 +93,11 @@ type Server struct {
 	// connect codes (device.go).
 	Device *Device
 
+	// OAuth, when set (and PublicURLs is not empty), makes the relay the
+	// OAuth authorization server of its MCP endpoints (see oauth.go).
+	OAuth *OAuthConfig
+	oauth *oauthServer
+
 	// now, when set (tests), is the clock of the rate limits.
 	now func() time.Time
 
@@ -151,6 +156,10 @@ func (s *Server) init() {
 		mux.HandleFunc("GET /dev/{id}/connect", s.handleTAGConnect)
 		mux.HandleFunc("GET /v1/bridges/{dev}", s.handleStatus)
 		mux.Handle("/mcp/{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
+		// The header-only alias for static tokens (see oauth.go).
+		mux.Handle(staticAliasPrefix+"{dev}/{server}", s.guardBrowser(http.HandlerFunc(s.handleMCP)))
+		s.initOAuth(mux)
+		s.initAuthServer(mux)
 		if s.Device != nil {
 			s.Device.Routes(mux)
 		}

@@ -36,6 +36,12 @@ var (
 	ErrExpiredToken = errors.New("token expired")
 	ErrForbidden    = errors.New("token not allowed here")
 	ErrRevokedToken = errors.New("token revoked")
+	// ErrInsufficientScope is the ErrForbidden of a token that lacks the
+	// scope a request needs (a step-up can fix it, RFC 6750 §3.1).
+	ErrInsufficientScope = fmt.Errorf("%w: insufficient scope", ErrForbidden)
+	// ErrWrongResource is the ErrBadToken of a token bound to another MCP
+	// URL (RFC 8707): the client must get a token for this one.
+	ErrWrongResource = fmt.Errorf("%w: token is for another resource", ErrBadToken)
 )
 
 // Issuer is the iss of every token tether-relay issues. A token with
@@ -61,6 +67,17 @@ type Claims struct {
 	// ID names the token: its jti, or for a token without one a hash of
 	// the token itself. Session ids are bound to it.
 	ID string
+	// Resource is, for a token bound to one MCP URL (an OAuth access
+	// token, RFC 8707), that URL's path: /mcp/{dev}/{server}, or /mcp/{dev}
+	// for all of a dev's servers. Empty for a relay-wide token.
+	Resource string
+}
+
+// allowsMCP reports whether the token may call server of dev: every
+// relay-wide token may (its dev is checked elsewhere), a resource-bound
+// one only on its own resource.
+func (c Claims) allowsMCP(dev, server string) bool {
+	return c.Resource == "" || c.Resource == "/mcp/"+dev || c.Resource == "/mcp/"+dev+"/"+server
 }
 
 // HasScope reports whether the token was issued for scope.
@@ -246,13 +263,23 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if tc.Issuer != "" && tc.Issuer != Issuer {
 		return Claims{}, fmt.Errorf("%w: issuer %q is not %q", ErrBadToken, tc.Issuer, Issuer)
 	}
+	resource := ""
 	if len(tc.Audience) > 0 && !slices.ContainsFunc(tc.Audience, v.acceptsAudience) {
-		return Claims{}, fmt.Errorf("%w: audience %v is not this relay", ErrBadToken, []string(tc.Audience))
+		// Not the relay as a whole: it may be one of its MCP URLs.
+		if len(tc.Audience) == 1 {
+			resource = v.resourcePath(tc.Audience[0])
+		}
+		if resource == "" {
+			return Claims{}, fmt.Errorf("%w: audience %v is not this relay", ErrBadToken, []string(tc.Audience))
+		}
 	}
 	if tc.IssuedAt != nil && tc.IssuedAt.After(now().Add(maxIATSkew)) {
 		return Claims{}, fmt.Errorf("%w: issued in the future (iat %s)", ErrBadToken, tc.IssuedAt.UTC().Format(time.RFC3339))
 	}
-	c = Claims{Dev: dev, Scopes: tc.Scope, Expiry: tc.ExpiresAt.Time, ID: tokenID(tc.ID, token)}
+	if resource != "" && !strings.HasPrefix(resource+"/", "/mcp/"+dev+"/") {
+		return Claims{}, fmt.Errorf("%w: audience %s is not a resource of dev %s", ErrBadToken, tc.Audience[0], dev)
+	}
+	c = Claims{Dev: dev, Scopes: tc.Scope, Expiry: tc.ExpiresAt.Time, ID: tokenID(tc.ID, token), Resource: resource}
 	if v.Revocations.Has(c.ID) {
 		return Claims{}, ErrRevokedToken
 	}
@@ -264,6 +291,25 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 func (v *Verifier) acceptsAudience(aud string) bool {
 	aud = normalizeAudience(aud)
 	return aud == DefaultAudience || slices.ContainsFunc(v.Audiences, func(a string) bool { return normalizeAudience(a) == aud })
+}
+
+// resourcePath returns the path of aud when aud is an MCP URL of this
+// relay (one of Audiences followed by /mcp/{dev} or /mcp/{dev}/{server}),
+// else "".
+func (v *Verifier) resourcePath(aud string) string {
+	aud = normalizeAudience(aud)
+	for _, a := range v.Audiences {
+		rest, ok := strings.CutPrefix(aud, normalizeAudience(a))
+		if !ok || !strings.HasPrefix(rest, "/mcp/") {
+			continue
+		}
+		parts := strings.Split(strings.TrimPrefix(rest, "/mcp/"), "/")
+		if len(parts) > 2 || checkDevID(parts[0]) != nil || len(parts) == 2 && parts[1] == "" {
+			continue
+		}
+		return rest
+	}
+	return ""
 }
 
 // tokenID is jti when the token has one, else a hash of the token (which
@@ -314,7 +360,12 @@ func (v *Verifier) authorize(r *http.Request, dev string, allowed ...string) (Cl
 		return Claims{}, http.StatusForbidden, fmt.Errorf("%w: token is for another dev", ErrForbidden)
 	}
 	if !slices.ContainsFunc(allowed, c.HasScope) {
-		return Claims{}, http.StatusForbidden, fmt.Errorf("%w: token scope %v, need one of %v", ErrForbidden, c.Scopes, allowed)
+		return Claims{}, http.StatusForbidden, fmt.Errorf("%w: token scope %v, need one of %v", ErrInsufficientScope, c.Scopes, allowed)
+	}
+	// A token bound to an MCP URL serves that URL and nothing else (not
+	// the status API, not another server of the same dev).
+	if c.Resource != "" && (r.PathValue("server") == "" || !c.allowsMCP(dev, r.PathValue("server"))) {
+		return Claims{}, http.StatusUnauthorized, fmt.Errorf("%w (%s)", ErrWrongResource, c.Resource)
 	}
 	return c, 0, nil
 }

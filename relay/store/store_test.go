@@ -41,6 +41,7 @@ func TestStore(t *testing.T) {
 		{"Records", testRecords},
 		{"ImportLegacyTokenFile", testImportLegacyTokenFile},
 		{"Accounts", testAccounts},
+		{"OAuthGrants", testOAuthGrants},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

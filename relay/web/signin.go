@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,7 +94,23 @@ func (w *Web) signInPage(rw http.ResponseWriter, r *http.Request, code int, msg,
 	csrf := randomToken(32)
 	w.setCookie(rw, r, preCSRFCookie, csrf, time.Hour)
 	rw.Header().Set("Cache-Control", "no-store")
-	w.render(rw, code, "signin", map[string]any{"CSRF": csrf, "Message": msg, "User": user})
+	ret := r.FormValue("return")
+	if !localPath(ret) {
+		ret = ""
+	}
+	w.render(rw, code, "signin", map[string]any{"CSRF": csrf, "Message": msg, "User": user, "Return": ret})
+}
+
+// localPath reports whether p is a path on this relay ("/oauth/authorize?…",
+// "/device?…") that sign-in may return to: it must not name another host
+// ("//evil", "/\evil", "https:…"), so an attacker's link cannot use the
+// relay's sign-in to send a browser elsewhere.
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == ""
 }
 
 // preCSRFOK checks a pre-session form: its field must equal its cookie.
@@ -144,7 +162,11 @@ func (w *Web) handleSignIn(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "internal error", http.StatusInternalServerError)
 		return
 	}
-	http.Redirect(rw, r, "/", http.StatusSeeOther)
+	to := "/"
+	if ret := r.PostFormValue("return"); localPath(ret) {
+		to = ret // back to the consent or device page that sent the browser here
+	}
+	http.Redirect(rw, r, to, http.StatusSeeOther)
 }
 
 // handleLinkPage shows the set-password form of a sign-in link. It does

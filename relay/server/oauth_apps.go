@@ -1,0 +1,148 @@
+package server
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/tether-dev/tether/relay/store"
+)
+
+// connectedApp is one entry of the user's connected apps: a live grant.
+type connectedApp struct {
+	ID          string     `json:"id"`
+	ClientID    string     `json:"client_id"`
+	ClientName  string     `json:"client_name"`
+	RedirectURI string     `json:"redirect_uri"`
+	Resource    string     `json:"resource"`
+	Created     time.Time  `json:"created"`
+	LastUsed    *time.Time `json:"last_used,omitempty"`
+}
+
+func (o *oauthServer) connectedApps(r *http.Request, user string) ([]connectedApp, error) {
+	gs, err := o.cfg.Store.OAuthGrants(r.Context(), user)
+	if err != nil {
+		return nil, err
+	}
+	apps := []connectedApp{}
+	for _, g := range gs {
+		a := connectedApp{ID: g.ID, ClientID: g.ClientID, ClientName: g.ClientName, RedirectURI: g.RedirectURI,
+			Resource: g.Resource, Created: g.Created}
+		if !g.LastUsed.IsZero() {
+			a.LastUsed = &g.LastUsed
+		}
+		apps = append(apps, a)
+	}
+	return apps, nil
+}
+
+// handleAppsList is GET /oauth/apps: the signed-in user's connected apps.
+func (o *oauthServer) handleAppsList(w http.ResponseWriter, r *http.Request) {
+	user, ok := o.signedIn(r)
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+		return
+	}
+	apps, err := o.connectedApps(r, user)
+	if err != nil {
+		o.s.log.Error("connected apps", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not list apps"})
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, apps)
+}
+
+// handleAppsDelete is DELETE /oauth/apps/{id}. DELETE needs no CSRF
+// nonce: a cross-site form cannot send it, and a cross-site fetch needs a
+// CORS preflight the relay does not grant.
+func (o *oauthServer) handleAppsDelete(w http.ResponseWriter, r *http.Request) {
+	user, ok := o.signedIn(r)
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+		return
+	}
+	if code, err := o.revokeApp(r, user, r.PathValue("id")); err != nil {
+		writeJSON(w, code, map[string]string{"error": err.Error()})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeApp revokes a grant of user; its tokens stop working at once on
+// this relay, and on others sharing the store at their next poll.
+func (o *oauthServer) revokeApp(r *http.Request, user, id string) (int, error) {
+	g, err := o.cfg.Store.OAuthGrant(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && g.UserID != user {
+		return http.StatusNotFound, errors.New("no such app")
+	}
+	if err != nil {
+		return http.StatusInternalServerError, errors.New("could not read the app")
+	}
+	o.revokeFamily(r, id, "revoked by user:"+user)
+	return 0, nil
+}
+
+// handleAppsPage is GET /apps: the connected apps as a page.
+func (o *oauthServer) handleAppsPage(w http.ResponseWriter, r *http.Request) {
+	user, ok := o.signedIn(r)
+	if !ok {
+		toSignIn(w, r, "/apps")
+		return
+	}
+	apps, err := o.connectedApps(r, user)
+	if err != nil {
+		o.s.log.Error("connected apps", "err", err)
+		http.Error(w, "could not list apps", http.StatusInternalServerError)
+		return
+	}
+	type row struct {
+		connectedApp
+		CSRF string
+	}
+	rows := make([]row, len(apps))
+	for i, a := range apps {
+		rows[i] = row{a, o.nonce("revoke", user, a.ID)}
+	}
+	securePage(w)
+	if err := appsTmpl.Execute(w, struct {
+		User string
+		Apps []row
+	}{user, rows}); err != nil {
+		o.s.log.Warn("apps page", "err", err)
+	}
+}
+
+// handleAppsRevoke is the page's POST /apps/{id}/revoke; its nonce binds
+// the form to the user and the app.
+func (o *oauthServer) handleAppsRevoke(w http.ResponseWriter, r *http.Request) {
+	user, ok := o.signedIn(r)
+	if !ok {
+		toSignIn(w, r, "/apps")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	id := r.PathValue("id")
+	if err := r.ParseForm(); err != nil || !o.nonceOK(r.PostForm.Get("csrf"), "revoke", user, id) {
+		http.Error(w, "revoke form refused", http.StatusForbidden)
+		return
+	}
+	if code, err := o.revokeApp(r, user, id); err != nil {
+		http.Error(w, err.Error(), code)
+		return
+	}
+	http.Redirect(w, r, "/apps", http.StatusSeeOther)
+}
+
+var appsTmpl = template.Must(template.New("apps").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Connected apps – Tether</title>
+<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}td,th{padding:.3rem .6rem;text-align:left}</style></head>
+<body><h1>Connected apps</h1><p>Signed in as <b>{{.User}}</b>.</p>
+{{if .Apps}}<table><tr><th>App</th><th>Can call</th><th>Approved</th><th>Last used</th><th></th></tr>
+{{range .Apps}}<tr><td>{{.ClientName}}</td><td><code>{{.Resource}}</code></td><td>{{.Created.Format "2006-01-02 15:04"}}</td>
+<td>{{if .LastUsed}}{{.LastUsed.Format "2006-01-02 15:04"}}{{else}}never{{end}}</td>
+<td><form method="post" action="/apps/{{.ID}}/revoke"><input type="hidden" name="csrf" value="{{.CSRF}}"><button>Revoke</button></form></td></tr>
+{{end}}</table>{{else}}<p>No app is connected.</p>{{end}}
+</body></html>
+`))

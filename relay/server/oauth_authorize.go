@@ -1,0 +1,257 @@
+package server
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tether-dev/tether/relay/store"
+)
+
+// authRequest is a checked authorization request.
+type authRequest struct {
+	client        oauthClient
+	redirectURI   string
+	state         string
+	codeChallenge string
+	resource      string // normalized MCP URL
+	dev, server   string // what resource names; server "" = all
+	scope         string
+}
+
+// authError is an error of an authorization request. With redirect set
+// it goes back to the client (RFC 6749 §4.1.2.1); without, the redirect
+// URI itself is not trusted and the user sees it.
+type authError struct {
+	redirect bool
+	code     string
+	desc     string
+}
+
+// parseAuthRequest checks the parameters of GET /oauth/authorize (and
+// the same ones echoed by the consent form).
+func (o *oauthServer) parseAuthRequest(r *http.Request, q url.Values) (authRequest, *authError) {
+	var a authRequest
+	c, err := o.client(r.Context(), q.Get("client_id"))
+	if err != nil {
+		return a, &authError{code: "invalid_client", desc: "unknown client: " + err.Error()}
+	}
+	a.client = c
+	a.redirectURI = q.Get("redirect_uri")
+	if a.redirectURI == "" || !redirectMatches(c.RedirectURIs, a.redirectURI) {
+		return a, &authError{code: "invalid_request", desc: "redirect_uri is not one the client registered"}
+	}
+	a.state = q.Get("state")
+	if q.Get("response_type") != "code" {
+		return a, &authError{redirect: true, code: "unsupported_response_type", desc: "only response_type=code"}
+	}
+	if q.Get("code_challenge_method") != "S256" {
+		return a, &authError{redirect: true, code: "invalid_request", desc: "PKCE with code_challenge_method=S256 is required"}
+	}
+	a.codeChallenge = q.Get("code_challenge")
+	if len(a.codeChallenge) != 43 || strings.Trim(a.codeChallenge, base64URLChars) != "" {
+		return a, &authError{redirect: true, code: "invalid_request", desc: "code_challenge must be a base64url SHA-256"}
+	}
+	scopes := strings.Fields(q.Get("scope"))
+	for _, sc := range scopes {
+		if sc != scopeMCP && sc != scopeOfflineAccess {
+			return a, &authError{redirect: true, code: "invalid_scope", desc: "unknown scope " + strconv.Quote(sc)}
+		}
+	}
+	a.scope = scopeMCP
+	res := q["resource"]
+	if len(res) != 1 {
+		return a, &authError{redirect: true, code: "invalid_target", desc: "one resource (the MCP URL, RFC 8707) is required"}
+	}
+	dev, name, ok := o.resourceFor(res[0])
+	if !ok {
+		return a, &authError{redirect: true, code: "invalid_target", desc: "resource is not an MCP URL of this relay"}
+	}
+	a.resource, a.dev, a.server = normalizeAudience(res[0]), dev, name
+	return a, nil
+}
+
+const base64URLChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// fail answers an authorization error.
+func (o *oauthServer) fail(w http.ResponseWriter, r *http.Request, a authRequest, e *authError) {
+	if !e.redirect {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte("Authorization request refused: " + e.code + ": " + e.desc + "\n"))
+		return
+	}
+	o.redirectBack(w, r, a, url.Values{"error": {e.code}, "error_description": {e.desc}})
+}
+
+// redirectBack sends the browser to the client with v, the state and the
+// issuer (RFC 9207: the client checks it to rule out mix-up attacks).
+func (o *oauthServer) redirectBack(w http.ResponseWriter, r *http.Request, a authRequest, v url.Values) {
+	if a.state != "" {
+		v.Set("state", a.state)
+	}
+	v.Set("iss", o.issuer)
+	sep := "?"
+	if strings.Contains(a.redirectURI, "?") {
+		sep = "&"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, a.redirectURI+sep+v.Encode(), http.StatusFound)
+}
+
+func (o *oauthServer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	a, aerr := o.parseAuthRequest(r, q)
+	if aerr != nil {
+		o.fail(w, r, a, aerr)
+		return
+	}
+	user, ok := o.signedIn(r)
+	if !ok {
+		toSignIn(w, r, r.URL.RequestURI())
+		return
+	}
+	if a.dev != user {
+		o.fail(w, r, a, &authError{redirect: true, code: "invalid_target", desc: "the resource belongs to another user"})
+		return
+	}
+	exp := strconv.FormatInt(o.s.clock().Add(consentTTL).Unix(), 10)
+	page := consentPage{
+		ClientName:   a.client.Name,
+		ClientID:     a.client.ID,
+		RedirectHost: redirectHost(a.redirectURI),
+		Servers:      "all of your servers",
+		User:         user,
+		Fields: []hidden{
+			{"client_id", a.client.ID}, {"redirect_uri", a.redirectURI}, {"state", a.state},
+			{"code_challenge", a.codeChallenge}, {"code_challenge_method", "S256"}, {"response_type", "code"},
+			{"resource", a.resource}, {"scope", a.scope}, {"exp", exp},
+			{"csrf", o.consentNonce(user, a, exp)},
+		},
+	}
+	if a.server != "" {
+		page.Servers = "the server “" + a.server + "”"
+	}
+	securePage(w)
+	if err := consentTmpl.Execute(w, page); err != nil {
+		o.s.log.Warn("consent page", "err", err)
+	}
+}
+
+// consentNonce binds the consent form to the signed-in user, to every
+// parameter of the request and to an expiry: a page from another site
+// cannot approve (it cannot compute the nonce), and the approval covers
+// exactly what the user saw.
+func (o *oauthServer) consentNonce(user string, a authRequest, exp string) string {
+	return o.nonce("consent", user, a.client.ID, a.redirectURI, a.state, a.codeChallenge, a.resource, a.scope, exp)
+}
+
+func (o *oauthServer) handleConsent(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	a, aerr := o.parseAuthRequest(r, r.PostForm)
+	if aerr != nil {
+		o.fail(w, r, a, aerr)
+		return
+	}
+	user, ok := o.signedIn(r)
+	if !ok {
+		toSignIn(w, r, "/oauth/authorize?"+r.PostForm.Encode())
+		return
+	}
+	exp := r.PostForm.Get("exp")
+	expAt, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || a.dev != user || !o.nonceOK(r.PostForm.Get("csrf"), "consent", user, a.client.ID, a.redirectURI, a.state,
+		a.codeChallenge, a.resource, a.scope, exp) {
+		http.Error(w, "consent form refused (stale, forged or for another user)", http.StatusForbidden)
+		return
+	}
+	if o.s.clock().Unix() > expAt {
+		http.Error(w, "consent form expired: start again from your app", http.StatusForbidden)
+		return
+	}
+	if r.PostForm.Get("action") != "approve" {
+		o.audit(r.Context(), "user:"+user, "oauth.deny", a.client.ID, a.resource)
+		o.redirectBack(w, r, a, url.Values{"error": {"access_denied"}, "error_description": {"the user denied access"}})
+		return
+	}
+	now := o.s.clock()
+	g := store.OAuthGrant{ID: "g_" + secret(12), UserID: user, ClientID: a.client.ID, ClientName: a.client.Name,
+		RedirectURI: a.redirectURI, Resource: a.resource, Scope: a.scope, Created: now}
+	code := secret(32)
+	err = o.cfg.Store.AddOAuthGrant(r.Context(), g)
+	if err == nil {
+		err = o.cfg.Store.AddOAuthCode(r.Context(), store.OAuthCode{Hash: hashSecret(code), GrantID: g.ID,
+			CodeChallenge: a.codeChallenge, Created: now, Expires: now.Add(codeTTL)})
+	}
+	if err != nil {
+		o.s.log.Error("oauth approve", "err", err)
+		o.redirectBack(w, r, a, url.Values{"error": {"server_error"}})
+		return
+	}
+	o.audit(r.Context(), "user:"+user, "oauth.approve", g.ID, a.client.ID+" "+a.resource)
+	o.redirectBack(w, r, a, url.Values{"code": {code}})
+}
+
+// redirectHost is what the consent page shows of where the user is sent:
+// the host, or the scheme of a private-use URI (an app on this device).
+func redirectHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return u.Scheme + ": (an app on your device)"
+	}
+	return u.Host
+}
+
+// securePage sets the headers of the relay's own HTML pages: no framing
+// (clickjacking the Approve button), no caching, no scripts. No
+// form-action: browsers apply it to the redirect after the form, which
+// goes to the client's own URI or scheme.
+func securePage(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+type hidden struct{ Name, Value string }
+
+type consentPage struct {
+	ClientName, ClientID, RedirectHost, Servers, User string
+	Fields                                            []hidden
+}
+
+var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Allow {{.ClientName}}? – Tether</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}code{word-break:break-all}</style></head>
+<body><h1>Allow <em>{{.ClientName}}</em> to use your MCP servers?</h1>
+<p>Signed in as <b>{{.User}}</b>.</p>
+<ul>
+<li>Application: <b>{{.ClientName}}</b> (<code>{{.ClientID}}</code>)</li>
+<li>It will be sent back to: <b>{{.RedirectHost}}</b></li>
+<li>It asks to call: <b>{{.Servers}}</b></li>
+</ul>
+<p>It can call tools on these servers until you revoke it under <a href="/apps">Connected apps</a>.</p>
+<form method="post" action="/oauth/authorize">
+{{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<button name="action" value="approve">Approve</button>
+<button name="action" value="deny">Deny</button>
+</form></body></html>
+`))
+
+// grantLive reports whether a grant may still mint tokens.
+func grantLive(g store.OAuthGrant, now time.Time) bool {
+	return g.Revoked.IsZero() && now.Before(g.Created.Add(grantMaxAge))
+}
