@@ -24,6 +24,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	buildversion "github.com/tether-dev/tether/internal/version"
 	"github.com/tether-dev/tether/relay/server"
 )
 
@@ -40,6 +41,7 @@ Usage:
   tether-relay token --secret-file FILE --dev ID --scope bridge|client [--ttl D] [--aud URL]
   tether-relay token list --secret-file FILE
   tether-relay token revoke --secret-file FILE --jti ID
+  tether-relay version
 
 serve
   Runs the relay. If FILE does not exist it is created with a fresh random
@@ -155,6 +157,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tether-relay", buildversion.Get())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

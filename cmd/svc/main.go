@@ -13,10 +13,13 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+
+	buildversion "github.com/tether-dev/tether/internal/version"
 )
 
-// version is set at release time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is this build's release version (see internal/version for how it
+// is stamped); the engine reports it in its State.
+var version = buildversion.Get().Version
 
 const usage = `tetherd — the Tether bridge: your local MCP servers, reachable by hosted agents
 
@@ -111,7 +114,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "sample-server": // hidden: the demo's built-in MCP server
 		return sampleServer(ctx)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "tetherd", version)
+		fmt.Fprintln(stdout, "tetherd", buildversion.Get())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
