@@ -111,6 +111,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return configCmd(ctx, args[1:], stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart":
 		return serviceCmd(ctx, args[0], args[1:], stdout, stderr)
+	case "print-unit": // hidden: the systemd user unit, for packaging
+		return printUnitCmd(args[1:], stdout, stderr)
 	case "sample-server": // hidden: the demo's built-in MCP server
 		return sampleServer(ctx)
 	case "version", "--version":
