@@ -25,8 +25,8 @@ import (
 
 	"github.com/tether-dev/tether/app"
 	"github.com/tether-dev/tether/app/config"
-	"github.com/tether-dev/tether/keystore"
 	buildversion "github.com/tether-dev/tether/internal/version"
+	"github.com/tether-dev/tether/keystore"
 )
 
 // checkStatus is one check's verdict. Only checkFail makes doctor exit 1.
