@@ -441,8 +441,13 @@ func (d *doctor) checkAutostart() {
 		home, _ := os.UserHomeDir()
 		on = exists(filepath.Join(home, "Library", "LaunchAgents", "dev.tether.tray.plist"))
 	default:
+		// The user's entry overrides the package's; Hidden=true turns it off.
 		cfg, _ := os.UserConfigDir()
-		on = exists(filepath.Join(cfg, "autostart", "tether.desktop")) || exists("/etc/xdg/autostart/tether.desktop")
+		if data, err := os.ReadFile(filepath.Join(cfg, "autostart", "tether.desktop")); err == nil {
+			on = !strings.Contains(string(data), "\nHidden=true")
+		} else {
+			on = exists("/etc/xdg/autostart/tether.desktop")
+		}
 	}
 	if on {
 		d.add("tray at login", checkInfo, "on", "")
