@@ -80,3 +80,23 @@ bench-smoke: peers
 FUZZTIME ?= 30s
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+.PHONY: dist dist-check winres
+
+## dist: every release artifact that builds on Linux, into dist/ (.deb for
+## the client and the relay, relay tarballs, Windows zips, a macOS Tether.app
+## without its cgo tray, a Homebrew cask, SHA256SUMS, a CycloneDX SBOM).
+## VERSION=1.2.3 for a release; TARGETS="linux/amd64 …" for a subset. See
+## packaging/README.md.
+dist:
+	packaging/build.sh
+
+## dist-check: validate dist/ (dpkg-deb, desktop-file-validate,
+## systemd-analyze, PE subsystem and resources, Info.plist keys, checksums).
+dist-check:
+	packaging/check.sh
+
+## winres: regenerate cmd/tray's Windows resources (icon, manifest, version)
+## from packaging/windows/winres.json.
+winres:
+	GOFLAGS= $(GO) run github.com/tc-hib/go-winres@v0.3.3 make --in packaging/windows/winres.json --out cmd/tray/rsrc --arch amd64,arm64

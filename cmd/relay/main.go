@@ -24,6 +24,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	buildversion "github.com/tether-dev/tether/internal/version"
 	"github.com/tether-dev/tether/relay/server"
 	"github.com/tether-dev/tether/relay/store"
 	"github.com/tether-dev/tether/relay/web"
@@ -43,6 +44,7 @@ Usage:
   tether-relay token list --secret-file FILE [--db LOCATION]
   tether-relay token revoke --secret-file FILE [--db LOCATION] --jti ID
   tether-relay user add ID --secret-file FILE [--db LOCATION] [--public-url URL]
+  tether-relay version
 
 serve
   Runs the relay. If FILE does not exist it is created with a fresh random
@@ -186,6 +188,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return token(ctx, args[1:], stdout, stderr)
 	case "user":
 		return user(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tether-relay", buildversion.Get())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -318,3 +318,14 @@ func TestLegacyTokenFileImported(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// `tether-relay version` names the build: version, commit, date, toolchain.
+func TestVersionCommand(t *testing.T) {
+	var out strings.Builder
+	if err := run(t.Context(), []string{"version"}, &out, &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.HasPrefix(s, "tether-relay dev (commit ") || !strings.Contains(s, " go1.") {
+		t.Fatalf("version printed %q", s)
+	}
+}

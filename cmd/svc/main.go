@@ -13,10 +13,13 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+
+	buildversion "github.com/tether-dev/tether/internal/version"
 )
 
-// version is set at release time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is this build's release version (see internal/version for how it
+// is stamped); the engine reports it in its State.
+var version = buildversion.Get().Version
 
 const usage = `tetherd — the Tether bridge: your local MCP servers, reachable by hosted agents
 
@@ -29,6 +32,7 @@ Usage:
   tetherd token set|show|clear [--relay URL]
   tetherd config import [--dry-run] [--from claude|cursor|vscode]
   tetherd install | uninstall | start | stop | restart
+  tetherd doctor [--json] [--relay URL] [--token-file FILE]
   tetherd version
 
 run
@@ -59,6 +63,11 @@ token set          reads the token from stdin and stores it in the OS keychain
                    for the relay; a running engine connects with it at once
 token show         where the token comes from, its dev id and expiry (never the token)
 token clear        removes it from the keychain
+
+doctor             checks the folder, mcp.json and its commands, the token,
+                   the keychain, the relay (DNS, TCP, TLS, /healthz, the
+                   token), the clock, the service and the tray; one line
+                   each with what to do. Exit 1 when something is broken
 
 install            runs tetherd in the background as a user-level service
                    (systemd user unit, macOS LaunchAgent, Windows service)
@@ -115,10 +124,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return configCmd(ctx, args[1:], stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart":
 		return serviceCmd(ctx, args[0], args[1:], stdout, stderr)
+	case "doctor":
+		return doctorCmd(ctx, args[1:], stdout, stderr)
+	case "print-unit": // hidden: the systemd user unit, for packaging
+		return printUnitCmd(args[1:], stdout, stderr)
 	case "sample-server": // hidden: the demo's built-in MCP server
 		return sampleServer(ctx)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "tetherd", version)
+		fmt.Fprintln(stdout, "tetherd", buildversion.Get())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -58,3 +58,16 @@ func TestCheckRelayTransportSources(t *testing.T) {
 		}
 	}
 }
+
+// `tetherd version` names the build: version, commit, date, toolchain.
+func TestVersionCommand(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		var out strings.Builder
+		if err := run(context.Background(), []string{arg}, nil, &out, io.Discard); err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if s := out.String(); !strings.HasPrefix(s, "tetherd dev (commit ") || !strings.Contains(s, ", built ") || !strings.Contains(s, " go1.") {
+			t.Fatalf("%s printed %q", arg, s)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tether-dev/tether/app"
 	"github.com/tether-dev/tether/app/config"
+	buildversion "github.com/tether-dev/tether/internal/version"
 	"github.com/tether-dev/tether/keystore"
 )
 
@@ -96,7 +97,7 @@ func (t *tray) do(action string) {
 		if have {
 			home = st.Engine.Home
 		}
-		msg = fmt.Sprintf("Tether %s (%s/%s) · files in %s", version, runtime.GOOS, runtime.GOARCH, home)
+		msg = fmt.Sprintf("Tether %s · files in %s", buildversion.Get(), home)
 	case action == "link-accept":
 		l, ok := t.takeLink()
 		if ok && have {

@@ -52,8 +52,43 @@ func loginItemEnabled(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	_, err = os.Stat(p)
-	return err == nil
+	if runtime.GOOS == "darwin" {
+		_, err = os.Stat(p)
+		return err == nil
+	}
+	// XDG: the user's entry overrides the system one of the same name.
+	if data, err := os.ReadFile(p); err == nil {
+		return !hiddenEntry(data)
+	}
+	return systemLoginItem() != ""
+}
+
+// systemLoginItem is the autostart entry a package installs for every user
+// (packaging/linux: /etc/xdg/autostart/tether.desktop), searched along
+// $XDG_CONFIG_DIRS; "" when there is none.
+func systemLoginItem() string {
+	dirs := os.Getenv("XDG_CONFIG_DIRS")
+	if dirs == "" {
+		dirs = "/etc/xdg"
+	}
+	for _, d := range filepath.SplitList(dirs) {
+		p := filepath.Join(d, "autostart", "tether.desktop")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// hiddenEntry reports whether a desktop entry says Hidden=true: the XDG way
+// for a user to turn off a system-wide autostart entry.
+func hiddenEntry(data []byte) bool {
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(l) == "Hidden=true" {
+			return true
+		}
+	}
+	return false
 }
 
 // setLoginItem turns start at login on or off for the executable exe.
@@ -74,6 +109,13 @@ func setLoginItem(ctx context.Context, on bool, exe string) error {
 	p, err := loginItemPath()
 	if err != nil {
 		return err
+	}
+	if !on && runtime.GOOS != "darwin" && systemLoginItem() != "" {
+		// Removing our file would leave the package's entry in force.
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(p, []byte("[Desktop Entry]\nType=Application\nName=Tether\nHidden=true\n"), 0o644)
 	}
 	if !on {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

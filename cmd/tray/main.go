@@ -28,10 +28,12 @@ import (
 
 	"github.com/tether-dev/tether/app"
 	"github.com/tether-dev/tether/internal/logfile"
+	buildversion "github.com/tether-dev/tether/internal/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is this build's release version (see internal/version for how it
+// is stamped).
+var version = buildversion.Get().Version
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -46,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for i, a := range args {
 		switch {
 		case a == "--version" || a == "-version":
-			fmt.Fprintln(stdout, "tether", version)
+			fmt.Fprintln(stdout, "tether", buildversion.Get())
 			return 0
 		case a == "-h" || a == "--help" || a == "-help":
 			fmt.Fprint(stdout, usage)

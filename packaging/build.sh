@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# make dist: every release artifact that can be built on Linux, into dist/.
+#   TARGETS="linux/amd64 windows/amd64" packaging/build.sh   (a subset)
+#   VERSION=1.2.3 packaging/build.sh                           (a release)
+# Needs Go and dpkg-deb, zip, tar (Debian packages); go-winres and
+# cyclonedx-gomod run as pinned Go modules (go run …@version), so nothing
+# but Go modules is downloaded. Layout: see packaging/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGETS="${TARGETS:-linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64}"
+COMMIT="${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
+DATE="${DATE:-$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)}"
+VERSION="${VERSION:-$(git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' || true)}"
+[ -n "$VERSION" ] || VERSION="0.0.0-dev.$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+# Debian versions sort "~" before anything: 0.0.0~dev.abc < 0.0.0.
+DEBVERSION="${VERSION//-/\~}"
+DIST="${DIST:-dist}"
+CYCLONEDX="github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0"
+
+pkg="github.com/tether-dev/tether/internal/version"
+LDFLAGS="-s -w -X $pkg.version=$VERSION -X $pkg.commit=$COMMIT -X $pkg.date=$DATE"
+
+rm -rf "$DIST"
+mkdir -p "$DIST"
+echo "dist: version $VERSION (deb $DEBVERSION), commit $COMMIT"
+
+# gobuild OS ARCH OUT PKG [extra ldflags]: a static, reproducible binary.
+gobuild() {
+	echo "  build $1/$2 $4"
+	CGO_ENABLED=0 GOOS="$1" GOARCH="$2" go build -trimpath -buildvcs=false \
+		-ldflags "$LDFLAGS ${5:-}" -o "$3" "./$4"
+}
+
+# debpkg STAGING OUT: a .deb from a staged tree whose DEBIAN/ is filled in.
+debpkg() {
+	local size
+	size=$(du -sk --exclude=DEBIAN "$1" | cut -f1)
+	sed -i "s/@SIZE@/$size/" "$1/DEBIAN/control"
+	dpkg-deb --root-owner-group -Zxz --build "$1" "$2" >/dev/null
+	echo "  deb   $2"
+}
+
+# control NAME ARCH DESCRIPTION [extra fields]
+control() {
+	cat <<CTRL
+Package: $1
+Version: $DEBVERSION
+Architecture: $2
+Maintainer: Tether developers <tether@example.com>
+Installed-Size: @SIZE@
+Section: net
+Priority: optional
+Homepage: https://github.com/tether-dev/tether
+${4:+$4
+}Description: $3
+CTRL
+}
+
+linux() {
+	local arch=$1 bin="$DIST/bin/linux_$1"
+	mkdir -p "$bin"
+	gobuild linux "$arch" "$bin/tetherd" cmd/svc
+	gobuild linux "$arch" "$bin/tether" cmd/tray
+	gobuild linux "$arch" "$bin/tether-relay" cmd/relay
+
+	# The client: tray + tetherd, the tether:// handler, icons, autostart
+	# and the systemd user unit (rendered by tetherd itself, so it is the
+	# unit `tetherd install` writes; not enabled for anyone by default).
+	local r="$DIST/stage/tether_linux_$arch"
+	install -Dm755 "$bin/tetherd" "$r/usr/bin/tetherd"
+	install -Dm755 "$bin/tether" "$r/usr/bin/tether"
+	install -Dm644 packaging/linux/tether.desktop "$r/usr/share/applications/tether.desktop"
+	install -Dm644 packaging/linux/tether-autostart.desktop "$r/etc/xdg/autostart/tether.desktop"
+	install -Dm644 assets/connected.png "$r/usr/share/icons/hicolor/64x64/apps/tether.png"
+	mkdir -p "$r/usr/lib/systemd/user"
+	go run ./cmd/svc print-unit --exe /usr/bin/tetherd |
+		sed '1s/.*/# Installed by the tether package; `tetherd install` (or systemctl --user enable --now tetherd) turns it on./' \
+			>"$r/usr/lib/systemd/user/tetherd.service"
+	install -Dm755 packaging/linux/postinst-client "$r/DEBIAN/postinst"
+	echo "/etc/xdg/autostart/tether.desktop" >"$r/DEBIAN/conffiles"
+	control tether "$arch" "Tether: share local MCP servers with hosted agents
+ The tray app (tether) and the headless bridge (tetherd): run the MCP
+ servers from mcp.json and serve them through a Tether relay." \
+		"Recommends: gnome-keyring | kwalletmanager" >"$r/DEBIAN/control"
+	debpkg "$r" "$DIST/tether_${DEBVERSION}_$arch.deb"
+
+	# The relay: a hardened system unit, settings in /etc/default.
+	r="$DIST/stage/tether-relay_linux_$arch"
+	install -Dm755 "$bin/tether-relay" "$r/usr/bin/tether-relay"
+	install -Dm644 packaging/linux/tether-relay.service "$r/usr/lib/systemd/system/tether-relay.service"
+	install -Dm644 packaging/linux/tether-relay.default "$r/etc/default/tether-relay"
+	install -Dm755 packaging/linux/postinst-relay "$r/DEBIAN/postinst"
+	install -Dm755 packaging/linux/prerm-relay "$r/DEBIAN/prerm"
+	echo "/etc/default/tether-relay" >"$r/DEBIAN/conffiles"
+	control tether-relay "$arch" "Tether relay: MCP endpoints for bridged local servers
+ tether-relay holds one WebSocket slot per developer for their bridge and
+ exposes every bridged MCP server as an MCP Streamable HTTP endpoint." >"$r/DEBIAN/control"
+	debpkg "$r" "$DIST/tether-relay_${DEBVERSION}_$arch.deb"
+
+	local t="$DIST/stage/tether-relay_${VERSION}_linux_$arch"
+	mkdir -p "$t"
+	cp "$bin/tether-relay" packaging/linux/tether-relay.service packaging/linux/tether-relay.default README.md "$t/"
+	tar -C "$DIST/stage" -czf "$DIST/tether-relay_${VERSION}_linux_$arch.tar.gz" "$(basename "$t")"
+	echo "  tar   $DIST/tether-relay_${VERSION}_linux_$arch.tar.gz"
+}
+
+windows() {
+	local arch=$1 z="$DIST/stage/tether_${VERSION}_windows_$1"
+	mkdir -p "$z"
+	# The icon, manifest and version resource come from cmd/tray/rsrc_windows_*.syso
+	# (make winres); -H windowsgui: no console window for the tray.
+	gobuild windows "$arch" "$z/tether.exe" cmd/tray "-H windowsgui"
+	gobuild windows "$arch" "$z/tetherd.exe" cmd/svc
+	cp packaging/windows/install.ps1 packaging/windows/uninstall.ps1 "$z/"
+	(cd "$DIST/stage" && zip -qr "../tether_${VERSION}_windows_$arch.zip" "$(basename "$z")")
+	echo "  zip   $DIST/tether_${VERSION}_windows_$arch.zip"
+}
+
+darwin() {
+	local arch=$1 bin="$DIST/bin/darwin_$1"
+	mkdir -p "$bin"
+	gobuild darwin "$arch" "$bin/tetherd" cmd/svc
+	gobuild darwin "$arch" "$bin/tether-relay" cmd/relay
+	# Tether.app without its tray: the tray needs cgo (AppKit), so it is
+	# built on a Mac (see README "Install" › macOS) and copied into
+	# Contents/MacOS/tether before sign.sh runs.
+	local s="$DIST/stage/tether_${VERSION}_darwin_$arch" app
+	app="$s/Tether.app/Contents"
+	mkdir -p "$app/MacOS" "$app/Resources" "$app/Library/LaunchAgents"
+	sed "s/@VERSION@/${VERSION%%-*}/g" packaging/macos/Info.plist.in >"$app/Info.plist"
+	printf 'APPL????' >"$app/PkgInfo"
+	cp "$bin/tetherd" "$app/MacOS/tetherd"
+	cp packaging/macos/tetherd.plist "$app/Library/LaunchAgents/tetherd.plist"
+	go run packaging/macos/mkicns.go -in assets/connected.png -out "$app/Resources/Tether.icns"
+	packaging/macos/sign.sh "$s/Tether.app"
+	(cd "$s" && zip -qry "../../tether_${VERSION}_darwin_$arch.zip" Tether.app)
+	echo "  zip   $DIST/tether_${VERSION}_darwin_$arch.zip"
+	local t="$DIST/stage/tether-relay_${VERSION}_darwin_$arch"
+	mkdir -p "$t"
+	cp "$bin/tether-relay" README.md "$t/"
+	tar -C "$DIST/stage" -czf "$DIST/tether-relay_${VERSION}_darwin_$arch.tar.gz" "$(basename "$t")"
+	echo "  tar   $DIST/tether-relay_${VERSION}_darwin_$arch.tar.gz"
+}
+
+for t in $TARGETS; do
+	"${t%/*}" "${t#*/}"
+done
+
+# The Homebrew cask, with the zips' checksums when both were built.
+sum() { [ -f "$1" ] && sha256sum "$1" | cut -d' ' -f1 || echo "@MISSING@"; }
+sed -e "s/@VERSION@/$VERSION/" \
+	-e "s/@SHA256_ARM64@/$(sum "$DIST/tether_${VERSION}_darwin_arm64.zip")/" \
+	-e "s/@SHA256_AMD64@/$(sum "$DIST/tether_${VERSION}_darwin_amd64.zip")/" \
+	packaging/macos/tether.rb.in >"$DIST/tether.rb"
+
+# SBOM (CycloneDX) of the module: every Go dependency the binaries link.
+GOFLAGS= go run "$CYCLONEDX" mod -licenses=false -json -output "$DIST/tether_${VERSION}_sbom.cdx.json" . 2>/dev/null
+echo "  sbom  $DIST/tether_${VERSION}_sbom.cdx.json"
+
+(cd "$DIST" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' | sort | xargs sha256sum >SHA256SUMS)
+echo "  sums  $DIST/SHA256SUMS"
