@@ -433,13 +433,22 @@ func (s *Session) finish(origID []byte, resp []byte) {
 	s.deliver(resp, nil)
 }
 
+// deliver sends one message to the session's client, in the shape of the
+// client's protocol version (shape.go): every message a session sees goes
+// through here.
 func (s *Session) deliver(msg []byte, related []byte) {
 	s.mu.Lock()
-	closed := s.closed
+	closed, version := s.closed, s.version
 	s.mu.Unlock()
-	if !closed {
-		s.out(msg, related)
+	if closed {
+		return
 	}
+	if needsShape(version) {
+		if msg = shapeFor(version, msg); msg == nil {
+			return // a notification the client's version does not have
+		}
+	}
+	s.out(msg, related)
 }
 
 // deliverBroadcast sends a child notification that concerns every client
@@ -490,6 +499,9 @@ func (s *Session) refuses(method string) string {
 	defer s.mu.Unlock()
 	if s.era == Era2026 {
 		return "the client speaks MCP 2026-07-28, which has no server-to-client requests"
+	}
+	if method == "elicitation/create" && needsShape(s.version) && s.version < v20250618 {
+		return "the client speaks MCP " + s.version + ", which has no elicitation"
 	}
 	if s.clientCaps == nil {
 		return "" // initialized before a reconnect; let the client decide
