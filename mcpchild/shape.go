@@ -226,46 +226,58 @@ func shapeMetadata(v string, obj []byte, more func(key, val []byte) ([]byte, boo
 
 // shapeContent shapes one content block: a type the version lacks becomes
 // a text block that says what was there (a client must not lose sight of
-// it silently); members it lacks are dropped.
+// it silently); members it lacks are dropped. One walk of the block: a
+// block's text may be most of a big result.
 func shapeContent(v string, block []byte) ([]byte, bool) {
 	if len(block) == 0 || block[0] != '{' {
 		return block, true
 	}
-	typ := unquote(field(block, "type"))
-	if first, known := contentTypeSince[typ]; !known || v < first {
-		return textBlock(contentStandIn(v, typ, block)), true
-	}
-	return editObject(block, func(key, val []byte) ([]byte, bool, bool) {
-		switch {
-		case contentSince.lacks(v, key):
-			return val, false, true
-		case string(key) == "annotations":
+	var typ, uri, name, mime []byte
+	out, ok := editMembers(block, func(key, val []byte) ([]byte, bool, bool) {
+		switch string(key) {
+		case "type":
+			typ = val
+		case "uri":
+			uri = val
+		case "name":
+			name = val
+		case "mimeType":
+			mime = val
+		case "annotations":
 			out, ok := dropMembers(v, val, annotationsSince)
 			return out, true, ok
-		case string(key) == "resource" && typ == "resource":
+		case "resource": // an embedded resource's ResourceContents
 			out, ok := dropMembers(v, val, contentSince)
 			return out, true, ok
 		}
-		return val, true, true
+		return val, !contentSince.lacks(v, key), true
 	})
+	if !ok {
+		return block, false
+	}
+	t := unquote(typ)
+	if first, known := contentTypeSince[t]; !known || v < first {
+		return textBlock(contentStandIn(v, t, unquote(uri), unquote(name), unquote(mime))), true
+	}
+	return out, true
 }
 
 // contentStandIn is the text that stands in for a content block of a type
 // a client of version v does not know.
-func contentStandIn(v, typ string, block []byte) string {
+func contentStandIn(v, typ, uri, name, mt string) string {
 	switch typ {
 	case "resource_link":
-		s := "[resource link: " + unquote(field(block, "uri"))
-		if name := unquote(field(block, "name")); name != "" {
+		s := "[resource link: " + uri
+		if name != "" {
 			s += " (" + name + ")"
 		}
-		if mt := unquote(field(block, "mimeType")); mt != "" {
+		if mt != "" {
 			s += ", " + mt
 		}
 		return s + "]"
 	case "audio":
 		s := "[audio content omitted"
-		if mt := unquote(field(block, "mimeType")); mt != "" {
+		if mt != "" {
 			s += " (" + mt + ")"
 		}
 		return s + ": MCP " + v + " has no audio content]"
