@@ -76,6 +76,22 @@ var (
 	}
 )
 
+// contentChangedIn is the newest revision that changed content blocks or
+// resource contents: a client of it or later needs no walk of a result's
+// content (often nearly all of a big result's bytes). Through 2026-07-28
+// ContentBlock is the same five types.
+var contentChangedIn = newest(contentSince, annotationsSince, since(contentTypeSince))
+
+func newest(ts ...since) string {
+	var n string
+	for _, t := range ts {
+		for _, v := range t {
+			n = max(n, v)
+		}
+	}
+	return n
+}
+
 // needsShape reports whether a session of version v is sent messages in a
 // shape older than the child's: a released initialize-era version older
 // than the newest. ("" is a 2026 session or one not yet initialized; a
@@ -154,6 +170,12 @@ func shapeResult(v string, res []byte) ([]byte, bool) {
 		return res, true
 	}
 	return editMembers(res, func(key, val []byte) ([]byte, bool, bool) {
+		switch string(key) {
+		case "content", "messages", "contents":
+			if v >= contentChangedIn {
+				return val, true, true
+			}
+		}
 		switch string(key) {
 		case "structuredContent":
 			return val, !callResultSince.lacks(v, key), true
