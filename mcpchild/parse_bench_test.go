@@ -42,7 +42,7 @@ func BenchmarkDeliverShape(b *testing.B) {
 	})
 	for _, v := range []string{"2025-11-25", "2025-06-18", "2024-11-05"} {
 		b.Run(v, func(b *testing.B) {
-			s := &Session{version: v, out: out}
+			s := &Session{version: v, childV: "2025-11-25", out: out}
 			b.SetBytes(int64(len(result)))
 			b.ReportAllocs()
 			for b.Loop() {

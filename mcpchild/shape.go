@@ -34,6 +34,7 @@ const (
 	v20250326 = "2025-03-26"
 	v20250618 = "2025-06-18"
 	v20251125 = "2025-11-25"
+	v20260728 = "2026-07-28"
 )
 
 // since maps a member name to the first revision that has it.
@@ -57,7 +58,7 @@ var (
 	// Implementation (initialize's serverInfo).
 	implSince = since{"title": v20250618, "icons": v20251125, "description": v20251125, "websiteUrl": v20251125}
 	// ServerCapabilities (initialize's capabilities).
-	serverCapsSince = since{"completions": v20250326, "tasks": v20251125}
+	serverCapsSince = since{"completions": v20250326, "tasks": v20251125, "extensions": v20260728}
 	// CallToolResult.
 	callResultSince = since{"structuredContent": v20250618}
 	// Content blocks (TextContent, ImageContent, AudioContent,
@@ -69,6 +70,9 @@ var (
 	progressSince = since{"message": v20250326}
 	// Content block types: a type a version lacks is turned into text.
 	contentTypeSince = map[string]string{"text": v20241105, "image": v20241105, "resource": v20241105, "audio": v20250326, "resource_link": v20250618}
+	// Any result (2026-07-28's Result and CacheableResult): what a 2026
+	// child adds to every answer, which a 2025-era client never sees.
+	resultSince = since{"resultType": v20260728, "cacheScope": v20260728, "ttlMs": v20260728}
 	// Server→client notifications: one a version lacks is not sent.
 	notificationSince = map[string]string{
 		"notifications/elicitation/complete": v20251125,
@@ -93,11 +97,22 @@ func newest(ts ...since) string {
 }
 
 // needsShape reports whether a session of version v is sent messages in a
-// shape older than the child's: a released initialize-era version older
-// than the newest. ("" is a 2026 session or one not yet initialized; a
-// version Tether does not know was answered with the child's own.)
-func needsShape(v string) bool {
-	return v < mcpwire.Version2025 && slices.Contains(mcpwire.LegacyVersions, v)
+// shape older than those of a child that speaks version child: v is a
+// released initialize-era version older than the child's. ("" is a 2026
+// session or one not yet initialized; a version Tether does not know was
+// answered with the child's own.)
+func needsShape(v, child string) bool {
+	return v < child && slices.Contains(mcpwire.LegacyVersions, v)
+}
+
+// childVersion is the version a child's messages are shaped in: 2026-07-28
+// for a child spoken to in the 2026 era only, else the 2025 era's newest
+// (a child that speaks both is spoken to in 2025 by 2025-era sessions).
+func childVersion(hs handshake) string {
+	if hs.era == Era2026 {
+		return mcpwire.Version2026
+	}
+	return mcpwire.Version2025
 }
 
 // shapeFor returns msg in the shape of protocol version v: msg itself when
@@ -170,6 +185,9 @@ func shapeResult(v string, res []byte) ([]byte, bool) {
 		return res, true
 	}
 	return editMembers(res, func(key, val []byte) ([]byte, bool, bool) {
+		if resultSince.lacks(v, key) {
+			return val, false, true
+		}
 		switch string(key) {
 		case "content", "messages", "contents":
 			if v >= contentChangedIn {

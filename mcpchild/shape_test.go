@@ -75,10 +75,37 @@ func TestShapeForDuplicateMembers(t *testing.T) {
 }
 
 func TestNeedsShape(t *testing.T) {
-	for v, want := range map[string]bool{"": false, "0": false, "2025-01-01": false, v20241105: true, v20250326: true, v20250618: true, v20251125: false, mcpwire.Version2026: false} {
-		if got := needsShape(v); got != want {
-			t.Errorf("needsShape(%q) = %v, want %v", v, got, want)
+	v26 := mcpwire.Version2026
+	for _, c := range []struct {
+		v, child string
+		want     bool
+	}{
+		{"", v20251125, false}, {"0", v20251125, false}, {"2025-01-01", v20251125, false},
+		{v20241105, v20251125, true}, {v20250326, v20251125, true}, {v20250618, v20251125, true},
+		{v20251125, v20251125, false}, {v26, v20251125, false},
+		{v20251125, v26, true}, {v20241105, v26, true}, {v26, v26, false}, {"", v26, false},
+	} {
+		if got := needsShape(c.v, c.child); got != c.want {
+			t.Errorf("needsShape(%q, %q) = %v, want %v", c.v, c.child, got, c.want)
 		}
+	}
+}
+
+// TestShapeFor2026Child: a 2026 child's results carry resultType and the
+// cache hints, which no 2025-era client has.
+func TestShapeFor2026Child(t *testing.T) {
+	in := `{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","tools":[{"name":"t","icons":[]}],"ttlMs":1000,"cacheScope":"public"}}`
+	for v, want := range map[string]string{
+		v20251125: `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"t","icons":[]}]}}`,
+		v20250618: `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"t"}]}}`,
+	} {
+		if got := shapeFor(v, []byte(in)); string(got) != want {
+			t.Errorf("shapeFor(%s)\n got %s\nwant %s", v, got, want)
+		}
+	}
+	caps := `{"jsonrpc":"2.0","id":2,"result":{"capabilities":{"extensions":{"x":{}},"tools":{}}}}`
+	if got := shapeFor(v20251125, []byte(caps)); string(got) != `{"jsonrpc":"2.0","id":2,"result":{"capabilities":{"tools":{}}}}` {
+		t.Errorf("capabilities for 2025-11-25 = %s", got)
 	}
 }
 
@@ -94,13 +121,14 @@ func FuzzShapeFor(f *testing.F) {
 		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1,"message":"m"}}`,
 		`{"jsonrpc":"2.0","id":5,"result":{"messages":[{"role":"user","content":{"type":"audio"}}],"contents":[{"uri":"u","_meta":{}}]}}`,
 		`{"jsonrpc":"2.0","id":6,"result":{"\u0074ools":[{"name":"t","\u0074itle":"T"}]}}`,
+		`{"jsonrpc":"2.0","id":7,"result":{"resultType":"complete","ttlMs":1,"cacheScope":"x","capabilities":{"extensions":{}}}}`,
 	} {
-		for _, v := range []string{v20241105, v20250326, v20250618} {
+		for _, v := range []string{v20241105, v20250326, v20250618, v20251125} {
 			f.Add(v, s)
 		}
 	}
 	f.Fuzz(func(t *testing.T, v string, in string) {
-		if !needsShape(v) {
+		if !needsShape(v, mcpwire.Version2026) {
 			return
 		}
 		msg := []byte(in)
@@ -120,8 +148,10 @@ func FuzzShapeFor(f *testing.F) {
 		if json.Unmarshal(out, &m) != nil || m.Result == nil {
 			return
 		}
-		if _, ok := m.Result["structuredContent"]; ok && callResultSince.lacks(v, []byte("structuredContent")) {
-			t.Fatalf("%s kept structuredContent: %s", v, out)
+		for k := range m.Result {
+			if resultSince.lacks(v, []byte(k)) || callResultSince.lacks(v, []byte(k)) {
+				t.Fatalf("%s kept result.%s: %s", v, k, out)
+			}
 		}
 		checkEach := func(key string, t2 since) {
 			var objs []map[string]json.RawMessage
