@@ -48,6 +48,7 @@ func TestVersionTable(t *testing.T) {
 		{"elicitation", featInput("elicit", map[string]any{"message": "name?"}, "elicited")},
 		{"roots", featInput("roots", map[string]any{}, "file:///table")},
 		{"logging", featLogging}, {"progress", featProgress}, {"cancellation", featCancellation}, {"ping", featPing},
+		{"shapes", featShapes},
 	}
 	for _, child := range []string{"legacy", "modern", "both"} {
 		for _, v := range versions {
@@ -73,6 +74,7 @@ type rawClient struct {
 	nextID  atomic.Int64
 	stream  chan json.RawMessage // the 2025-era GET stream's messages
 	caps    map[string]any
+	init    json.RawMessage // the initialize result (2025 era)
 	streams sync.WaitGroup
 }
 
@@ -112,6 +114,7 @@ func newRawClient(t *testing.T, r *relayProc, tok, server, version string) *rawC
 	if c.sid == "" {
 		t.Fatal("initialize gave no Mcp-Session-Id")
 	}
+	c.init = res
 	c.notify("notifications/initialized", nil)
 	c.openStream(ctx)
 	return c
@@ -393,6 +396,16 @@ func mustResult(t *testing.T, what string, res, errObj json.RawMessage) json.Raw
 	return res
 }
 
+// childVersionOf is the version the subtest's child speaks to the bridge
+// (child/version/feature): the 2026 era for the modern child, else 2025's
+// newest.
+func childVersionOf(t *testing.T) string {
+	if strings.HasPrefix(strings.TrimPrefix(t.Name(), "TestVersionTable/"), "modern/") {
+		return "2026-07-28"
+	}
+	return "2025-11-25"
+}
+
 // versionOf reads the version back from the subtest name (child/version/feature).
 func versionOf(t *testing.T) string {
 	parts := strings.Split(t.Name(), "/")
@@ -602,6 +615,10 @@ func featCancellation(t *testing.T, c *rawClient) {
 		c.callWatch(cctx, "tools/call", map[string]any{"name": "sleep", "arguments": map[string]any{"ms": 60000}, "_meta": map[string]any{"progressToken": "sleep-1"}},
 			func(m json.RawMessage) {
 				if bytes.Contains(m, []byte(`"notifications/progress"`)) {
+					// The server says "sleeping": progress messages came with 2025-03-26.
+					if c.version < "2025-03-26" && bytes.Contains(m, []byte(`"message"`)) {
+						t.Errorf("a %s client got a progress message, which its version does not have: %s", c.version, m)
+					}
 					once.Do(func() { close(started) })
 				}
 			})
@@ -635,5 +652,142 @@ func featPing(t *testing.T, c *rawClient) {
 	res, errObj, _ := c.call(ctx10(t), "ping", map[string]any{})
 	if errObj != nil || res == nil {
 		t.Fatalf("ping = %s %s", res, errObj)
+	}
+}
+
+// The members, content types and capabilities the table's server offers
+// that older versions lack, with the first version that has each (from the
+// spec's schema.ts per revision; docs/protocol.md "Per-version shape").
+var (
+	shapeToolSince     = map[string]string{"annotations": "2025-03-26", "title": "2025-06-18", "outputSchema": "2025-06-18", "_meta": "2025-06-18", "icons": "2025-11-25", "execution": "2025-11-25"}
+	shapeMetaSince     = map[string]string{"title": "2025-06-18", "_meta": "2025-06-18", "icons": "2025-11-25"}
+	shapeImplSince     = map[string]string{"title": "2025-06-18", "icons": "2025-11-25", "description": "2025-11-25", "websiteUrl": "2025-11-25"}
+	shapeCapsSince     = map[string]string{"completions": "2025-03-26", "tasks": "2025-11-25", "extensions": "2026-07-28"}
+	shapeResultSince   = map[string]string{"resultType": "2026-07-28", "cacheScope": "2026-07-28", "ttlMs": "2026-07-28", "structuredContent": "2025-06-18"}
+	shapeBlockSince    = map[string]string{"_meta": "2025-06-18"}
+	shapeBlockTypeFrom = map[string]string{"text": "2024-11-05", "image": "2024-11-05", "resource": "2024-11-05", "audio": "2025-03-26", "resource_link": "2025-06-18"}
+)
+
+// objects decodes the array at key of obj (empty when absent).
+func objects(t *testing.T, obj json.RawMessage, key string) []map[string]json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &m); err != nil {
+		t.Fatalf("not an object: %.300s", obj)
+	}
+	var out []map[string]json.RawMessage
+	if raw, ok := m[key]; ok {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s is not an array of objects: %.300s", key, raw)
+		}
+	}
+	return out
+}
+
+// noneLacking fails when obj has a member that version v lacks, and returns
+// the members it has.
+func noneLacking(t *testing.T, v, what string, obj map[string]json.RawMessage, since map[string]string) {
+	t.Helper()
+	for k := range obj {
+		if first, ok := since[k]; ok && v < first {
+			t.Errorf("a %s client got %s.%s, which its version does not have", v, what, k)
+		}
+	}
+}
+
+// featShapes: every message is in the shape of the client's version: no
+// member, capability or content type it lacks; content it lacks arrives as
+// text that says what was there. Newer clients get all of it.
+func featShapes(t *testing.T, c *rawClient) {
+	ctx := ctx10(t)
+	v := c.version
+	if !modern(v) {
+		var init struct {
+			Capabilities map[string]json.RawMessage `json:"capabilities"`
+			ServerInfo   map[string]json.RawMessage `json:"serverInfo"`
+		}
+		if err := json.Unmarshal(c.init, &init); err != nil || init.ServerInfo == nil {
+			t.Fatalf("initialize result = %.300s", c.init)
+		}
+		noneLacking(t, v, "capabilities", init.Capabilities, shapeCapsSince)
+		noneLacking(t, v, "serverInfo", init.ServerInfo, shapeImplSince)
+		if _, ok := init.ServerInfo["title"]; v >= "2025-06-18" && !ok {
+			t.Errorf("a %s client lost serverInfo.title: %s", v, c.init)
+		}
+	}
+	result := func(what string, res json.RawMessage) json.RawMessage {
+		t.Helper()
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(res, &m); err != nil {
+			t.Fatalf("%s = %.300s", what, res)
+		}
+		if childV := childVersionOf(t); v < childV {
+			// The bridge reshapes only for a client older than the child.
+			// (The go-sdk's 2025-era servers add 2026's ttlMs and
+			// cacheScope to list results for 2025-11-25 clients too; a
+			// Result's schema allows unknown members, so they pass.)
+			noneLacking(t, v, what+" result", m, shapeResultSince)
+		}
+		return res
+	}
+	res, errObj, _ := c.call(ctx, "tools/list", map[string]any{})
+	res = result("tools/list", mustResult(t, "tools/list", res, errObj))
+	var shapes map[string]json.RawMessage
+	for _, tool := range objects(t, res, "tools") {
+		noneLacking(t, v, "tool", tool, shapeToolSince)
+		if string(tool["name"]) == `"shapes"` {
+			shapes = tool
+		}
+	}
+	if shapes == nil {
+		t.Fatalf("tools/list lacks shapes: %.300s", res)
+	}
+	for k, first := range map[string]string{"annotations": "2025-03-26", "title": "2025-06-18", "outputSchema": "2025-06-18", "icons": "2025-11-25"} {
+		if _, ok := shapes[k]; v >= first && !ok {
+			t.Errorf("a %s client lost tool.%s: %v", v, k, shapes)
+		}
+	}
+	res, errObj, _ = c.call(ctx, "prompts/list", map[string]any{})
+	for _, p := range objects(t, result("prompts/list", mustResult(t, "prompts/list", res, errObj)), "prompts") {
+		noneLacking(t, v, "prompt", p, shapeMetaSince)
+		var args []map[string]json.RawMessage
+		_ = json.Unmarshal(p["arguments"], &args)
+		for _, a := range args {
+			noneLacking(t, v, "prompt argument", a, map[string]string{"title": "2025-06-18"})
+		}
+	}
+	res, errObj, _ = c.call(ctx, "resources/list", map[string]any{})
+	for _, r := range objects(t, result("resources/list", mustResult(t, "resources/list", res, errObj)), "resources") {
+		noneLacking(t, v, "resource", r, shapeMetaSince)
+	}
+
+	res, errObj, _ = c.tool(ctx, "shapes", map[string]any{}, nil)
+	res = result("shapes", mustResult(t, "shapes", res, errObj))
+	var types, texts []string
+	for _, b := range objects(t, res, "content") {
+		noneLacking(t, v, "content block", b, shapeBlockSince)
+		var typ, text string
+		_ = json.Unmarshal(b["type"], &typ)
+		_ = json.Unmarshal(b["text"], &text)
+		if first, ok := shapeBlockTypeFrom[typ]; !ok || v < first {
+			t.Errorf("a %s client got a content block of type %q: %.300s", v, typ, res)
+		}
+		types, texts = append(types, typ), append(texts, text)
+	}
+	want := []string{"text", "audio", "resource_link"}
+	if v < "2025-06-18" {
+		want[2] = "text"
+		if !strings.Contains(texts[2], "test://static") {
+			t.Errorf("a %s client's stand-in for the resource link does not name it: %q", v, texts[2])
+		}
+	}
+	if v < "2025-03-26" {
+		want[1] = "text"
+		if !strings.Contains(texts[1], "audio") {
+			t.Errorf("a %s client's stand-in for the audio does not say so: %q", v, texts[1])
+		}
+	}
+	if !slices.Equal(types, want) {
+		t.Errorf("a %s client got content types %v, want %v: %.300s", v, types, want, res)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tether-dev/tether/internal/mcpwire"
 )
@@ -170,5 +171,68 @@ func TestHeldCallAsksTwice(t *testing.T) {
 	params["requestState"] = state2
 	if got := cl.mustCall("tools/call", params); !contains(got, "file:///one two") {
 		t.Fatalf("after two rounds = %s", got)
+	}
+}
+
+// A held call cancelled between the client's retry and the child's answer:
+// the cancel reaches the child's one running call (its handler sees it),
+// nothing stays pending or held, and no answer reaches the client. Either
+// way a 2026 client's cancel arrives: the relay closes the retry's session
+// when the client drops its POST, or a notifications/cancelled names it.
+func TestHeldCallCancelledAfterRetry(t *testing.T) {
+	c := startTestServer(t, testOptions(t), "-era", "legacy")
+	counter := newClient(t, c, "counter")
+	for _, how := range []string{"close", "notification"} {
+		t.Run(how, func(t *testing.T) {
+			before := counter.toolText("cancels", map[string]any{})
+			meta := capsMeta("m", allInputCaps)
+			meta["progressToken"] = "first"
+			args := map[string]any{"message": "?", "waitMs": 60000}
+			first := newClient(t, c, "post-1-"+how)
+			res := first.mustCall("tools/call", map[string]any{"_meta": meta, "name": "elicit", "arguments": args})
+			key, state := inputRequired(t, res, "elicitation/create")
+			first.s.Close()
+
+			retry := newClient(t, c, "post-2-"+how)
+			meta["progressToken"] = "retry"
+			id, resp := retry.request("tools/call", map[string]any{"_meta": meta, "name": "elicit", "arguments": args,
+				"inputResponses": map[string]any{key: map[string]any{"action": "accept", "content": map[string]any{"answer": "a"}}},
+				"requestState":   state})
+			// The child has the answer and works on: its progress comes to
+			// the retry, under the retry's token.
+			d := retry.waitOther("progress after the retry", methodIs("notifications/progress"))
+			if !contains(d.msg, `"progressToken":"retry"`) {
+				t.Fatalf("progress after the retry = %s", d.msg)
+			}
+			switch how {
+			case "close":
+				retry.s.Close()
+			case "notification":
+				if err := retry.s.Handle(buildNotification("notifications/cancelled", []byte(`{"requestId":`+id+`}`))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for counter.toolText("cancels", map[string]any{}) == before {
+				if time.Now().After(deadline) {
+					t.Fatal("the cancel never reached the child's call")
+				}
+				time.Sleep(20 * time.Millisecond) // polling the child's count, not synchronisation by sleep
+			}
+			if n := c.route.sessionRequests(); n != 0 {
+				t.Fatalf("%d requests still pending at the child", n)
+			}
+			c.route.mu.Lock()
+			held := len(c.route.held)
+			c.route.mu.Unlock()
+			if held != 0 {
+				t.Fatalf("%d calls still held", held)
+			}
+			select {
+			case r := <-resp:
+				t.Fatalf("the cancelled retry was answered: %s", r)
+			default:
+			}
+		})
 	}
 }

@@ -24,3 +24,31 @@ func BenchmarkParseMessage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeliverShape is the cost of Session.deliver for a child's 64 KiB
+// tools/call result, per session version: a 2025-11-25 session (the child's
+// own version) must cost what a plain hand-off does ("baseline"); older
+// versions pay one walk, and a copy only when something changes.
+func BenchmarkDeliverShape(b *testing.B) {
+	result := []byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"` + strings.Repeat("x", 64<<10) + `"}],"structuredContent":{"n":1}}}`)
+	var sink []byte
+	out := func(msg, _ []byte) { sink = msg }
+	b.Run("baseline", func(b *testing.B) {
+		b.SetBytes(int64(len(result)))
+		b.ReportAllocs()
+		for b.Loop() {
+			out(result, nil)
+		}
+	})
+	for _, v := range []string{"2025-11-25", "2025-06-18", "2024-11-05"} {
+		b.Run(v, func(b *testing.B) {
+			s := &Session{version: v, childV: "2025-11-25", out: out}
+			b.SetBytes(int64(len(result)))
+			b.ReportAllocs()
+			for b.Loop() {
+				s.deliver(result, nil)
+			}
+		})
+	}
+	_ = sink
+}

@@ -29,6 +29,7 @@ type Session struct {
 	listens    map[string][]byte // 2026 subscriptions/listen held by the bridge (2025 child)
 	logLevel   int               // -1: no logging/setLevel yet, so no log notifications
 	version    string            // protocolVersion the session asked for in initialize
+	childV     string            // the version the child's messages are in (shape.go), set with version
 	clientInfo []byte
 	clientCaps []byte
 
@@ -177,6 +178,7 @@ func (s *Session) handleRequest(m *message) {
 		s.mu.Lock()
 		s.era = Era2025
 		s.version = unquote(field(m.params, "protocolVersion"))
+		s.childV = childVersion(hs)
 		s.clientInfo = clone(field(m.params, "clientInfo"))
 		s.clientCaps = clone(field(m.params, "capabilities"))
 		version := s.version
@@ -433,13 +435,22 @@ func (s *Session) finish(origID []byte, resp []byte) {
 	s.deliver(resp, nil)
 }
 
+// deliver sends one message to the session's client, in the shape of the
+// client's protocol version (shape.go): every message a session sees goes
+// through here.
 func (s *Session) deliver(msg []byte, related []byte) {
 	s.mu.Lock()
-	closed := s.closed
+	closed, version, childV := s.closed, s.version, s.childV
 	s.mu.Unlock()
-	if !closed {
-		s.out(msg, related)
+	if closed {
+		return
 	}
+	if needsShape(version, childV) {
+		if msg = shapeFor(version, msg); msg == nil {
+			return // a notification the client's version does not have
+		}
+	}
+	s.out(msg, related)
 }
 
 // deliverBroadcast sends a child notification that concerns every client
@@ -490,6 +501,9 @@ func (s *Session) refuses(method string) string {
 	defer s.mu.Unlock()
 	if s.era == Era2026 {
 		return "the client speaks MCP 2026-07-28, which has no server-to-client requests"
+	}
+	if method == "elicitation/create" && slices.Contains(mcpwire.LegacyVersions, s.version) && s.version < v20250618 {
+		return "the client speaks MCP " + s.version + ", which has no elicitation"
 	}
 	if s.clientCaps == nil {
 		return "" // initialized before a reconnect; let the client decide

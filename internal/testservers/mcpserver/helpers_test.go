@@ -21,7 +21,7 @@ const (
 	v2025 = "2025-11-25"
 	v2026 = "2026-07-28"
 	// builtinTools is the number of tools mcpserver has without -extra-tools.
-	builtinTools = 16
+	builtinTools = 17
 )
 
 func serverBin(t *testing.T) string {

@@ -23,6 +23,7 @@ import (
 
 type messageIn struct {
 	Message string `json:"message" jsonschema:"question to ask the user"`
+	WaitMS  int    `json:"waitMs,omitempty" jsonschema:"after the answer, wait this long (or until cancelled) as the sleep tool does"`
 }
 
 type promptIn struct {
@@ -58,7 +59,7 @@ func roots(_ context.Context, req *mcp.CallToolRequest, _ empty) (*mcp.CallToolR
 	return text(strings.Join(uris, ",")), nil, nil
 }
 
-func elicit(_ context.Context, req *mcp.CallToolRequest, in messageIn) (*mcp.CallToolResult, any, error) {
+func elicit(ctx context.Context, req *mcp.CallToolRequest, in messageIn) (*mcp.CallToolResult, any, error) {
 	resp, ok := req.Params.InputResponses["answer"]
 	if !ok {
 		return needInput("answer", "elicit-1", &mcp.ElicitParams{
@@ -75,6 +76,13 @@ func elicit(_ context.Context, req *mcp.CallToolRequest, in messageIn) (*mcp.Cal
 		return nil, nil, fmt.Errorf("elicitation %s", er.Action)
 	}
 	answer, _ := er.Content["answer"].(string)
+	if in.WaitMS > 0 {
+		// Still working after the answer: a client can cancel the call
+		// between its retry and the result (the cancels tool counts it).
+		if _, _, err := sleep(ctx, req, sleepIn{MS: in.WaitMS}); err != nil {
+			return nil, nil, err
+		}
+	}
 	return text(answer), nil, nil
 }
 

@@ -121,7 +121,7 @@ func newServer(era string, extraTools, pageSize int) *mcp.Server {
 		// Advertise only the stateless version in server/discover.
 		opts.SupportedProtocolVersions = []string{"2026-07-28"}
 	}
-	s := mcp.NewServer(&mcp.Implementation{Name: "tether-testserver", Version: "1.0.0"}, opts)
+	s := mcp.NewServer(&mcp.Implementation{Name: "tether-testserver", Title: "Tether test server", Version: "1.0.0"}, opts)
 	// Added after NewServer, so it wraps the SDK's own middleware and sees
 	// every request first.
 	s.AddReceivingMiddleware(eraMiddleware(era))
