@@ -125,6 +125,9 @@ func (c *rawClient) post(ctx context.Context, msg any) *http.Response {
 	body, _ := json.Marshal(msg)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	c.headers(req)
+	if modern(c.version) {
+		mirrorHeaders(req, msg)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	resp, err := c.http.Do(req)
@@ -132,6 +135,32 @@ func (c *rawClient) post(ctx context.Context, msg any) *http.Response {
 		c.t.Fatalf("POST %s: %v", body, err)
 	}
 	return resp
+}
+
+// mirrorHeaders sets what a 2026-07-28 client mirrors from a request's body
+// into headers for intermediaries (SEP-2243): Mcp-Method, and Mcp-Name for
+// tools/call, prompts/get (params.name) and resources/read (params.uri).
+// The relay refuses a 2026 request without them, as the spec says.
+func mirrorHeaders(req *http.Request, msg any) {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+			URI  string `json:"uri"`
+		} `json:"params"`
+	}
+	b, _ := json.Marshal(msg)
+	if json.Unmarshal(b, &m) != nil || m.Method == "" {
+		return
+	}
+	req.Header.Set("Mcp-Method", m.Method)
+	switch m.Method {
+	case "tools/call", "prompts/get":
+		req.Header.Set("Mcp-Name", m.Params.Name)
+	case "resources/read":
+		req.Header.Set("Mcp-Name", m.Params.URI)
+	}
 }
 
 func (c *rawClient) headers(req *http.Request) {
