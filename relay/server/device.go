@@ -168,25 +168,16 @@ func (d *Device) base(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// Metadata is the RFC 8414 authorization server metadata.
-type Metadata struct {
-	Issuer                      string   `json:"issuer"`
-	DeviceAuthorizationEndpoint string   `json:"device_authorization_endpoint"`
-	TokenEndpoint               string   `json:"token_endpoint"`
-	GrantTypesSupported         []string `json:"grant_types_supported"`
-	ResponseTypesSupported      []string `json:"response_types_supported"`
-	TokenEndpointAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
-}
 
 func (d *Device) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	b := d.base(r)
-	writeJSON(w, http.StatusOK, Metadata{
-		Issuer:                      b,
-		DeviceAuthorizationEndpoint: b + "/oauth/device_authorization",
-		TokenEndpoint:               b + "/oauth/token",
-		GrantTypesSupported:         []string{GrantTypeDeviceCode},
-		ResponseTypesSupported:      []string{},
-		TokenEndpointAuthMethods:    []string{"none"},
+	writeJSON(w, http.StatusOK, AuthServerMetadata{
+		Issuer:                            b,
+		DeviceAuthorizationEndpoint:       b + "/oauth/device_authorization",
+		TokenEndpoint:                     b + "/oauth/token",
+		GrantTypesSupported:               []string{GrantTypeDeviceCode},
+		ResponseTypesSupported:            []string{},
+		TokenEndpointAuthMethodsSupported: []string{"none"},
 	})
 }
 
@@ -370,9 +361,11 @@ func (d *Device) forget(hash string) {
 // TokenResponse is the RFC 6749 §5.1 answer of the token endpoint (and of
 // a connect code's redemption).
 type TokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"` // authorization-code grant only
+	Scope        string `json:"scope,omitempty"`
 }
 
 func (d *Device) handleToken(w http.ResponseWriter, r *http.Request) {

@@ -119,13 +119,13 @@ func TestDeviceMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var m Metadata
+	var m AuthServerMetadata
 	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
 		t.Fatal(err)
 	}
-	want := Metadata{Issuer: r.ts.URL, DeviceAuthorizationEndpoint: r.ts.URL + "/oauth/device_authorization",
+	want := AuthServerMetadata{Issuer: r.ts.URL, DeviceAuthorizationEndpoint: r.ts.URL + "/oauth/device_authorization",
 		TokenEndpoint: r.ts.URL + "/oauth/token", GrantTypesSupported: []string{GrantTypeDeviceCode},
-		ResponseTypesSupported: []string{}, TokenEndpointAuthMethods: []string{"none"}}
+		ResponseTypesSupported: []string{}, TokenEndpointAuthMethodsSupported: []string{"none"}}
 	if g, w := mustJSON(t, m), mustJSON(t, want); g != w {
 		t.Fatalf("metadata:\n got %s\nwant %s", g, w)
 	}

@@ -12,15 +12,6 @@ import (
 	"github.com/tether-dev/tether/relay/store"
 )
 
-// tokenResponse is RFC 6749 §5.1.
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token"`
-	Scope        string `json:"scope"`
-}
-
 func (o *oauthServer) handleToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
@@ -145,7 +136,7 @@ func (o *oauthServer) issue(w http.ResponseWriter, r *http.Request, g store.OAut
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(accessTTL / time.Second),
+	writeJSON(w, http.StatusOK, TokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(accessTTL / time.Second),
 		RefreshToken: refresh, Scope: g.Scope})
 }
 

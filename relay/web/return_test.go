@@ -7,7 +7,7 @@ import "testing"
 func TestLocalPath(t *testing.T) {
 	for p, want := range map[string]bool{
 		"/oauth/authorize?client_id=x&state=y": true,
-		"/device?user_code=ABCD-EFGH":           true,
+		"/device?user_code=ABCD-EFGH":          true,
 		"/":                                    true,
 		"":                                     false,
 		"//evil.example/":                      false,
