@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,9 +16,11 @@ import (
 )
 
 // TestWebPageInBrowser: the relay's web page in a real browser (Debian's
-// chromium, driven by playwright-core): `user add` → the link → set a
-// password → create a bridge token → tetherd started with it goes online on
-// My bridge live (no reload), with its server, tools and a call → revoke
+// chromium, driven by playwright-core): `user add` → the link → create
+// a passkey (Chromium's virtual authenticator) → sign out → sign in with
+// it → add a second passkey → remove the first (the last cannot go) →
+// set a password → sign in with it → create a bridge token → tetherd
+// started with it goes online on My bridge live (no reload), with its server, tools and a call → revoke
 // → the relay drops the bridge and the page shows it offline. Screenshots
 // go to $TETHER_ARTIFACTS/web (or a temp folder, logged).
 func TestWebPageInBrowser(t *testing.T) {
@@ -38,7 +41,10 @@ func TestWebPageInBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", shots)
 
 	r := startRelay(t)
-	out, err := exec.Command(r.bin, "user", "add", dev, "--secret-file", r.secret, "--public-url", r.url()).Output()
+	// Passkeys need a host name (an RP ID is never an IP address), and
+	// WebAuthn takes http://localhost as a secure context.
+	_, port, _ := net.SplitHostPort(r.addr)
+	out, err := exec.Command(r.bin, "user", "add", dev, "--secret-file", r.secret, "--public-url", "http://localhost:"+port).Output()
 	if err != nil {
 		t.Fatalf("user add: %v", err)
 	}
@@ -47,7 +53,7 @@ func TestWebPageInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join(testbin.RepoRoot(t), "e2e", "testdata", "web.cjs"))
-	cmd.Env = append(os.Environ(), "PW="+pw, "LINK="+link, "CHROMIUM="+chromium, "SHOTS="+shots)
+	cmd.Env = append(os.Environ(), "PW="+pw, "LINK="+link, "CHROMIUM="+chromium, "SHOTS="+shots, "USER_ID="+dev)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	stderr := newLogBuf()
@@ -89,6 +95,7 @@ func TestWebPageInBrowser(t *testing.T) {
 		return nil
 	}
 
+	next("passkeys")
 	token, _ := next("token")["token"].(string)
 	if strings.Count(token, ".") != 2 {
 		t.Fatalf("the page's bridge token %q is no JWT", token)

@@ -32,13 +32,62 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), ful
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     page.on('pageerror', (e) => problems.push(String(e)));
 
-    // The one-time link: choose a password, land signed in on My bridge.
+    // Passkeys through Chromium's virtual authenticator (CDP): a platform
+    // authenticator with resident keys and user verification that says yes.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const addAuthenticator = async () => (await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+        isUserVerified: true, automaticPresenceSimulation: true },
+    })).authenticatorId;
+    const laptop = await addAuthenticator();
+    const signOut = async () => {
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    };
+    const passkeyRows = () => page.locator('table.passkeys tbody tr');
+
+    // The one-time link: create a passkey, land signed in on My bridge.
     await page.goto(LINK);
-    await page.getByLabel('New password').fill('correct horse battery');
-    await page.getByLabel('The same again').fill('correct horse battery');
-    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await shot(page, '0-sign-in-link.png');
+    await page.getByRole('button', { name: 'Create a passkey' }).click();
     await page.waitForSelector('[data-state="offline"]');
     await shot(page, '1-my-bridge-offline.png');
+
+    // Sign out, and back in with the passkey alone (no user name typed).
+    await signOut();
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.waitForSelector('[data-state="offline"]');
+
+    // A second passkey, on another "device" (the laptop's would be
+    // excluded: it holds a passkey for this account already).
+    await nav(page, 'Account');
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: laptop });
+    await addAuthenticator();
+    await page.getByLabel('Name of the new passkey').fill('phone');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('table.passkeys tbody tr').length === 2);
+    await shot(page, '1b-account-two-passkeys.png');
+    // Remove the first: the phone's is then the only way in, and cannot go.
+    await page.getByRole('button', { name: 'Remove First passkey' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('table.passkeys tbody tr').length === 1);
+    if ((await passkeyRows().textContent()).indexOf('phone') < 0) throw new Error('the wrong passkey was removed');
+    if (await page.getByRole('button', { name: 'Remove phone' }).count() !== 0) throw new Error('the last way in can be removed');
+    // The password fallback: set one, sign in with it.
+    await page.getByLabel('Password (at least').fill('correct horse battery');
+    await page.getByLabel('The same again').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.getByText('Password saved.').waitFor();
+    await signOut();
+    await page.getByLabel('User').fill(process.env.USER_ID);
+    await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForSelector('[data-state="offline"]');
+    // And with the phone's passkey once more.
+    await signOut();
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.waitForSelector('[data-state="offline"]');
+    say({ passkeys: true });
 
     // A bridge token, shown once with the tetherd command.
     await nav(page, 'Tokens');

@@ -42,6 +42,7 @@ func TestStore(t *testing.T) {
 		{"ImportLegacyTokenFile", testImportLegacyTokenFile},
 		{"Accounts", testAccounts},
 		{"OAuthGrants", testOAuthGrants},
+		{"Passkeys", testPasskeys},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

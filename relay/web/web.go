@@ -1,5 +1,5 @@
-// Package web is tether-relay's web page: sign-in (one-time links and
-// passwords), "My bridge" (live over SSE) and the tokens page. It is
+// Package web is tether-relay's web page: sign-in (one-time links,
+// passkeys first and passwords as the fallback), "My bridge" (live over SSE) and the tokens page. It is
 // server-rendered html/template with one CSS and one small JS file, all
 // embedded; the Content-Security-Policy allows no inline script.
 //
@@ -121,6 +121,15 @@ func New(c Config) (*Web, error) {
 	mux.HandleFunc("POST /signin", w.handleSignIn)
 	mux.HandleFunc("GET /signin/link/{code}", w.handleLinkPage)
 	mux.HandleFunc("POST /signin/link", w.handleLinkSubmit)
+	mux.HandleFunc("POST /signin/link/passkey/begin", w.handleLinkPasskeyBegin)
+	mux.HandleFunc("POST /signin/link/passkey/finish", w.handleLinkPasskeyFinish)
+	mux.HandleFunc("POST /signin/passkey/begin", w.handlePasskeySignInBegin)
+	mux.HandleFunc("POST /signin/passkey/finish", w.handlePasskeySignInFinish)
+	mux.Handle("GET /account", w.SignedIn(w.handleAccount))
+	mux.Handle("POST /account/passkeys/begin", w.SignedIn(w.handleAddPasskeyBegin))
+	mux.Handle("POST /account/passkeys/finish", w.SignedIn(w.handleAddPasskeyFinish))
+	mux.Handle("POST /account/passkeys/remove", w.SignedIn(w.handleRemovePasskey))
+	mux.Handle("POST /account/password", w.SignedIn(w.handleSetPassword))
 	mux.Handle("POST /signout", w.SignedIn(w.handleSignOut))
 	mux.Handle("GET /tokens", w.SignedIn(w.handleTokens))
 	mux.Handle("POST /tokens", w.SignedIn(w.handleCreateToken))

@@ -1,4 +1,4 @@
-// The only script of the relay's page: Copy buttons and the live
+// The only script of the relay's page: Copy buttons, passkeys and the live
 // "My bridge" panel. No inline script anywhere (the CSP forbids it).
 'use strict';
 
@@ -39,3 +39,85 @@ if (panel && window.EventSource) {
     panel.querySelectorAll('details').forEach((d) => { if (open.has(d.dataset.key)) d.open = true; });
   });
 }
+
+// Passkeys. A form.passkey holds the fields (csrf, code, name, return)
+// and names its two endpoints: begin answers the options for
+// navigator.credentials, finish takes the authenticator's answer and
+// says where to go next. Both are form POSTs with the page's CSRF token.
+const b64u = {
+  decode: (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)),
+  encode: (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''),
+};
+
+// Chromium (and current browsers) parse the JSON options themselves;
+// this converter is for older ones.
+function creationOptions(o) {
+  if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(o);
+  return Object.assign({}, o, {
+    challenge: b64u.decode(o.challenge),
+    user: Object.assign({}, o.user, { id: b64u.decode(o.user.id) }),
+    excludeCredentials: (o.excludeCredentials || []).map((c) => Object.assign({}, c, { id: b64u.decode(c.id) })),
+  });
+}
+
+function requestOptions(o) {
+  if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(o);
+  return Object.assign({}, o, {
+    challenge: b64u.decode(o.challenge),
+    allowCredentials: (o.allowCredentials || []).map((c) => Object.assign({}, c, { id: b64u.decode(c.id) })),
+  });
+}
+
+function credentialJSON(c) {
+  if (c.toJSON) return c.toJSON();
+  const r = c.response;
+  const resp = { clientDataJSON: b64u.encode(r.clientDataJSON) };
+  if (r.attestationObject) {
+    resp.attestationObject = b64u.encode(r.attestationObject);
+    resp.transports = r.getTransports ? r.getTransports() : [];
+  } else {
+    resp.authenticatorData = b64u.encode(r.authenticatorData);
+    resp.signature = b64u.encode(r.signature);
+    if (r.userHandle) resp.userHandle = b64u.encode(r.userHandle);
+  }
+  return { id: c.id, rawId: b64u.encode(c.rawId), type: c.type, response: resp,
+    authenticatorAttachment: c.authenticatorAttachment, clientExtensionResults: c.getClientExtensionResults() };
+}
+
+async function postForm(url, body) {
+  const resp = await fetch(url, { method: 'POST', body, credentials: 'same-origin' });
+  let data = {};
+  try { data = await resp.json(); } catch (e) { /* not JSON: an error page */ }
+  if (!resp.ok) throw new Error(data.error || ('the relay answered ' + resp.status));
+  return data;
+}
+
+async function passkey(btn) {
+  const form = btn.closest('form.passkey');
+  const status = form.querySelector('[data-passkey-status]');
+  const show = (msg) => { status.textContent = msg; status.hidden = !msg; };
+  if (!window.PublicKeyCredential || !navigator.credentials) {
+    show('This browser cannot use passkeys here (they need https or localhost).');
+    return;
+  }
+  btn.disabled = true;
+  show('');
+  try {
+    const fields = new URLSearchParams(new FormData(form));
+    const options = await postForm(form.dataset.begin, fields);
+    const cred = btn.dataset.passkey === 'create'
+      ? await navigator.credentials.create({ publicKey: creationOptions(options) })
+      : await navigator.credentials.get({ publicKey: requestOptions(options) });
+    fields.set('credential', JSON.stringify(credentialJSON(cred)));
+    const done = await postForm(form.dataset.finish, fields);
+    window.location.assign(done.next);
+  } catch (e) {
+    show(e.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out.' : String(e.message || e));
+    btn.disabled = false;
+  }
+}
+
+document.addEventListener('click', (ev) => {
+  const btn = ev.target.closest('button[data-passkey]');
+  if (btn) passkey(btn);
+});
