@@ -70,7 +70,7 @@ doctor             checks the folder, mcp.json and its commands, the token,
                    each with what to do. Exit 1 when something is broken
 
 install            runs tetherd in the background as a user-level service
-                   (systemd user unit, macOS LaunchAgent, Windows service)
+                   (systemd user unit, macOS LaunchAgent, Windows Scheduled Task)
 `
 
 func main() {
