@@ -526,7 +526,7 @@ func logsExtra() string {
 	case "linux":
 		return " (service: journalctl --user -u tetherd)"
 	case "windows":
-		return " (service: Event Viewer › Application, source tetherd)"
+		return " (service: Task Scheduler › Task Scheduler Library › Tether bridge (…) › History)"
 	}
 	return ""
 }

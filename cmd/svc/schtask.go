@@ -127,7 +127,7 @@ func winQuoteArg(s string) string {
 //   - IgnoreNew: a second trigger while it runs starts no second engine;
 //   - not stopped on battery, started late if the logon was missed.
 //
-// Element order follows the Task Scheduler schema, which is a sequence.
+// Elements are in the order `schtasks /Query /XML` exports them.
 func taskXML(user taskUser, exe, args string) string {
 	esc := func(s string) string {
 		var b bytes.Buffer
