@@ -25,6 +25,8 @@ import (
 // folder ACL is the only wall. Locking uses LockFileEx on tether.lock.
 
 // checkControlDir refuses a socket folder another account owns or can open.
+// It reads the owner and access list; controlDirVerdict (controldir.go)
+// decides.
 func checkControlDir(dir string) error {
 	me, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {
@@ -39,35 +41,27 @@ func checkControlDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("control socket folder %s: read its owner: %w", dir, err)
 	}
-	fix := fmt.Sprintf(`icacls "%s" /setowner "%%USERNAME%%" && icacls "%s" /inheritance:r /grant:r "%%USERNAME%%:(OI)(CI)F" "SYSTEM:(OI)(CI)F"`, dir, dir)
-	if owner == nil || !owner.Equals(me.User.Sid) {
-		return fmt.Errorf("control socket folder %s is not owned by you (%s): use a folder of your own (set TETHER_HOME) or fix it with: %s", dir, sidString(owner), fix)
-	}
 	dacl, _, err := sd.DACL()
 	if err != nil {
 		return fmt.Errorf("control socket folder %s: read its access list: %w", dir, err)
 	}
-	if dacl == nil {
-		return fmt.Errorf("control socket folder %s has no access list, so anyone could reach the control socket: fix it with: %s", dir, fix)
+	var aces []dirACE
+	if dacl != nil {
+		for i := uint32(0); i < uint32(dacl.AceCount); i++ {
+			var ace *windows.ACCESS_ALLOWED_ACE
+			if err := windows.GetAce(dacl, i, &ace); err != nil {
+				return fmt.Errorf("control socket folder %s: read its access list: %w", dir, err)
+			}
+			sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
+			aces = append(aces, dirACE{SID: sid.String(), Name: sidString(sid), Allow: ace.Header.AceType == windows.ACCESS_ALLOWED_ACE_TYPE})
+		}
 	}
-	for i := uint32(0); i < uint32(dacl.AceCount); i++ {
-		var ace *windows.ACCESS_ALLOWED_ACE
-		if err := windows.GetAce(dacl, i, &ace); err != nil {
-			return fmt.Errorf("control socket folder %s: read its access list: %w", dir, err)
-		}
-		if ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE {
-			continue // deny entries only take access away
-		}
-		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
-		if sid.Equals(me.User.Sid) ||
-			sid.IsWellKnown(windows.WinLocalSystemSid) ||
-			sid.IsWellKnown(windows.WinBuiltinAdministratorsSid) ||
-			sid.IsWellKnown(windows.WinCreatorOwnerSid) {
-			continue
-		}
-		return fmt.Errorf("control socket folder %s grants access to %s, so other users could reach the control socket: fix it with: %s", dir, sidString(sid), fix)
+	ownerSID := ""
+	if owner != nil {
+		ownerSID = owner.String()
 	}
-	return nil
+	fix := fmt.Sprintf(`icacls "%s" /setowner "%%USERNAME%%" && icacls "%s" /inheritance:r /grant:r "%%USERNAME%%:(OI)(CI)F" "SYSTEM:(OI)(CI)F"`, dir, dir)
+	return controlDirVerdict(dir, me.User.Sid.String(), ownerSID, sidString(owner), dacl == nil, aces, fix)
 }
 
 func sidString(sid *windows.SID) string {

@@ -297,7 +297,8 @@ func (e *Engine) keepaliveTick() {
 }
 
 // watchPowerEvents reconnects whenever the OS reports a wake (logind on
-// Linux) and reports whether such events are available at all.
+// Linux, resume notifications on Windows) and reports whether such events
+// are available at all.
 func (e *Engine) watchPowerEvents(ctx context.Context) bool {
 	wakes, err := powerEvents(ctx, &e.helpers)
 	if err != nil {

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package app
 
@@ -8,9 +8,12 @@ import (
 	"sync"
 )
 
-// powerEvents: macOS (IOKit) and Windows (WM_POWERBROADCAST) power
-// notifications need cgo or a window; until then the clock check in wake.go
-// detects sleep on its own.
+// powerEvents: macOS's sleep/wake notifications (IOKit's
+// IORegisterForSystemPower, or NSWorkspace's didWake) need cgo, which
+// tetherd does not use. Nothing is lost: Go's monotonic clock there is
+// mach_absolute_time, which stops during sleep, so the clock check in
+// wake.go sees every wake (on the next keepalive or fallback tick), and the
+// relay keepalive is the last resort.
 func powerEvents(context.Context, *sync.WaitGroup) (<-chan struct{}, error) {
 	return nil, errors.New("no OS power events on this platform yet")
 }

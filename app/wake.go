@@ -5,13 +5,21 @@ import (
 	"time"
 )
 
-// Sleep detection. Go's monotonic clock (CLOCK_MONOTONIC on Linux, the
-// equivalent on macOS) stops while the machine is suspended, but the wall
-// clock keeps going. So on each tick the wall clock advanced by about as much
+// Sleep detection. Go's monotonic clock stops while the machine is suspended
+// on Linux (CLOCK_MONOTONIC) and macOS (mach_absolute_time: see
+// runtime.nanotime1 in runtime/sys_darwin.go and the nanotime trampolines),
+// but the wall clock keeps going. So on each tick the wall clock advanced by about as much
 // as the monotonic clock did — unless the machine slept in between, when the
 // wall clock jumped ahead. That jump is the wake: the relay socket is almost
 // certainly dead (NATs and load balancers forgot it), so the engine drops it
 // at once instead of waiting for the keepalive to time out.
+//
+// Not on Windows: there Go's monotonic clock is the interrupt time
+// (_INTERRUPT_TIME in runtime/time_windows.h), which counts through sleep,
+// so the jump never shows. power_windows.go asks the OS for resume
+// notifications instead; without them, the keepalive timeout (~40 s) is
+// what notices the dead socket. On macOS no OS event is used (that needs
+// cgo, see power_other.go) and this clock check is the detector.
 
 const (
 	// wakeInterval is the fallback timer of the clock check. Each timer
@@ -22,7 +30,8 @@ const (
 	// wake at once where there is one.
 	wakeInterval = 2 * time.Minute
 	// wakeIntervalWithOSEvents is the clock check's interval where the OS
-	// reports wakes itself (logind's PrepareForSleep): a backstop only.
+	// reports wakes itself (logind's PrepareForSleep on Linux, resume
+	// notifications on Windows): a backstop only.
 	wakeIntervalWithOSEvents = 5 * time.Minute
 	// wakeSlack is how far the wall clock may run ahead of the monotonic one
 	// within a tick before it counts as a sleep: above NTP steps and a busy

@@ -6,7 +6,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -262,7 +264,8 @@ func keychainFix() string {
 }
 
 // checkRelay walks the path to the relay one layer at a time, so the first
-// failing line says where it breaks: DNS, TCP, TLS, HTTP, the token.
+// failing line says where it breaks: DNS, TCP, TLS, HTTP, the WebSocket
+// path, the token.
 func (d *doctor) checkRelay(ctx context.Context, tok keystore.Token, claims keystore.Claims, sendToken bool) {
 	if d.relay == "" {
 		return
@@ -331,6 +334,7 @@ func (d *doctor) checkRelay(ctx context.Context, tok keystore.Token, claims keys
 	}
 	d.add("relay /healthz", checkOK, resp.Status, "")
 	d.checkSkew(resp.Header.Get("Date"), sent, d.now())
+	d.checkUpgrade(ctx, client, base)
 
 	if !sendToken || tok == "" || claims.Dev == "" {
 		return
@@ -355,6 +359,65 @@ func (d *doctor) checkRelay(ctx context.Context, tok keystore.Token, claims keys
 		d.add("relay token", checkFail, fmt.Sprintf("refused (%s): %s", resp.Status, body.Error), "get a new bridge token for this relay: `tetherd login` or `tetherd token set`")
 	default:
 		d.add("relay token", checkFail, "unexpected "+resp.Status, "the relay's logs say more")
+	}
+}
+
+// checkUpgrade sends the engine's WebSocket request to /v1/connect, without
+// a token: a Tether relay refuses it with 401 and its own WWW-Authenticate
+// realm before upgrading, so the check takes no bridge slot and shows no
+// secret, and that answer proves the request came through every proxy to
+// the relay. What proxies that do not pass WebSockets answer instead is
+// explained. (The relay checks the token before the upgrade headers, so a
+// proxy that routes /v1/connect but drops the hop-by-hop Upgrade header
+// still gets 401 here; the engine's own connection is the final word.)
+func (d *doctor) checkUpgrade(ctx context.Context, c *http.Client, base string) {
+	const name = "relay WebSocket"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/connect", nil)
+	if err != nil {
+		d.add(name, checkFail, err.Error(), "check the relay URL")
+		return
+	}
+	key := make([]byte, 16)
+	rand.Read(key)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", base64.StdEncoding.EncodeToString(key))
+	resp, err := c.Do(req)
+	if err != nil {
+		d.add(name, checkFail, err.Error(), "a proxy or firewall between here and the relay drops WebSocket requests")
+		return
+	}
+	resp.Body.Close()
+	st, detail, fix := upgradeVerdict(resp.StatusCode, resp.Status, resp.Header)
+	d.add(name, st, detail, fix)
+}
+
+// upgradeVerdict explains the answer to a token-less WebSocket request at
+// /v1/connect.
+func upgradeVerdict(code int, status string, h http.Header) (checkStatus, string, string) {
+	const proxyFix = "the proxy in front of the relay must pass WebSocket upgrades to it " +
+		"(nginx: proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"; " +
+		"other proxies: enable WebSockets for /v1/connect)"
+	switch {
+	case code == http.StatusUnauthorized && strings.Contains(h.Get("WWW-Authenticate"), `realm="tether-relay"`):
+		return checkOK, "GET /v1/connect with Upgrade: websocket reaches the relay (401 without a token, as expected)", ""
+	case code == http.StatusUnauthorized:
+		return checkFail, status + " from something other than the relay (no tether-relay realm): a proxy asking for its own login?",
+			"let /v1/connect through to the relay without the proxy's own authentication"
+	case code == http.StatusSwitchingProtocols:
+		return checkFail, "upgraded without a token: this is not a Tether relay", "check the relay URL"
+	case code == http.StatusNotFound:
+		return checkFail, status + ": /v1/connect does not reach the relay",
+			"route /v1/connect (and the relay's other paths) to the relay, or fix the URL's path in settings.json"
+	case code == http.StatusUpgradeRequired:
+		return checkFail, status + ": a proxy does not pass the WebSocket upgrade (it wants another protocol)", proxyFix
+	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
+		return checkFail, status + ": the proxy could not pass the WebSocket request to the relay", proxyFix
+	case code >= 300 && code < 400:
+		return checkFail, status + " to " + h.Get("Location") + ": the engine does not follow redirects", "set the relay URL to where it redirects"
+	default:
+		return checkFail, "unexpected " + status + " to a WebSocket request at /v1/connect", proxyFix
 	}
 }
 
@@ -463,7 +526,7 @@ func logsExtra() string {
 	case "linux":
 		return " (service: journalctl --user -u tetherd)"
 	case "windows":
-		return " (service: Event Viewer › Application, source tetherd)"
+		return " (service: Task Scheduler › Task Scheduler Library › Tether bridge (…) › History)"
 	}
 	return ""
 }

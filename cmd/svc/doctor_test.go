@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,6 +146,7 @@ func TestDoctorAllGood(t *testing.T) {
 	wantCheck(t, got, "relay TCP", checkOK, strings.TrimPrefix(r.base, "http://"))
 	wantCheck(t, got, "relay /healthz", checkOK, "200")
 	wantCheck(t, got, "clock", checkOK, "0s off")
+	wantCheck(t, got, "relay WebSocket", checkOK, "reaches the relay (401 without a token")
 	wantCheck(t, got, "relay token", checkOK, "accepted for dev alice; a bridge is connected: false")
 	wantCheck(t, got, "service", checkInfo, "not installed")
 	if p := r.bearerPaths(); len(p) != 1 || p[0] != "/v1/bridges/alice" {
@@ -260,6 +265,88 @@ func TestClockSkew(t *testing.T) {
 	} {
 		if got := clockSkew(date, date.Add(tc.sent), date.Add(tc.recv)); got != tc.want {
 			t.Errorf("sent %v recv %v: skew %v, want %v", tc.sent, tc.recv, got, tc.want)
+		}
+	}
+}
+
+// TestDoctorUpgradeThroughProxy puts a real reverse proxy (net/http/httputil,
+// which passes WebSocket upgrades) between doctor and a real relay, and
+// then misconfigured ones that answer /v1/connect themselves the way broken
+// proxies do, passing everything else through.
+func TestDoctorUpgradeThroughProxy(t *testing.T) {
+	r := startDoctorRelay(t)
+	target, err := url.Parse(r.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		answer func(w http.ResponseWriter) // for /v1/connect; nil = pass it on
+		st     checkStatus
+		detail string
+		fix    string
+	}{
+		{"passes upgrades", nil, checkOK, "reaches the relay (401 without a token, as expected)", ""},
+		{"no route", func(w http.ResponseWriter) { http.NotFound(w, nil) }, checkFail, "404 Not Found: /v1/connect does not reach the relay", "route /v1/connect"},
+		{"upgrade fails", func(w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway) }, checkFail, "502 Bad Gateway: the proxy could not pass", "proxy_set_header Upgrade"},
+		{"wants another protocol", func(w http.ResponseWriter) { w.WriteHeader(http.StatusUpgradeRequired) }, checkFail, "426 Upgrade Required: a proxy does not pass the WebSocket upgrade", "proxy_set_header Upgrade"},
+		{"its own login", func(w http.ResponseWriter) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="corp"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}, checkFail, "from something other than the relay", "without the proxy's own authentication"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rp := httputil.NewSingleHostReverseProxy(target)
+			var sawUpgrade atomic.Bool
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if req.URL.Path == "/v1/connect" {
+					sawUpgrade.Store(strings.EqualFold(req.Header.Get("Upgrade"), "websocket") && req.Header.Get("Sec-WebSocket-Key") != "")
+					if req.Header.Get("Authorization") != "" {
+						t.Errorf("doctor sent a token to /v1/connect")
+					}
+					if c.answer != nil {
+						c.answer(w)
+						return
+					}
+				}
+				rp.ServeHTTP(w, req)
+			}), ReadHeaderTimeout: 5 * time.Second}
+			go proxy.Serve(ln)
+			t.Cleanup(func() { proxy.Close() })
+
+			paths, tokFile := doctorHome(t, goodMCP, "http://"+ln.Addr().String(), r.token(t, r.secret, ""))
+			got := runDoctorWith(t, paths, tokFile, time.Now)
+			wantCheck(t, got, "relay WebSocket", c.st, c.detail)
+			if fix := got["relay WebSocket"].Fix; !strings.Contains(fix, c.fix) {
+				t.Errorf("fix %q, want it to contain %q", fix, c.fix)
+			}
+			if !sawUpgrade.Load() {
+				t.Error("the request at /v1/connect was not a WebSocket upgrade request")
+			}
+			// The later checks still run: one broken path is not the end.
+			wantCheck(t, got, "relay token", checkOK, "accepted for dev alice")
+		})
+	}
+}
+
+func TestUpgradeVerdictOthers(t *testing.T) {
+	for _, c := range []struct {
+		code   int
+		h      http.Header
+		detail string
+	}{
+		{http.StatusSwitchingProtocols, nil, "not a Tether relay"},
+		{http.StatusPermanentRedirect, http.Header{"Location": {"https://relay.example.com/v1/connect"}}, "to https://relay.example.com/v1/connect: the engine does not follow redirects"},
+		{http.StatusGatewayTimeout, nil, "could not pass"},
+		{http.StatusBadRequest, nil, "unexpected 400"},
+	} {
+		st, detail, fix := upgradeVerdict(c.code, fmt.Sprintf("%d %s", c.code, http.StatusText(c.code)), c.h)
+		if st != checkFail || !strings.Contains(detail, c.detail) || fix == "" {
+			t.Errorf("%d: %s %q fix %q, want fail with %q and a fix", c.code, st, detail, fix, c.detail)
 		}
 	}
 }

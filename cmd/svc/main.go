@@ -66,11 +66,11 @@ token clear        removes it from the keychain
 
 doctor             checks the folder, mcp.json and its commands, the token,
                    the keychain, the relay (DNS, TCP, TLS, /healthz, the
-                   token), the clock, the service and the tray; one line
+                   WebSocket path, the token), the clock, the service and the tray; one line
                    each with what to do. Exit 1 when something is broken
 
 install            runs tetherd in the background as a user-level service
-                   (systemd user unit, macOS LaunchAgent, Windows service)
+                   (systemd user unit, macOS LaunchAgent, Windows Scheduled Task)
 `
 
 func main() {

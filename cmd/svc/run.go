@@ -115,8 +115,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	go forwardSignals(ctx, eng)
 	logger.Info("tetherd starting", "version", version, "home", paths.Dir, "pid", os.Getpid())
 	if *asService {
-		// Under the service manager (Windows SCM needs its start/stop
-		// protocol answered; elsewhere this just runs the engine).
+		// Under the service manager (on Windows, detach from the console
+		// the Task Scheduler gave us; elsewhere this just runs the engine).
 		err = serviceRun(ctx, eng.Run)
 	} else {
 		err = eng.Run(ctx)

@@ -8,9 +8,9 @@ package main
 //     why kardianos/service is not used there).
 //   - macOS: a LaunchAgent in ~/Library/LaunchAgents, written by
 //     kardianos/service and loaded with `launchctl bootstrap gui/<uid>`.
-//   - Windows: an SCM service through kardianos/service, running as the
-//     virtual account NT SERVICE\tetherd, with the token handed over at
-//     install time (service_windows.go).
+//   - Windows: a per-user Scheduled Task run at logon, as the user
+//     (schtask.go, docs/windows-service.md). A machine-wide service
+//     (`install --machine`) is not supported yet.
 //
 // Whatever the OS, the service runs `tetherd run --service` and nothing else
 // on its command line: tokens never go in argv (anyone can read it with ps).
@@ -23,7 +23,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -61,36 +60,31 @@ type serviceSpec struct {
 	Exe  string            // absolute path of this tetherd binary
 	Args []string          // serviceArgs
 	Env  map[string]string // TETHER_HOME and TETHER_TOKEN_FILE when given; never a token
-
-	// Windows only: the token is copied at install time into a file the
-	// service account can read (the service cannot reach the user's
-	// Credential Manager). TokenFile or TokenStdin name the source;
-	// otherwise the installing user's keychain entry for Relay is used.
-	TokenFile  string
-	TokenStdin io.Reader
-	Relay      string
 }
+
+// errMachineService answers `tetherd install --machine` on every OS.
+var errMachineService = errors.New("`tetherd install --machine` (a machine-wide service that runs before anyone logs in) " +
+	"is not supported yet (see docs/windows-service.md); `tetherd install` runs tetherd as you whenever you are logged in")
 
 // serviceCmd runs `tetherd <verb> [flags]` for verb install, uninstall,
 // start, stop or restart.
 func serviceCmd(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tetherd "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var tokenFile, relay *string
-	tokenStdin := new(bool)
+	var tokenFile *string
+	var machine *bool
 	if verb == "install" {
-		tokenFile = fs.String("token-file", "", "file holding the bridge token (the service reads it; on Windows it is copied)")
-		relay = new(string)
-		if runtime.GOOS == "windows" { // the only OS where the service cannot reach the user's keychain
-			fs.BoolVar(tokenStdin, "token-stdin", false, "read the bridge token from stdin and hand it to the service")
-			fs.StringVar(relay, "relay", os.Getenv("TETHER_RELAY"), "relay URL whose stored token the service gets")
-		}
+		tokenFile = fs.String("token-file", "", "file holding the bridge token (the service reads it)")
+		machine = fs.Bool("machine", false, "a machine-wide service instead of a per-user one (not supported yet)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("tetherd %s: unexpected arguments %q", verb, fs.Args())
+	}
+	if machine != nil && *machine {
+		return errMachineService
 	}
 	m, err := newServiceManager()
 	if err != nil {
@@ -101,10 +95,6 @@ func serviceCmd(ctx context.Context, verb string, args []string, stdout, stderr 
 		spec, err := newServiceSpec(*tokenFile)
 		if err != nil {
 			return err
-		}
-		spec.Relay = *relay
-		if *tokenStdin {
-			spec.TokenStdin = os.Stdin
 		}
 		return m.install(ctx, spec, stdout)
 	case "uninstall":
@@ -168,7 +158,6 @@ func newServiceSpec(tokenFile string) (serviceSpec, error) {
 		if _, _, err := (keystore.Resolver{TokenFile: abs, Getenv: none}).Resolve(); err != nil {
 			return serviceSpec{}, fmt.Errorf("--token-file: %w", err)
 		}
-		spec.TokenFile = abs
 		spec.Env["TETHER_TOKEN_FILE"] = abs // the path, never the token
 	}
 	return spec, nil

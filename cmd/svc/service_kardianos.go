@@ -1,4 +1,4 @@
-//go:build darwin || windows
+//go:build darwin
 
 package main
 
@@ -9,7 +9,7 @@ import (
 )
 
 // kardianosStatus maps a kardianos service's status to tetherd's words; the
-// LaunchAgent and the Windows service read it the same way.
+// LaunchAgent reads it.
 func kardianosStatus(s service.Service) (string, error) {
 	st, err := s.Status()
 	switch {

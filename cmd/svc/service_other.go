@@ -8,7 +8,7 @@ import (
 )
 
 // newServiceManager: only systemd (Linux), launchd (macOS) and the Windows
-// SCM are supported; elsewhere run `tetherd run` under the system's own
+// Task Scheduler are supported; elsewhere run `tetherd run` under the system's own
 // supervisor.
 func newServiceManager() (serviceManager, error) {
 	return nil, fmt.Errorf("installing tetherd as a service is not supported on %s: run `tetherd run` from your init system", runtime.GOOS)

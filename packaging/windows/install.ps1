@@ -4,8 +4,8 @@
 # (the same HKCU Run value the tray's "Start at login" toggles), adds a
 # Start menu shortcut and starts the tray.
 #   powershell -ExecutionPolicy Bypass -File .\install.ps1 [-NoAutostart] [-NoStart]
-# The background service (tetherd install) is separate: it needs an
-# administrator prompt, see README "Install".
+# The background engine (tetherd install: a per-user Scheduled Task, no
+# administrator rights) is separate, see README "Install".
 param([switch]$NoAutostart, [switch]$NoStart)
 $ErrorActionPreference = 'Stop'
 
