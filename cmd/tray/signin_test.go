@@ -16,7 +16,10 @@ type loginControl struct {
 	calls int
 }
 
-func (c *loginControl) Login(context.Context) (app.LoginState, error) { c.calls++; return c.state, c.err }
+func (c *loginControl) Login(context.Context) (app.LoginState, error) {
+	c.calls++
+	return c.state, c.err
+}
 
 func TestSignIn(t *testing.T) {
 	waiting := app.LoginState{Phase: app.LoginWaiting, UserCode: "BCDF-GHJK", VerificationURI: "https://r.example/device",

@@ -168,7 +168,6 @@ func (d *Device) base(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-
 func (d *Device) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	b := d.base(r)
 	writeJSON(w, http.StatusOK, AuthServerMetadata{
