@@ -110,7 +110,10 @@ func startOAuthEnv(t *testing.T) *oauthEnv {
 	writeFileT(t, ca, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cimd.Certificate().Raw})))
 
 	r := &relayProc{bin: testbin.Build(t, "./cmd/relay"), secret: filepath.Join(t.TempDir(), "secret"), addr: freeAddr(t)}
-	r.args = []string{"--public-url", "http://" + r.addr, "--oauth-cimd-insecure-test-ca", ca}
+	// Two names, as a relay with a public and an internal name has: the
+	// first is the issuer; mcp-remote is given the second.
+	r.args = []string{"--public-url", "http://" + r.addr, "--public-url", "http://localhost:" + strings.TrimPrefix(r.addr, "127.0.0.1:"),
+		"--oauth-cimd-insecure-test-ca", ca}
 	r.start(t)
 	e.r = r
 	t.Cleanup(func() {
@@ -206,7 +209,10 @@ func (e *oauthEnv) mcpRemote(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	cmd := exec.Command(filepath.Join(e.nm, ".bin", "mcp-remote"), e.r.mcpURL(dev, "a"), port, "--host", "127.0.0.1", "--auth-timeout", "50")
+	// The relay's second public URL: the resource is the URL the user
+	// pasted, whichever of the relay's names it uses.
+	mcpURL := "http://localhost:" + strings.TrimPrefix(e.r.addr, "127.0.0.1:") + "/mcp/" + dev + "/a"
+	cmd := exec.Command(filepath.Join(e.nm, ".bin", "mcp-remote"), mcpURL, port, "--host", "127.0.0.1", "--auth-timeout", "50")
 	cfgDir, home := t.TempDir(), t.TempDir()
 	cmd.Env = append(envWithout("DISPLAY", "WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP", "DESKTOP_SESSION", "BROWSER", "HOME"),
 		"BROWSER=true", "MCP_REMOTE_CONFIG_DIR="+cfgDir, "HOME="+home)
@@ -218,25 +224,27 @@ func (e *oauthEnv) mcpRemote(t *testing.T) {
 		}
 	})
 
+	// A failed browser step ends the connect below, which waits on it.
+	connectCtx, stopConnect := context.WithCancel(ctx)
+	defer stopConnect()
 	approved := make(chan error, 1)
 	go func() {
-		authURL, err := awaitAfter(ctx, stderr, "Please authorize this client by visiting:")
+		err := e.approveFromLog(ctx, stderr, port)
 		if err != nil {
-			approved <- err
-			return
-		}
-		var got struct{ Landed, Text string }
-		_, err = e.runNodeErr(ctx, "oauth_approve.mjs", &got, "AUTH_URL="+authURL, `WANT=["the server “a”", "127.0.0.1:`+port+`"]`)
-		if err == nil && !strings.HasPrefix(got.Landed, "http://127.0.0.1:"+port+"/oauth/callback?code=") {
-			err = fmt.Errorf("the browser landed on %q, not mcp-remote's callback", got.Landed)
+			stopConnect()
 		}
 		approved <- err
 	}()
 
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-via-mcp-remote", Version: "1"}, nil)
-	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	cs, err := c.Connect(connectCtx, &mcp.CommandTransport{Command: cmd}, nil)
 	if err != nil {
-		t.Fatalf("connect through mcp-remote: %v", err)
+		select {
+		case aerr := <-approved:
+			t.Fatalf("connect through mcp-remote: %v; the browser step: %v", err, aerr)
+		default:
+			t.Fatalf("connect through mcp-remote: %v", err)
+		}
 	}
 	defer cs.Close()
 	tools, err := cs.ListTools(ctx, nil)
@@ -264,6 +272,23 @@ func (e *oauthEnv) mcpRemote(t *testing.T) {
 	if dirHasFile(home, "") {
 		t.Errorf("mcp-remote wrote into $HOME")
 	}
+}
+
+// approveFromLog waits for the authorization URL mcp-remote prints and
+// approves it in the browser, which must land on mcp-remote's callback.
+func (e *oauthEnv) approveFromLog(ctx context.Context, stderr *logBuf, port string) error {
+	authURL, err := awaitAfter(ctx, stderr, "Please authorize this client by visiting:")
+	if err != nil {
+		return err
+	}
+	var got struct{ Landed string }
+	if _, err := e.runNodeErr(ctx, "oauth_approve.mjs", &got, "AUTH_URL="+authURL, `WANT=["the server “a”", "127.0.0.1:`+port+`"]`); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(got.Landed, "http://127.0.0.1:"+port+"/oauth/callback?code=") {
+		return fmt.Errorf("the browser landed on %q, not mcp-remote's callback", got.Landed)
+	}
+	return nil
 }
 
 // runNodeErr is runNode for a goroutine: it returns the script's stderr

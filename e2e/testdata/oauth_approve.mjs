@@ -8,9 +8,7 @@ const { AUTH_URL, USER_ID, PASSWORD, WANT } = process.env;
 const { browser, page } = await launch();
 try {
   const landed = await approve(page, AUTH_URL, { user: USER_ID, password: PASSWORD, want: JSON.parse(WANT || '[]') });
-  // The callback page's own text: mcp-remote says whether it took the code.
-  await page.waitForLoadState('load');
-  say({ landed, text: await page.locator('body').innerText().catch(() => '') });
+  say({ landed });
 } catch (e) {
   await shotOnFailure(page, 'mcp-remote-failed.png');
   console.error(e);
