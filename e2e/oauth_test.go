@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -29,7 +31,8 @@ import (
 )
 
 // TestOAuthClients: hosted-agent sign-in with real OAuth clients against
-// the built relay (OAuth on: --public-url is its loopback address) and a
+// the built relay (OAuth on: its --public-url are its loopback address
+// under two names, 127.0.0.1 the issuer and localhost) and a
 // real tetherd bridging two stdio test servers, "a" and "b", for alice:
 //
 //   - the TypeScript MCP SDK's client auth flow, knowing only the MCP URL:
@@ -43,6 +46,9 @@ import (
 //     stdio and chromium approving the URL it prints;
 //   - refusals through the relay with the right OAuth errors, and
 //     audience isolation.
+//
+// Linux only: mcp-remote opens a browser through xdg-open, which the
+// test points at a no-op $BROWSER; elsewhere it would open a real one.
 func TestOAuthClients(t *testing.T) {
 	testbin.NeedTools(t, "chromium")
 	node := testbin.Node(t)

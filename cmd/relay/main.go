@@ -589,4 +589,3 @@ func connLimitFlags(fs *flag.FlagSet) func(net.Listener, *slog.Logger) net.Liste
 		return server.LimitListener(ln, *total, *perIP, log)
 	}
 }
-
