@@ -545,7 +545,7 @@ func (e *oauthEnv) refusals(t *testing.T) {
 
 	// Redirect mismatch: the user sees the refusal (the URI is not trusted),
 	// and a code is not redeemed for another redirect_uri.
-	if q, _ := c.authorize(t, resA, "http://127.0.0.1:9/elsewhere"); q.Get("status") != "400" || !strings.Contains(q.Get("body"), "redirect_uri") {
+	if q, _ := c.authorize(t, resA, "http://127.0.0.1:9/elsewhere"); q.Get("status") != "400" || !strings.Contains(q.Get("body"), "invalid_request: redirect_uri") {
 		t.Errorf("unregistered redirect_uri: %v, want a 400 page", q)
 	}
 	q, v = c.authorize(t, resA, c.redirect)
@@ -573,6 +573,18 @@ func (e *oauthEnv) refusals(t *testing.T) {
 	if s := mcpStatus(t, e.r.mcpURL("bob", "a"), access); s != http.StatusUnauthorized && s != http.StatusForbidden {
 		t.Errorf("alice's token on bob's server: status %d", s)
 	}
+	// … unless granted: a token for all of alice's servers calls both,
+	// and still not bob's.
+	qAll, vAll := c.authorize(t, e.r.url()+"/mcp/"+dev, c.redirect)
+	st, m = c.redeem(t, qAll.Get("code"), vAll, e.r.url()+"/mcp/"+dev)
+	all, _ := m["access_token"].(string)
+	if st != http.StatusOK || mcpStatus(t, resA, all) != http.StatusOK || mcpStatus(t, resB, all) != http.StatusOK {
+		t.Errorf("a dev-wide grant: %d %v, or its token is refused on a or b", st, m)
+	}
+	if s := mcpStatus(t, e.r.mcpURL("bob", "a"), all); s != http.StatusUnauthorized && s != http.StatusForbidden {
+		t.Errorf("alice's dev-wide token on bob's server: status %d", s)
+	}
+
 	st, m = c.redeem(t, q.Get("code"), v, resA)
 	wantOAuthErr(t, "reused code", st, m, "invalid_grant")
 	if s := mcpStatus(t, resA, access); s != http.StatusUnauthorized {
