@@ -228,6 +228,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	limits := limitFlags(fs)
 	connLimits := connLimitFlags(fs)
 	metricsf := registerMetricsFlags(fs)
+	var cimdTest cimdTestFlag
+	cimdTest.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -299,6 +301,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The consent page sends a browser that is not signed in to
 		// /?return=… and sign-in brings it back.
 		relaySrv.OAuth = &server.OAuthConfig{Store: st, SignedInUser: signedIn}
+	}
+	if err := cimdTest.apply(relaySrv.OAuth, publicURLs); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
 	// keep-alive connections closed after 2 minutes: a client that opens

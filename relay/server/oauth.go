@@ -205,7 +205,7 @@ func (o *oauthServer) handleResourceMetadata(w http.ResponseWriter, r *http.Requ
 	}
 	w.Header().Set("Cache-Control", "max-age=300")
 	writeJSON(w, http.StatusOK, resourceMetadata{
-		Resource:               o.issuer + "/mcp/" + dev + "/" + name,
+		Resource:               o.baseFor(r) + "/mcp/" + dev + "/" + name,
 		AuthorizationServers:   []string{o.issuer},
 		ScopesSupported:        []string{scopeMCP},
 		BearerMethodsSupported: []string{"header"},
@@ -229,7 +229,7 @@ func (s *Server) mcpAuthError(w http.ResponseWriter, r *http.Request, code int, 
 		s.authError(w, code, err)
 		return
 	}
-	prm := s.oauth.issuer + "/.well-known/oauth-protected-resource/mcp/" + dev + "/" + name
+	prm := s.oauth.baseFor(r) + "/.well-known/oauth-protected-resource/mcp/" + dev + "/" + name
 	challenge := `Bearer realm="tether-relay", resource_metadata="` + prm + `"`
 	switch {
 	case code == http.StatusUnauthorized && err != ErrNoToken:
@@ -256,10 +256,32 @@ func isInsufficientScope(err error) bool {
 	return false
 }
 
-// resourceFor checks that resource is an MCP URL of this relay and
+// baseFor is the public URL a request came in on, matched by its Host:
+// the resource in the metadata and in the challenge is then the URL the
+// user pasted, under whichever of the relay's names. Clients (the
+// TypeScript SDK, mcp-remote) refuse metadata whose resource is another
+// origin than the URL they were given. A Host that is none of them (a
+// loopback name) gets the issuer.
+func (o *oauthServer) baseFor(r *http.Request) string {
+	for _, p := range o.s.PublicURLs {
+		if u, err := url.Parse(p); err == nil && strings.EqualFold(u.Host, r.Host) {
+			return normalizeAudience(p)
+		}
+	}
+	return o.issuer
+}
+
+// resourceFor checks that resource is an MCP URL of this relay, under any
+// of its public URLs (the Verifier accepts all of them as audiences), and
 // returns its dev and server ("" for all of the dev's servers).
 func (o *oauthServer) resourceFor(resource string) (dev, name string, ok bool) {
-	rest, found := strings.CutPrefix(normalizeAudience(resource), o.issuer+"/mcp/")
+	var rest string
+	found := false
+	for _, p := range o.s.PublicURLs {
+		if rest, found = strings.CutPrefix(normalizeAudience(resource), normalizeAudience(p)+"/mcp/"); found {
+			break
+		}
+	}
 	if !found {
 		return "", "", false
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"html"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,7 +35,9 @@ type oauthRelay struct {
 
 const userCookie = "test-user"
 
-func newOAuthRelay(t *testing.T, cfg OAuthConfig) *oauthRelay {
+// newOAuthRelay starts a relay with OAuth on; its public URLs are its
+// address, then the same port under each of moreNames.
+func newOAuthRelay(t *testing.T, cfg OAuthConfig, moreNames ...string) *oauthRelay {
 	t.Helper()
 	st := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "relay.db"))
 	// A long poll: the relay refreshes its revocations itself when it
@@ -61,7 +64,12 @@ func newOAuthRelay(t *testing.T, cfg OAuthConfig) *oauthRelay {
 	}
 	ts := httptest.NewUnstartedServer(srv)
 	base := "http://" + ts.Listener.Addr().String()
-	srv.PublicURLs, srv.Verifier.Audiences = []string{base}, []string{base}
+	urls := []string{base}
+	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
+	for _, n := range moreNames {
+		urls = append(urls, "http://"+net.JoinHostPort(n, port))
+	}
+	srv.PublicURLs, srv.Verifier.Audiences = urls, urls
 	ts.Start()
 	t.Cleanup(func() {
 		srv.Close()
@@ -236,6 +244,38 @@ func TestOAuthJourneyGoSDK(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &apps); err != nil || resp.StatusCode != 200 || len(apps) != 1 ||
 		apps[0].ClientName != "journey" || apps[0].Resource != mcpURL {
 		t.Fatalf("connected apps: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestOAuthSecondPublicURL: a relay with two names (--public-url twice)
+// answers discovery on each with that name's resource — the URL the user
+// pasted — or real clients (the TypeScript SDK, mcp-remote) refuse the
+// metadata; the issuer stays the first name, and a token for the second
+// name's resource calls there.
+func TestOAuthSecondPublicURL(t *testing.T) {
+	o := newOAuthRelay(t, OAuthConfig{}, "localhost")
+	dialFakeBridge(t, o.testRelay, "alice")
+	second := o.srv.PublicURLs[1]
+	mcpURL := second + "/mcp/alice/everything"
+
+	resp, _ := rawPost(t, http.DefaultClient, mcpURL, "", initBody)
+	if ch := resp.Header.Get("WWW-Authenticate"); !strings.Contains(ch, `resource_metadata="`+second+`/.well-known/oauth-protected-resource/mcp/alice/everything"`) {
+		t.Fatalf("challenge on the second name: %q", ch)
+	}
+	for base, want := range map[string]string{second: mcpURL, o.ts.URL: o.mcpURL("alice", "everything")} {
+		var prm resourceMetadata
+		getJSON(t, base+"/.well-known/oauth-protected-resource/mcp/alice/everything", &prm)
+		if prm.Resource != want || len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != o.ts.URL {
+			t.Errorf("metadata at %s: %+v, want resource %s and issuer %s", base, prm, want, o.ts.URL)
+		}
+	}
+	c := o.register(t, "second name", "http://127.0.0.1:5555/cb")
+	tok, _ := c.mustTokens(c.code("alice", mcpURL))
+	if st, _ := mcpStatus(t, tok, mcpURL); st != http.StatusOK {
+		t.Fatalf("token for the second name's resource: %d", st)
+	}
+	if st, _ := mcpStatus(t, tok, o.mcpURL("alice", "other")); st != http.StatusUnauthorized {
+		t.Fatalf("the same token on another server: %d, want 401", st)
 	}
 }
 
