@@ -24,6 +24,8 @@ export async function launch() {
 // setPassword follows the one-time link; the browser ends signed in.
 export async function setPassword(page, link, password) {
   await page.goto(link);
+  // Passkeys are the main way in; the password form is the fold-out.
+  await page.getByText('Set a password instead').click();
   await page.getByLabel('New password').fill(password);
   await page.getByLabel('The same again').fill(password);
   await page.getByRole('button', { name: 'Set password and sign in' }).click();
@@ -41,7 +43,7 @@ export async function approve(page, authURL, { user, password, want = [] }) {
     // Not signed in: the relay sent the browser to / with ?return=.
     await page.getByLabel('User').fill(user);
     await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForSelector('button[value="approve"]');
   }
   const text = await page.locator('body').innerText();
