@@ -180,6 +180,20 @@ func overlayRoot(t *testing.T) string {
 		t.Fatalf("mount overlay of /: %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(root, syscall.MNT_DETACH) })
+	// The host's PostgreSQL clusters (the relay's store tests need the
+	// package) would take port 5432 on the shared network: masked in the
+	// container, every instance at once through the template.
+	units := filepath.Join(root, "etc/systemd/system")
+	if err := os.MkdirAll(units, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"postgresql.service", "postgresql@.service"} {
+		p := filepath.Join(units, u)
+		_ = os.Remove(p)
+		if err := os.Symlink("/dev/null", p); err != nil {
+			t.Fatalf("mask %s: %v", u, err)
+		}
+	}
 	return root
 }
 
@@ -207,10 +221,8 @@ func (m *machine) boot() {
 		"--register=no", "--keep-unit",
 		"--console=pipe", "--bind-ro=" + m.deb + ":/run/tether-e2e/tether.deb",
 		// Kernel command line for the container's systemd: no first-boot
-		// wizard, and none of the host's servers (PostgreSQL would take the
-		// host's port 5432 on the shared network), no getty.
-		"systemd.firstboot=off", "systemd.mask=postgresql.service", "systemd.mask=postgresql@15-main.service",
-		"systemd.mask=console-getty.service", "systemd.mask=getty@tty1.service",
+		// wizard, no getty (see overlayRoot for the host's servers).
+		"systemd.firstboot=off", "systemd.mask=console-getty.service", "systemd.mask=getty@tty1.service",
 	}
 	m.out = newLogBuf()
 	m.cmd = exec.Command(m.nspawn, args...)
