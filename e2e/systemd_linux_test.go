@@ -21,8 +21,8 @@ import (
 // host's own OS booted as PID 1 in a container (systemd-nspawn), sharing the
 // host's network so the bridge reaches a relay this test runs on loopback.
 // In it: dpkg -i, a normal user with lingering, `tetherd install`; then the
-// unit is active and connected, a kill -9 is restarted by systemd, `tetherd
-// status` attaches to the service's engine, and after a poweroff and a
+// unit is active and connected, `tetherd status` and a tray started later
+// attach to the service's engine, a kill -9 is restarted by systemd, and after a poweroff and a
 // second boot from the same state the service is back and connected with no
 // one logged in.
 //
@@ -99,6 +99,21 @@ printf '%s' "$2" > ~/.config/tether/mcp.json`, "sh", settings, mcpJSON)
 	if st.Engine.PID != pid || !st.Engine.Service {
 		t.Fatalf("tetherd status attached to engine pid %d (service %v), want the unit's MainPID %d", st.Engine.PID, st.Engine.Service, pid)
 	}
+
+	// A tray started later (as a transient user unit, as a desktop session
+	// would start it) attaches to the service's engine instead of starting
+	// its own. It has no panel to show in here; its own log says what it did.
+	m.asUser(uid, nil, "systemd-run", "--user", "--collect", "--unit=tether-tray", "/usr/bin/tether")
+	var trayLog string
+	m.await("the tray to attach", 30*time.Second, func() (bool, string) {
+		trayLog, _ = m.userRun(uid, nil, "cat", "/home/tester/.config/tether/logs/tray.log")
+		return strings.Contains(trayLog, "attached to the running engine"), trayLog
+	})
+	t.Logf("tray.log:\n%s", trayLog)
+	if now := m.mainPID(uid); now != pid {
+		t.Fatalf("tetherd's MainPID changed from %d to %d when the tray started", pid, now)
+	}
+	m.asUser(uid, nil, "systemctl", "--user", "stop", "tether-tray")
 
 	// kill -9: systemd restarts it (Restart=always) and it reconnects.
 	killed := time.Now()
