@@ -81,7 +81,7 @@ FUZZTIME ?= 30s
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
-.PHONY: dist dist-check winres
+.PHONY: dist dist-ci dist-check winres
 
 ## dist: every release artifact that builds on Linux, into dist/ (.deb for
 ## the client and the relay, relay tarballs, Windows zips, a macOS Tether.app
@@ -90,6 +90,12 @@ fuzz:
 ## packaging/README.md.
 dist:
 	packaging/build.sh
+
+## dist-ci: the subset CI builds and checks: the linux/amd64 .debs and relay
+## tarball, the windows/amd64 zip and the darwin/amd64 Tether.app skeleton
+## (then `make dist-check` validates it, whatever subset dist/ holds).
+dist-ci:
+	TARGETS="linux/amd64 windows/amd64 darwin/amd64" packaging/build.sh
 
 ## dist-check: validate dist/ (dpkg-deb, desktop-file-validate,
 ## systemd-analyze, PE subsystem and resources, Info.plist keys, checksums).

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIST="${DIST:-dist}"
+DIST=$(cd "$DIST" 2>/dev/null && pwd) || { echo "dist-check: no ${DIST}; run make dist first" >&2; exit 1; }
 [ -f "$DIST/SHA256SUMS" ] || { echo "dist-check: no $DIST/SHA256SUMS; run make dist first" >&2; exit 1; }
 fail() { echo "dist-check: FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
@@ -88,7 +89,7 @@ done
 
 for z in "$DIST"/tether_*_windows_*.zip; do
 	d="$tmp/$(basename "$z" .zip)"
-	mkdir -p "$d" && (cd "$d" && unzip -q "$OLDPWD/$z")
+	mkdir -p "$d" && (cd "$d" && unzip -q "$z")
 	go run packaging/windows/pecheck.go -gui -icon "$d"/*/tether.exe
 	go run packaging/windows/pecheck.go "$d"/*/tetherd.exe
 	for f in install.ps1 uninstall.ps1; do [ -f "$d"/*/"$f" ] || fail "$z lacks $f"; done
@@ -98,7 +99,7 @@ done
 
 for z in "$DIST"/tether_*_darwin_*.zip; do
 	d="$tmp/$(basename "$z" .zip)"
-	mkdir -p "$d" && (cd "$d" && unzip -q "$OLDPWD/$z")
+	mkdir -p "$d" && (cd "$d" && unzip -q "$z")
 	python3 - "$d/Tether.app/Contents" <<'PY' || fail "$z Info.plist"
 import plistlib, sys, os
 c = sys.argv[1]
