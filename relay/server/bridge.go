@@ -62,7 +62,25 @@ type bridgeConn struct {
 	tag      *tagFacade
 }
 
+// notUpgrade answers 426 to a request on a bridge endpoint that is not a
+// WebSocket upgrade, before the token is looked at: a reverse proxy that
+// routes the path but drops Upgrade/Connection would otherwise get a 401
+// (or pass a token check) and look fine to `tetherd doctor`, which probes
+// without a token and reads 426 as "the proxy does not pass upgrades".
+func notUpgrade(w http.ResponseWriter, r *http.Request) bool {
+	if websocket.IsWebSocketUpgrade(r) {
+		return false
+	}
+	w.Header().Set("Upgrade", "websocket")
+	w.Header().Set("Connection", "close")
+	http.Error(w, "this is the bridges' WebSocket endpoint: the request has no WebSocket upgrade (a proxy in front of the relay may drop the Upgrade and Connection headers)", http.StatusUpgradeRequired)
+	return true
+}
+
 func (s *Server) handleTetherConnect(w http.ResponseWriter, r *http.Request) {
+	if notUpgrade(w, r) {
+		return
+	}
 	c, code, err := s.Verifier.authorize(r, "", ScopeBridge)
 	if err != nil {
 		s.authError(w, code, err)
@@ -72,6 +90,9 @@ func (s *Server) handleTetherConnect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleTAGConnect(w http.ResponseWriter, r *http.Request) {
+	if notUpgrade(w, r) {
+		return
+	}
 	c, code, err := s.Verifier.authorize(r, r.PathValue("id"), ScopeBridge)
 	if err != nil {
 		s.authError(w, code, err)

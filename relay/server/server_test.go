@@ -95,6 +95,8 @@ func TestAuthTable(t *testing.T) {
 		{"status no token", "GET", r.ts.URL + "/v1/bridges/alice", "", 401},
 		{"status other dev", "GET", r.ts.URL + "/v1/bridges/alice", mustToken(t, "bob", ScopeClient), 403},
 		{"status bridge token", "GET", r.ts.URL + "/v1/bridges/alice", mustToken(t, "alice", ScopeBridge), 200},
+		{"connect not an upgrade", "GET", r.ts.URL + "/v1/connect", mustToken(t, "alice", ScopeBridge), 426},
+		{"tag not an upgrade", "GET", r.ts.URL + "/dev/alice/connect", "", 426},
 		{"connect no token", "GET", r.ts.URL + "/v1/connect", "", 401},
 		{"connect client token", "GET", r.ts.URL + "/v1/connect", mustToken(t, "alice", ScopeClient), 403},
 		{"connect expired", "GET", r.ts.URL + "/v1/connect", expired, 401},
@@ -114,6 +116,14 @@ func TestAuthTable(t *testing.T) {
 			req.Header.Set("Accept", "application/json, text/event-stream")
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			if tc.method == "GET" && strings.HasSuffix(tc.url, "/connect") && tc.want != http.StatusUpgradeRequired {
+				// What a WebSocket client sends: the bridge endpoints
+				// answer 426 before auth to anything else.
+				req.Header.Set("Connection", "Upgrade")
+				req.Header.Set("Upgrade", "websocket")
+				req.Header.Set("Sec-WebSocket-Version", "13")
+				req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
