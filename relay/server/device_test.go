@@ -326,6 +326,10 @@ func TestDevicePage(t *testing.T) {
 	if !strings.Contains(page, "Sign in to the relay</a> first") || strings.Contains(page, "Approve</button>") {
 		t.Fatalf("page without a user:\n%s", page)
 	}
+	// Sign-in comes back to this very page (the web page honours ?return=).
+	if want := `href="/?return=` + url.QueryEscape(strings.TrimPrefix(da.VerificationURIComplete, r.ts.URL)); !strings.Contains(strings.ToLower(page), strings.ToLower(want)) {
+		t.Fatalf("sign-in link does not return here (want %s):\n%s", want, page)
+	}
 
 	r.signIn("alice")
 	code, page := getPage(t, da.VerificationURIComplete)

@@ -16,6 +16,7 @@ import (
 // devicePage is what the template renders; one of its parts is set.
 type devicePage struct {
 	SignIn   bool   // nobody is signed in
+	Return   string // with SignIn: this page's path, for the sign-in link to come back to
 	Ask      bool   // no (valid) code: show the form to type one
 	Message  string // an outcome or a problem
 	UserCode string
@@ -34,6 +35,7 @@ func (d *Device) handlePage(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok:
 		p.SignIn = true
+		p.Return = r.URL.RequestURI()
 	case raw == "":
 		p.Ask = true
 	default:
@@ -125,7 +127,7 @@ var devicePageTmpl = template.Must(template.New("device").Parse(`<!doctype html>
 </head><body><main>
 <h1>Connect a computer</h1>
 {{if .Message}}<p role="status">{{.Message}}</p>{{end}}
-{{if .SignIn}}<p><a href="/">Sign in to the relay</a> first, then open the link from your computer again.</p>
+{{if .SignIn}}<p><a href="/?return={{.Return}}">Sign in to the relay</a> first; you come back here after.</p>
 {{else if .Ask}}<form method="get" action="/device">
 <label for="user_code">Code shown on your computer</label>
 <input id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" required autofocus>
