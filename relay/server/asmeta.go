@@ -16,6 +16,7 @@ func (s *Server) initAuthServer(mux *http.ServeMux) {
 	if s.Device == nil && s.oauth == nil {
 		return
 	}
+	s.tokenLimits = newKeyedLimits(tokenEvery, tokenBurst)
 	mux.Handle("GET /.well-known/oauth-authorization-server", anyOrigin(s.handleAuthServerMetadata))
 	mux.Handle("POST /oauth/token", anyOrigin(s.handleTokenEndpoint))
 	for _, p := range []string{"/.well-known/oauth-authorization-server", "/oauth/token"} {
@@ -45,7 +46,19 @@ func (s *Server) handleTokenEndpoint(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be a form")
 		return
 	}
-	switch gt := r.PostForm.Get("grant_type"); {
+	gt := r.PostForm.Get("grant_type")
+	// One budget per address for both grants: the endpoint needs no
+	// credentials beyond the code or token it is sent, so this is what
+	// bounds guessing and store load.
+	if wait, ok := s.tokenLimits.allow(clientIP(r), s.clock()); !ok {
+		kind := "temporarily_unavailable"
+		if gt == GrantTypeDeviceCode {
+			kind = "slow_down"
+		}
+		tooMany(w, wait, kind)
+		return
+	}
+	switch {
 	case gt == GrantTypeDeviceCode && s.Device != nil:
 		s.Device.handleToken(w, r)
 	case gt != GrantTypeDeviceCode && s.oauth != nil:

@@ -97,6 +97,9 @@ type oauthServer struct {
 	// (anyone may register; only a user's consent grants anything), so
 	// this is what keeps a script from filling the clients table.
 	registrations *rate.Limiter
+	// authorizeLimits bounds GET /oauth/authorize per client address: it
+	// needs no sign-in and may fetch a client metadata document.
+	authorizeLimits *keyedLimits
 }
 
 // Registration budget: a burst for a busy minute, then a steady trickle.
@@ -116,7 +119,7 @@ func (s *Server) initOAuth(mux *http.ServeMux) {
 	mac := hmac.New(sha256.New, s.Verifier.Secret)
 	mac.Write([]byte("tether-relay oauth nonce key"))
 	o := &oauthServer{cfg: *s.OAuth, s: s, issuer: normalizeAudience(s.PublicURLs[0]), key: mac.Sum(nil),
-		registrations: rate.NewLimiter(registerRate, registerBurst)}
+		registrations: rate.NewLimiter(registerRate, registerBurst), authorizeLimits: newKeyedLimits(authorizeEvery, authorizeBurst)}
 	o.cimd = newCIMDFetcher(o.cfg.CIMDAllowPrivate, o.cfg.CIMDRootCAs)
 	s.oauth = o
 	// The metadata, token and registration endpoints answer any origin:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -27,6 +28,7 @@ type authRequest struct {
 // URI itself is not trusted and the user sees it.
 type authError struct {
 	redirect bool
+	status   int // of an error shown to the user; 0 is 400
 	code     string
 	desc     string
 }
@@ -36,6 +38,9 @@ type authError struct {
 func (o *oauthServer) parseAuthRequest(r *http.Request, q url.Values) (authRequest, *authError) {
 	var a authRequest
 	c, err := o.client(r.Context(), q.Get("client_id"))
+	if errors.Is(err, errCIMDBusy) {
+		return a, &authError{status: http.StatusTooManyRequests, code: "temporarily_unavailable", desc: err.Error()}
+	}
 	if err != nil {
 		return a, &authError{code: "invalid_client", desc: "unknown client: " + err.Error()}
 	}
@@ -79,13 +84,29 @@ const base64URLChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 // fail answers an authorization error.
 func (o *oauthServer) fail(w http.ResponseWriter, r *http.Request, a authRequest, e *authError) {
 	if !e.redirect {
+		status := http.StatusBadRequest
+		if e.status != 0 {
+			status = e.status
+		}
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", retryAfter(cimdHostEvery))
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusBadRequest)
+		w.WriteHeader(status)
 		w.Write([]byte("Authorization request refused: " + e.code + ": " + e.desc + "\n"))
 		return
 	}
 	o.redirectBack(w, r, a, url.Values{"error": {e.code}, "error_description": {e.desc}})
+}
+
+// tooManyPage is the plain-text 429 of a page.
+func tooManyPage(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", retryAfter(wait))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusTooManyRequests)
+	w.Write([]byte("Too many requests from this address; try again in a minute.\n"))
 }
 
 // redirectBack sends the browser to the client with v, the state and the
@@ -104,6 +125,12 @@ func (o *oauthServer) redirectBack(w http.ResponseWriter, r *http.Request, a aut
 }
 
 func (o *oauthServer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	// A page a person opens: over the budget is a plain-text 429 (there
+	// is no trusted redirect URI to send an error to yet).
+	if wait, ok := o.authorizeLimits.allow(clientIP(r), o.s.clock()); !ok {
+		tooManyPage(w, wait)
+		return
+	}
 	q := r.URL.Query()
 	a, aerr := o.parseAuthRequest(r, q)
 	if aerr != nil {

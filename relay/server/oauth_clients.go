@@ -213,7 +213,14 @@ func (o *oauthServer) handleRegister(w http.ResponseWriter, r *http.Request) {
 type cimdFetcher struct {
 	client *http.Client
 	cache  cimdCache
+	// hosts caps fetches per host: client_id is chosen by whoever opens
+	// /oauth/authorize, so without it the relay could be made to hammer
+	// one site with distinct URLs (each a cache miss).
+	hosts *keyedLimits
 }
+
+// errCIMDBusy: the document's host was fetched too often lately.
+var errCIMDBusy = errors.New("cimd: too many fetches from this client's host; try again later")
 
 const cimdTimeout = 5 * time.Second
 
@@ -248,6 +255,7 @@ func newCIMDFetcher(allowPrivate bool, roots *x509.CertPool) *cimdFetcher {
 		client: &http.Client{Transport: tr, Timeout: cimdTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		cache: cimdCache{m: map[string]cimdEntry{}},
+		hosts: newKeyedLimits(cimdHostEvery, cimdHostBurst),
 	}
 }
 
@@ -302,6 +310,11 @@ func (f *cimdFetcher) get(ctx context.Context, id string, now time.Time) (oauthC
 	f.cache.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.client, nil
+	}
+	if u, err := url.Parse(id); err == nil {
+		if _, ok := f.hosts.allow(u.Hostname(), now); !ok {
+			return oauthClient{}, errCIMDBusy
+		}
 	}
 	c, ttl, err := f.fetch(ctx, id)
 	if err != nil {

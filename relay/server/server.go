@@ -112,6 +112,8 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	limits   *tokenLimits
+	// tokenLimits bounds POST /oauth/token per client address.
+	tokenLimits *keyedLimits
 
 	stopWatch chan struct{} // closed by Shutdown: ends watchRevocations
 

@@ -256,11 +256,25 @@ func (w *Web) addPasskey(rw http.ResponseWriter, r *http.Request, p store.Passke
 	return true
 }
 
+// allowCeremony counts a passkey "begin" that needs no session against
+// the client address's ceremony budget; over it, 429 with Retry-After.
+func (w *Web) allowCeremony(rw http.ResponseWriter, r *http.Request) bool {
+	wait, ok := w.limits.allowCeremony(clientIP(r), w.now())
+	if !ok {
+		rw.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		jsonError(rw, http.StatusTooManyRequests, "Too many passkey requests from this address. Try again in a minute.")
+	}
+	return ok
+}
+
 // handleLinkPasskeyBegin: the sign-in link page's "Create a passkey".
 // The link is checked here but used only by finish.
 func (w *Web) handleLinkPasskeyBegin(rw http.ResponseWriter, r *http.Request) {
 	if !preCSRFOK(r) {
 		jsonError(rw, http.StatusForbidden, "missing or wrong CSRF token; reload the page")
+		return
+	}
+	if !w.allowCeremony(rw, r) {
 		return
 	}
 	code := r.PostFormValue("code")
@@ -317,6 +331,9 @@ func (w *Web) handleAddPasskeyFinish(rw http.ResponseWriter, r *http.Request, u 
 func (w *Web) handlePasskeySignInBegin(rw http.ResponseWriter, r *http.Request) {
 	if !preCSRFOK(r) {
 		jsonError(rw, http.StatusForbidden, "missing or wrong CSRF token; reload the page")
+		return
+	}
+	if !w.allowCeremony(rw, r) {
 		return
 	}
 	wa, err := w.relyingParty(r)

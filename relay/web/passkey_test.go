@@ -412,3 +412,47 @@ func TestPasskeyNeedsAHostName(t *testing.T) {
 		t.Fatalf("passkey on an IP address: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestPasskeyBeginRateLimited: the passkey "begin" endpoints that need no
+// session (sign-in, sign-in link) share a per-address budget of their
+// own: over it, 429 with Retry-After and no ceremony written; the
+// password sign-in budget is untouched; the bucket refills with time.
+func TestPasskeyBeginRateLimited(t *testing.T) {
+	e := newPKEnv(t, Config{Limits: Limits{CeremonyEvery: time.Minute, CeremonyBurst: 3}})
+	if err := e.st.AddUser(t.Context(), store.User{ID: "alice", Created: e.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+	link, err := NewSignInLink(t.Context(), e.st, e.base, "alice", e.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := link[strings.LastIndex(link, "/")+1:]
+	c := e.browser()
+	// The link page sets the same pre-session CSRF cookie as the sign-in
+	// page: one token serves both forms.
+	csrf, _ := e.page(c, "/signin/link/"+code, http.StatusOK)
+	e.mustPost(c, "/signin/passkey/begin", url.Values{"csrf": {csrf}}, http.StatusOK)
+	e.mustPost(c, "/signin/passkey/begin", url.Values{"csrf": {csrf}}, http.StatusOK)
+	e.mustPost(c, "/signin/link/passkey/begin", url.Values{"csrf": {csrf}, "code": {code}}, http.StatusOK)
+	for _, path := range []string{"/signin/passkey/begin", "/signin/link/passkey/begin"} {
+		req, _ := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(url.Values{"csrf": {csrf}, "code": {code}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", e.base)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "Too many") {
+			t.Fatalf("%s over the budget: %d Retry-After %q %s", path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	// The password form has its own budget.
+	if code, _ := e.postForm(c, "/signin", url.Values{"csrf": {csrf}, "user": {"alice"}, "password": {"wrong one"}}); code == http.StatusTooManyRequests {
+		t.Fatal("password sign-in refused by the ceremony budget")
+	}
+	e.clock.add(time.Minute)
+	csrf, _ = e.page(c, "/", http.StatusOK)
+	e.mustPost(c, "/signin/passkey/begin", url.Values{"csrf": {csrf}}, http.StatusOK)
+}

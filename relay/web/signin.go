@@ -23,6 +23,12 @@ type Limits struct {
 	AccountBurst int           // default 5
 	IPEvery      time.Duration // default 6 seconds
 	IPBurst      int           // default 20
+	// CeremonyEvery and CeremonyBurst bound, per client address, the
+	// passkey "begin" requests that need no session (sign-in, sign-in
+	// link): each writes a ceremony row, so they have a budget of their
+	// own, apart from the attempts above.
+	CeremonyEvery time.Duration // default 3 seconds
+	CeremonyBurst int           // default 30
 }
 
 // attemptLimitsMax bounds the remembered buckets; past it they are all
@@ -32,9 +38,10 @@ const attemptLimitsMax = 10000
 type attemptLimits struct {
 	l Limits
 
-	mu      sync.Mutex
-	account map[string]*rate.Limiter
-	ip      map[string]*rate.Limiter
+	mu       sync.Mutex
+	account  map[string]*rate.Limiter
+	ip       map[string]*rate.Limiter
+	ceremony map[string]*rate.Limiter
 }
 
 func newAttemptLimits(l Limits) *attemptLimits {
@@ -50,7 +57,14 @@ func newAttemptLimits(l Limits) *attemptLimits {
 	if l.IPBurst <= 0 {
 		l.IPBurst = 20
 	}
-	return &attemptLimits{l: l, account: map[string]*rate.Limiter{}, ip: map[string]*rate.Limiter{}}
+	if l.CeremonyEvery <= 0 {
+		l.CeremonyEvery = 3 * time.Second
+	}
+	if l.CeremonyBurst <= 0 {
+		l.CeremonyBurst = 30
+	}
+	return &attemptLimits{l: l, account: map[string]*rate.Limiter{}, ip: map[string]*rate.Limiter{},
+		ceremony: map[string]*rate.Limiter{}}
 }
 
 func bucket(m map[string]*rate.Limiter, key string, every time.Duration, burst int) *rate.Limiter {
@@ -76,6 +90,19 @@ func (a *attemptLimits) allow(account, ip string, now time.Time) (time.Duration,
 	if wait > 0 {
 		ra.CancelAt(now)
 		rb.CancelAt(now)
+		return wait, false
+	}
+	return 0, true
+}
+
+// allowCeremony takes one from ip's ceremony bucket, or says how long to
+// wait.
+func (a *attemptLimits) allowCeremony(ip string, now time.Time) (time.Duration, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	res := bucket(a.ceremony, ip, a.l.CeremonyEvery, a.l.CeremonyBurst).ReserveN(now, 1)
+	if wait := res.DelayFrom(now); wait > 0 {
+		res.CancelAt(now)
 		return wait, false
 	}
 	return 0, true
