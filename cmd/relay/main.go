@@ -274,6 +274,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Before st.Close (deferred earlier, so run later): the loop's last
 	// write of token uses needs the store.
 	defer func() { stopRevocations(); <-revoked.Done() }()
+	// The janitor deletes expired rows every few minutes; stopped (and
+	// waited for) before the store closes.
+	janCtx, stopJanitor := context.WithCancel(ctx)
+	janDone := make(chan struct{})
+	go func() {
+		defer close(janDone)
+		(&server.Janitor{Store: st, Revocations: revoked, Log: logger}).Run(janCtx)
+	}()
+	defer func() { stopJanitor(); <-janDone }()
 	relaySrv := &server.Server{
 		Verifier: &server.Verifier{Secret: secret, Audiences: publicURLs, Revocations: revoked},
 		Logger:   logger, CallTimeout: *callTimeout,

@@ -29,7 +29,7 @@ type Revocations struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	ids     map[string]bool // revoked jtis
+	ids     map[string]time.Time // revoked jti → when it expires anyway (zero: never)
 	last    int64           // highest revocation id seen
 	changed chan struct{}   // closed (and replaced) when ids grows
 	used    map[string]time.Time
@@ -46,7 +46,7 @@ func NewRevocations(ctx context.Context, st *store.Store, poll time.Duration, lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Revocations{st: st, log: log, ids: map[string]bool{}, changed: make(chan struct{}), used: map[string]time.Time{},
+	r := &Revocations{st: st, log: log, ids: map[string]time.Time{}, changed: make(chan struct{}), used: map[string]time.Time{},
 		done: make(chan struct{})}
 	if err := r.Refresh(ctx); err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func (r *Revocations) Refresh(ctx context.Context) error {
 	for _, rv := range rs {
 		if rv.ID > r.last {
 			r.last = rv.ID
-			r.ids[rv.JTI] = true
+			r.ids[rv.JTI] = rv.Expires
 			grew = true
 		}
 	}
@@ -140,7 +140,33 @@ func (r *Revocations) Has(id string) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.ids[jti]
+	_, ok = r.ids[jti]
+	return ok
+}
+
+// pruneMargin is how long past its expiry a revoked token is still
+// remembered: more than any clock skew the verifier allows, so a token is
+// refused as expired before it is forgotten as revoked.
+const pruneMargin = 10 * time.Minute
+
+// Prune forgets the revocations of tokens that expired before now minus
+// pruneMargin: the verifier refuses them as expired anyway. It returns
+// how many it forgot. (The store keeps their rows: the audit record.)
+func (r *Revocations) Prune(now time.Time) int {
+	if r == nil {
+		return 0
+	}
+	cutoff := now.Add(-pruneMargin)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for jti, exp := range r.ids {
+		if !exp.IsZero() && exp.Before(cutoff) {
+			delete(r.ids, jti)
+			n++
+		}
+	}
+	return n
 }
 
 // markUsed notes a use of the token id, written to the store on the next tick.

@@ -151,10 +151,3 @@ func (s *Store) DeleteWebSession(ctx context.Context, hash string) error {
 	return nil
 }
 
-// DeleteExpiredWebSessions drops sessions that ended before now.
-func (s *Store) DeleteExpiredWebSessions(ctx context.Context, now time.Time) error {
-	if _, err := s.exec(ctx, "DELETE FROM web_sessions WHERE expires_at <= ?", ms(now)); err != nil {
-		return fmt.Errorf("delete expired web sessions: %w", err)
-	}
-	return nil
-}

@@ -43,6 +43,7 @@ func TestStore(t *testing.T) {
 		{"Accounts", testAccounts},
 		{"OAuthGrants", testOAuthGrants},
 		{"Passkeys", testPasskeys},
+		{"Expiry", testExpiry},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

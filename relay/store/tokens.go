@@ -36,6 +36,9 @@ type Revocation struct {
 	ID  int64
 	JTI string
 	At  time.Time
+	// Expires is when the revoked token would have expired anyway (zero:
+	// never): past it, a relay need not remember the revocation.
+	Expires time.Time
 }
 
 // AddToken records an issued token. A jti already recorded is ErrExists.
@@ -161,7 +164,8 @@ func (s *Store) Revoke(ctx context.Context, jti string, at time.Time) error {
 // A relay polls it with the highest id it has seen: one indexed range
 // query that returns nothing while nothing changes.
 func (s *Store) RevocationsAfter(ctx context.Context, id int64) ([]Revocation, error) {
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT id, jti, revoked_at FROM revocations WHERE id > ? ORDER BY id"), id)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.id, r.jti, r.revoked_at, t.expires_at
+		FROM revocations r JOIN tokens t ON t.jti = r.jti WHERE r.id > ? ORDER BY r.id`), id)
 	if err != nil {
 		return nil, fmt.Errorf("revocations: %w", err)
 	}
@@ -169,11 +173,11 @@ func (s *Store) RevocationsAfter(ctx context.Context, id int64) ([]Revocation, e
 	var rs []Revocation
 	for rows.Next() {
 		var r Revocation
-		var at int64
-		if err := rows.Scan(&r.ID, &r.JTI, &at); err != nil {
+		var at, exp int64
+		if err := rows.Scan(&r.ID, &r.JTI, &at, &exp); err != nil {
 			return nil, fmt.Errorf("revocations: %w", err)
 		}
-		r.At = fromMS(at)
+		r.At, r.Expires = fromMS(at), fromMS(exp)
 		rs = append(rs, r)
 	}
 	if err := rows.Err(); err != nil {

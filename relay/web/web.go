@@ -331,10 +331,7 @@ func (w *Web) startSession(rw http.ResponseWriter, r *http.Request, userID strin
 		Created: now, Expires: now.Add(SessionTTL)}); err != nil {
 		return err
 	}
-	// Expired sessions go here, on the rare write path, rather than on a timer.
-	if err := w.st.DeleteExpiredWebSessions(r.Context(), now); err != nil {
-		w.log.Warn("dropping expired web sessions failed", "err", err)
-	}
+	// Expired sessions are deleted by the relay's janitor (server.Janitor).
 	// An old session cookie of this browser is replaced, never reused
 	// (no session fixation).
 	w.setCookie(rw, r, sessionCookie, id, SessionTTL)
