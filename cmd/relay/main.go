@@ -44,7 +44,12 @@ Usage:
   tether-relay token list --secret-file FILE [--db LOCATION]
   tether-relay token revoke --secret-file FILE [--db LOCATION] --jti ID
   tether-relay user add ID --secret-file FILE [--db LOCATION] [--public-url URL]
+  tether-relay backup [--db LOCATION | --secret-file FILE] OUT
   tether-relay version
+
+  Every command that takes --db also takes --db-file FILE (a file, mode
+  0600, holding the location) or reads $TETHER_RELAY_DB: a PostgreSQL
+  password in --db is visible to every user of the machine in ps.
 
 serve
   Runs the relay. If FILE does not exist it is created with a fresh random
@@ -55,7 +60,8 @@ serve
                          sqlite:FILE.db, beside the secret file) or
                          postgres://USER@HOST/DB?sslmode=… when several
                          relays share state. Give the same --db to the token
-                         commands
+                         commands. --db-file FILE or $TETHER_RELAY_DB keep a
+                         password out of the process list
     --call-timeout D     longest wait for one relayed MCP request (default 60s)
     --body-timeout D     longest time a client may take to send a request's
                          body (default 30s)
@@ -188,6 +194,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return token(ctx, args[1:], stdout, stderr)
 	case "user":
 		return user(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return backup(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tether-relay", buildversion.Get())
 		return nil
@@ -211,7 +219,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
-	db := fs.String("db", "", "the database: sqlite:PATH or postgres://… (default: sqlite: beside the secret file)")
+	db := registerDBFlags(fs)
 	callTimeout := fs.Duration("call-timeout", server.DefaultCallTimeout, "longest wait for one relayed request")
 	bodyTimeout := fs.Duration("body-timeout", server.DefaultBodyTimeout, "longest time a client may take to send a request's body")
 	var publicURLs, allowOrigins listFlag
@@ -260,7 +268,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	startPprof(logger)
-	st, err := openStore(ctx, *db, *secretFile, logger)
+	st, err := openStore(ctx, db, *secretFile, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -368,7 +376,7 @@ func token(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := newFlags("token", stderr)
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
-	db := fs.String("db", "", "the database: sqlite:PATH or postgres://… (default: sqlite: beside the secret file)")
+	db := registerDBFlags(fs)
 	dev := fs.String("dev", "", "developer id")
 	scope := fs.String("scope", "", "bridge or client")
 	ttl := fs.Duration("ttl", 720*time.Hour, "validity")
@@ -387,7 +395,7 @@ func token(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	st, err := openStore(ctx, *db, *secretFile, slog.New(slog.NewTextHandler(stderr, nil)))
+	st, err := openStore(ctx, db, *secretFile, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
@@ -406,7 +414,7 @@ func token(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func tokenAdmin(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("token "+cmd, stderr)
 	secretFile := fs.String("secret-file", "", "HMAC secret file")
-	db := fs.String("db", "", "the database: sqlite:PATH or postgres://… (default: sqlite: beside the secret file)")
+	db := registerDBFlags(fs)
 	jti := fs.String("jti", "", "the id of the token to revoke")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -417,7 +425,7 @@ func tokenAdmin(ctx context.Context, cmd string, args []string, stdout, stderr i
 	if cmd == "revoke" && *jti == "" {
 		return errors.New("token revoke: --jti is required")
 	}
-	st, err := openStore(ctx, *db, *secretFile, slog.New(slog.NewTextHandler(stderr, nil)))
+	st, err := openStore(ctx, db, *secretFile, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return fmt.Errorf("token %s: %w", cmd, err)
 	}
@@ -454,29 +462,6 @@ func tokenAdmin(ctx context.Context, cmd string, args []string, stdout, stderr i
 			t.Created.Format(time.RFC3339), t.Expires.Format(time.RFC3339), used, state)
 	}
 	return tw.Flush()
-}
-
-// openStore opens the database named by --db (default: an SQLite file
-// beside the secret file) and imports an older relay's token log once.
-func openStore(ctx context.Context, db, secretFile string, logger *slog.Logger) (*store.Store, error) {
-	loc := db
-	if loc == "" {
-		loc = store.DefaultLocation(secretFile)
-	}
-	st, err := store.Open(ctx, loc)
-	if err != nil {
-		return nil, err
-	}
-	legacy := store.LegacyTokenFile(secretFile)
-	imported, err := st.ImportLegacyTokenFile(ctx, legacy)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	if imported {
-		logger.Info("imported the token log into the database", "from", legacy, "renamed", legacy+".imported")
-	}
-	return st, nil
 }
 
 // audit appends to the audit trail; a failure there is reported but does

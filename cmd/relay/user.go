@@ -28,7 +28,7 @@ func user(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := newFlags("user add", stderr)
 	secretFile := fs.String("secret-file", "", "HMAC secret file (its folder holds the default database)")
-	db := fs.String("db", "", "the database: sqlite:PATH or postgres://… (default: sqlite: beside the secret file)")
+	db := registerDBFlags(fs)
 	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the relay's URL as the user's browser reaches it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,7 +42,7 @@ func user(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := server.ValidDevID(id); err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
-	st, err := openStore(ctx, *db, *secretFile, slog.New(slog.NewTextHandler(stderr, nil)))
+	st, err := openStore(ctx, db, *secretFile, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}

@@ -30,8 +30,8 @@ type Revocations struct {
 
 	mu      sync.Mutex
 	ids     map[string]time.Time // revoked jti → when it expires anyway (zero: never)
-	last    int64           // highest revocation id seen
-	changed chan struct{}   // closed (and replaced) when ids grows
+	last    int64                // highest revocation id seen
+	changed chan struct{}        // closed (and replaced) when ids grows
 	used    map[string]time.Time
 
 	done chan struct{} // closed when the poll loop has ended (its last write made)

@@ -150,4 +150,3 @@ func (s *Store) DeleteWebSession(ctx context.Context, hash string) error {
 	}
 	return nil
 }
-
