@@ -330,16 +330,37 @@ func (c *rawClient) answerInput(method string, params json.RawMessage) (any, str
 	case "roots/list":
 		return map[string]any{"roots": []any{map[string]any{"uri": "file:///table", "name": "table"}}}, ""
 	case "sampling/createMessage":
+		c.lacksNone(method, params, "2025-11-25", "tools", "toolChoice", "task")
 		return map[string]any{"role": "assistant", "model": "table", "content": map[string]any{"type": "text", "text": "sampled"}}, ""
 	case "elicitation/create":
 		if !hasElicitation(c.version) {
 			c.t.Errorf("a %s client got elicitation/create, which its version does not have: %s", c.version, params)
 			return nil, "method not found"
 		}
+		c.lacksNone(method, params, "2025-11-25", "mode", "task")
 		return map[string]any{"action": "accept", "content": map[string]any{"answer": "elicited"}}, ""
 	}
 	c.t.Errorf("unexpected server→client request %s %s", method, params)
 	return nil, "method not found"
+}
+
+// lacksNone fails the cell when a request's params hold a member that
+// came with version since, which the client's version lacks (the bridge
+// shapes server→client requests: mcpchild/shapereq.go).
+func (c *rawClient) lacksNone(method string, params json.RawMessage, since string, keys ...string) {
+	if c.version >= since || c.version == "2026-07-28" {
+		return
+	}
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(params, &p); err != nil {
+		c.t.Errorf("%s params: %v: %s", method, err, params)
+		return
+	}
+	for _, k := range keys {
+		if _, ok := p[k]; ok {
+			c.t.Errorf("a %s client got %s with %q, which its version does not have: %s", c.version, method, k, params)
+		}
+	}
 }
 
 // tool calls a tool the way the version does, running 2026 input rounds,
