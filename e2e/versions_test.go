@@ -48,7 +48,7 @@ func TestVersionTable(t *testing.T) {
 		{"elicitation", featInput("elicit", map[string]any{"message": "name?"}, "elicited")},
 		{"roots", featInput("roots", map[string]any{}, "file:///table")},
 		{"logging", featLogging}, {"progress", featProgress}, {"cancellation", featCancellation}, {"ping", featPing},
-		{"shapes", featShapes},
+		{"shapes", featShapes}, {"batch", featBatch},
 	}
 	for _, child := range []string{"legacy", "modern", "both"} {
 		for _, v := range versions {
@@ -330,16 +330,37 @@ func (c *rawClient) answerInput(method string, params json.RawMessage) (any, str
 	case "roots/list":
 		return map[string]any{"roots": []any{map[string]any{"uri": "file:///table", "name": "table"}}}, ""
 	case "sampling/createMessage":
+		c.lacksNone(method, params, "2025-11-25", "tools", "toolChoice", "task")
 		return map[string]any{"role": "assistant", "model": "table", "content": map[string]any{"type": "text", "text": "sampled"}}, ""
 	case "elicitation/create":
 		if !hasElicitation(c.version) {
 			c.t.Errorf("a %s client got elicitation/create, which its version does not have: %s", c.version, params)
 			return nil, "method not found"
 		}
+		c.lacksNone(method, params, "2025-11-25", "mode", "task")
 		return map[string]any{"action": "accept", "content": map[string]any{"answer": "elicited"}}, ""
 	}
 	c.t.Errorf("unexpected server→client request %s %s", method, params)
 	return nil, "method not found"
+}
+
+// lacksNone fails the cell when a request's params hold a member that
+// came with version since, which the client's version lacks (the bridge
+// shapes server→client requests: mcpchild/shapereq.go).
+func (c *rawClient) lacksNone(method string, params json.RawMessage, since string, keys ...string) {
+	if c.version >= since || c.version == "2026-07-28" {
+		return
+	}
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(params, &p); err != nil {
+		c.t.Errorf("%s params: %v: %s", method, err, params)
+		return
+	}
+	for _, k := range keys {
+		if _, ok := p[k]; ok {
+			c.t.Errorf("a %s client got %s with %q, which its version does not have: %s", c.version, method, k, params)
+		}
+	}
 }
 
 // tool calls a tool the way the version does, running 2026 input rounds,
@@ -681,6 +702,35 @@ func featPing(t *testing.T, c *rawClient) {
 	res, errObj, _ := c.call(ctx10(t), "ping", map[string]any{})
 	if errObj != nil || res == nil {
 		t.Fatalf("ping = %s %s", res, errObj)
+	}
+}
+
+// featBatch: a JSON-RPC batch is answered as one JSON array for a
+// 2025-03-26 client (the one version with batches, which receivers MUST
+// take), and refused (400) for every other version.
+func featBatch(t *testing.T, c *rawClient) {
+	a, b := c.nextID.Add(1), c.nextID.Add(1)
+	batch := []any{
+		map[string]any{"jsonrpc": "2.0", "id": a, "method": "tools/list"},
+		map[string]any{"jsonrpc": "2.0", "method": "notifications/roots/list_changed"},
+		map[string]any{"jsonrpc": "2.0", "id": b, "method": "ping"},
+	}
+	resp := c.post(ctx10(t), batch)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if c.version != "2025-03-26" {
+		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("batches are not supported")) {
+			t.Fatalf("batch from a %s client = %d %s, want 400 saying batches are not supported", c.version, resp.StatusCode, body)
+		}
+		return
+	}
+	var answers []struct {
+		ID     int64           `json:"id"`
+		Result json.RawMessage `json:"result"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &answers) != nil || len(answers) != 2 ||
+		answers[0].ID != a || answers[1].ID != b || !bytes.Contains(answers[0].Result, []byte(`"tools"`)) || answers[1].Result == nil {
+		t.Fatalf("batch = %d %s, want the answers to %d (tools/list) and %d (ping) in one array", resp.StatusCode, body, a, b)
 	}
 }
 

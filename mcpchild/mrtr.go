@@ -77,7 +77,7 @@ func (c *Child) startInputRound(p *pending, result []byte) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if why := s.refuses(reqs[k].Method); why != "" {
+		if why := s.refuses(reqs[k].Method, reqs[k].Params); why != "" {
 			msg := fmt.Sprintf("mcp server %q needs %s from the client, but %s", c.spec.Name, reqs[k].Method, why)
 			s.finish(p.origID, errorResponse(p.origID, mcpwire.CodeMethodNotFound, msg))
 			c.reportCall(s, p.call, OutcomeError, msg)

@@ -274,7 +274,7 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 		}
 		reason = why
 	default:
-		if why := target.refuses(m.method); why != "" {
+		if why := target.refuses(m.method, m.params); why != "" {
 			reason = why
 		}
 	}

@@ -413,3 +413,45 @@ func TestLogNotificationsFilteredPerSession(t *testing.T) {
 		}
 	}
 }
+
+// A server→client request reaches an older client in its version's shape:
+// the test server's elicitation/create carries mode "form" (2025-11-25),
+// which a 2025-06-18 client's schema does not have. Both ways a request
+// reaches a 2025 session: a 2025 child's own request, and a 2026 child's
+// input_required turned into one (mrtr.go).
+func TestServerToClientRequestsAreShapedForOlderClients(t *testing.T) {
+	for _, era := range []Era{Era2025, Era2026} {
+		t.Run(string(era), func(t *testing.T) {
+			opts := testOptions(t)
+			opts.Era = era
+			c := startTestServer(t, opts)
+			for _, v := range []string{v20250618, v20251125} {
+				cl := newClient(t, c, "s"+v)
+				cl.initialize(v)
+				callID, ch := cl.request("tools/call", map[string]any{"name": "elicit", "arguments": map[string]any{"message": "ok?"}})
+				req := cl.waitOther("elicitation request", methodIs("elicitation/create"))
+				if string(req.related) != callID {
+					t.Fatalf("elicitation related to %s, want %s", req.related, callID)
+				}
+				m, _ := parseMessage(req.msg)
+				_, hasMode := jsonMap(t, m.params)["mode"]
+				if want := v >= v20251125; hasMode != want {
+					t.Fatalf("%s client: elicitation params %s: mode present = %v, want %v", v, m.params, hasMode, want)
+				}
+				cl.s.Handle(buildResponse(m.id, []byte(`{"action":"accept","content":{"answer":"yes"}}`), nil))
+				if resp := <-ch; !contains(resp, "yes") {
+					t.Fatalf("elicit tool result: %s", resp)
+				}
+			}
+		})
+	}
+}
+
+func jsonMap(t *testing.T, b []byte) map[string]json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return m
+}

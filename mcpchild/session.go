@@ -495,8 +495,10 @@ func (s *Session) relatedRequest() []byte {
 	return nil
 }
 
-// refuses says why this session cannot take a server→client request, or "".
-func (s *Session) refuses(method string) string {
+// refuses says why this session cannot take a server→client request, or "":
+// also when the request cannot be put in the shape of the session's
+// version (shapereq.go).
+func (s *Session) refuses(method string, params []byte) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.era == Era2026 {
@@ -504,6 +506,11 @@ func (s *Session) refuses(method string) string {
 	}
 	if method == "elicitation/create" && slices.Contains(mcpwire.LegacyVersions, s.version) && s.version < v20250618 {
 		return "the client speaks MCP " + s.version + ", which has no elicitation"
+	}
+	if needsShape(s.version, s.childV) {
+		if _, why := shapeRequestParams(s.version, method, params); why != "" {
+			return why
+		}
 	}
 	if s.clientCaps == nil {
 		return "" // initialized before a reconnect; let the client decide

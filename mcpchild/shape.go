@@ -148,6 +148,12 @@ func shapeFor(v string, msg []byte) []byte {
 		switch name {
 		case "notifications/progress":
 			out, ok = dropMembers(v, params, progressSince)
+		case "sampling/createMessage", "elicitation/create":
+			// Session.refuses turned away (with an error to the child)
+			// a request that cannot be shaped, before it came here.
+			var why string
+			out, why = shapeRequestParams(v, name, params)
+			ok = why == ""
 		default:
 			return msg
 		}

@@ -122,6 +122,8 @@ func FuzzShapeFor(f *testing.F) {
 		`{"jsonrpc":"2.0","id":5,"result":{"messages":[{"role":"user","content":{"type":"audio"}}],"contents":[{"uri":"u","_meta":{}}]}}`,
 		`{"jsonrpc":"2.0","id":6,"result":{"\u0074ools":[{"name":"t","\u0074itle":"T"}]}}`,
 		`{"jsonrpc":"2.0","id":7,"result":{"resultType":"complete","ttlMs":1,"cacheScope":"x","capabilities":{"extensions":{}}}}`,
+		`{"jsonrpc":"2.0","id":8,"method":"sampling/createMessage","params":{"messages":[{"role":"user","content":[{"type":"tool_use","name":"n"},{"type":"audio"}],"_meta":{}}],"tools":[],"toolChoice":{},"task":{}}}`,
+		`{"jsonrpc":"2.0","id":9,"method":"elicitation/create","params":{"mode":"form","message":"m","requestedSchema":{"$schema":"s","properties":{"a":{"type":"string","oneOf":[{"const":"x","title":"X"}],"default":"x"},"b":{"type":"boolean","default":true},"c":{"type":"number","default":1}}}}}`,
 	} {
 		for _, v := range []string{v20241105, v20250326, v20250618, v20251125} {
 			f.Add(v, s)
@@ -142,6 +144,7 @@ func FuzzShapeFor(f *testing.F) {
 		if !json.Valid(out) {
 			t.Fatalf("shapeFor(%s, %s) = %s: not valid JSON", v, msg, out)
 		}
+		checkRequest(t, v, out)
 		var m struct {
 			Result map[string]json.RawMessage `json:"result"`
 		}
@@ -200,4 +203,114 @@ func FuzzShapeFor(f *testing.F) {
 			t.Fatalf("%s was sent notifications/elicitation/complete", v)
 		}
 	})
+}
+
+// TestShapeRequestParams: server→client requests in each version's shape
+// (shapereq.go), and the ones that cannot be, refused with a reason.
+func TestShapeRequestParams(t *testing.T) {
+	sampling := `{"messages":[{"role":"user","content":{"type":"audio","data":"AA","mimeType":"audio/wav","_meta":{"m":1}},"_meta":{"x":1}},{"role":"assistant","content":[{"type":"text","text":"let me look"},{"type":"tool_use","id":"c1","name":"search","input":{}}]},{"role":"user","content":[{"type":"tool_result","toolUseId":"c1","content":[]}]}],"maxTokens":9,"tools":[{"name":"search","inputSchema":{"type":"object"}}],"toolChoice":{"mode":"auto"},"task":{"ttl":1},"_meta":{"progressToken":1}}`
+	elicit := `{"mode":"form","message":"m","task":{},"requestedSchema":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"color":{"type":"string","title":"Color","oneOf":[{"const":"r","title":"Red"},{"const":"g"}],"default":"r"},"size":{"type":"string","enum":["s","m"],"default":"m"},"n":{"type":"integer","default":3},"ok":{"type":"boolean","default":true},"legacy":{"type":"string","enum":["a"],"enumNames":["A"],"default":"a"}},"required":["color"]}}`
+	for _, c := range []struct {
+		name, v, method, in, want, why string
+	}{
+		{"sampling 2025-11-25", v20251125, "sampling/createMessage", sampling, sampling, ""},
+		{"sampling 2025-06-18", v20250618, "sampling/createMessage", sampling,
+			`{"messages":[{"role":"user","content":{"type":"audio","data":"AA","mimeType":"audio/wav","_meta":{"m":1}}},{"role":"assistant","content":{"type":"text","text":"let me look"}},{"role":"assistant","content":{"type":"text","text":"[tool use omitted: search (c1): MCP 2025-06-18 has no tools in sampling]"}},{"role":"user","content":{"type":"text","text":"[tool result omitted for c1: MCP 2025-06-18 has no tools in sampling]"}}],"maxTokens":9,"_meta":{"progressToken":1}}`, ""},
+		{"sampling 2025-03-26", v20250326, "sampling/createMessage", `{"messages":[{"role":"user","content":{"type":"audio","data":"AA","mimeType":"audio/wav","_meta":{"m":1}}}],"maxTokens":9}`,
+			`{"messages":[{"role":"user","content":{"type":"audio","data":"AA","mimeType":"audio/wav"}}],"maxTokens":9}`, ""},
+		{"sampling 2024-11-05", v20241105, "sampling/createMessage", `{"messages":[{"role":"user","content":{"type":"audio","data":"AA","mimeType":"audio/wav"}},{"role":"user","content":[]}],"maxTokens":9}`,
+			`{"messages":[{"role":"user","content":{"type":"text","text":"[audio content omitted (audio/wav): MCP 2024-11-05 has no audio content]"}},{"role":"user","content":{"type":"text","text":""}}],"maxTokens":9}`, ""},
+		{"elicitation 2025-11-25", v20251125, "elicitation/create", elicit, elicit, ""},
+		{"elicitation 2025-06-18", v20250618, "elicitation/create", elicit,
+			`{"message":"m","requestedSchema":{"type":"object","properties":{"color":{"enumNames":["Red","g"],"enum":["r","g"],"type":"string","title":"Color"},"size":{"type":"string","enum":["s","m"]},"n":{"type":"integer"},"ok":{"type":"boolean","default":true},"legacy":{"type":"string","enum":["a"],"enumNames":["A"]}},"required":["color"]}}`, ""},
+		{"elicitation url mode", v20250618, "elicitation/create", `{"mode":"url","message":"m","url":"https://x","elicitationId":"e"}`, "", `elicitation mode "url"`},
+		{"elicitation multi-select", v20250618, "elicitation/create", `{"message":"m","requestedSchema":{"type":"object","properties":{"tags":{"type":"array","items":{"type":"string","enum":["a","b"]}}}}}`, "", "tags is a multi-select"},
+		{"elicitation duplicate", v20250618, "elicitation/create", `{"message":"m","message":"n"}`, "", "twice"},
+		{"roots untouched", v20241105, "roots/list", `{"_meta":{"progressToken":1}}`, `{"_meta":{"progressToken":1}}`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, why := shapeRequestParams(c.v, c.method, []byte(c.in))
+			if c.why != "" {
+				if !strings.Contains(why, c.why) {
+					t.Fatalf("why = %q, want it to say %q", why, c.why)
+				}
+				return
+			}
+			if why != "" || string(got) != c.want {
+				t.Fatalf("shapeRequestParams(%s)\n got %s (%q)\nwant %s", c.v, got, why, c.want)
+			}
+		})
+	}
+	// shapeFor applies it to the whole request.
+	req := `{"jsonrpc":"2.0","id":"q","method":"sampling/createMessage","params":{"messages":[],"maxTokens":1,"tools":[]}}`
+	if got := shapeFor(v20250618, []byte(req)); string(got) != `{"jsonrpc":"2.0","id":"q","method":"sampling/createMessage","params":{"messages":[],"maxTokens":1}}` {
+		t.Fatalf("shapeFor(sampling) = %s", got)
+	}
+}
+
+// checkRequest fails when a shaped server→client request holds what
+// version v lacks where the shaper looks.
+func checkRequest(t *testing.T, v string, out []byte) {
+	// Maps, not structs: encoding/json matches struct fields without
+	// regard to case, the shaper (like the client's schema) exactly.
+	var top, params map[string]json.RawMessage
+	var method string
+	if json.Unmarshal(out, &top) != nil || json.Unmarshal(top["method"], &method) != nil || json.Unmarshal(top["params"], &params) != nil || params == nil {
+		return
+	}
+	r := struct {
+		Method string
+		Params map[string]json.RawMessage
+	}{method, params}
+	switch r.Method {
+	case "sampling/createMessage":
+		for k := range r.Params {
+			if samplingSince.lacks(v, []byte(k)) {
+				t.Fatalf("%s kept sampling param %s: %s", v, k, out)
+			}
+		}
+		var msgs []map[string]json.RawMessage
+		if json.Unmarshal(r.Params["messages"], &msgs) != nil || v >= samplingChangedIn {
+			return
+		}
+		for _, m := range msgs {
+			if _, ok := m["_meta"]; ok {
+				t.Fatalf("%s kept a sampling message's _meta: %s", v, out)
+			}
+			var blocks []json.RawMessage
+			if json.Unmarshal(m["content"], &blocks) == nil {
+				t.Fatalf("%s got an array of content blocks: %s", v, out)
+			}
+			var b map[string]json.RawMessage
+			var typ string
+			if json.Unmarshal(m["content"], &b) == nil && json.Unmarshal(b["type"], &typ) == nil {
+				if first, ok := samplingTypeSince[typ]; ok && v < first {
+					t.Fatalf("%s got a %s block: %s", v, typ, out)
+				}
+			}
+		}
+	case "elicitation/create":
+		if v >= elicitChangedIn {
+			return
+		}
+		for k := range r.Params {
+			if elicitSince.lacks(v, []byte(k)) {
+				t.Fatalf("%s kept elicitation param %s: %s", v, k, out)
+			}
+		}
+		var schema map[string]json.RawMessage
+		var props map[string]map[string]json.RawMessage
+		if json.Unmarshal(r.Params["requestedSchema"], &schema) != nil || json.Unmarshal(schema["properties"], &props) != nil {
+			return
+		}
+		for name, p := range props {
+			var typ string
+			_ = json.Unmarshal(p["type"], &typ)
+			_, oneOf := p["oneOf"]
+			_, def := p["default"]
+			if oneOf || typ == "array" || (def && typ != "boolean") {
+				t.Fatalf("%s got field %s in a shape it lacks: %s", v, name, out)
+			}
+		}
+	}
 }

@@ -267,16 +267,31 @@ func (s *Session) listenResources(in *instance, hs handshake, m *message, ack fu
 }
 
 // resubscribe subscribes a new instance of the child to every URI someone
-// is subscribed to (none on the first start).
+// is subscribed to (none on the first start), and then tells each
+// subscriber the resource may have changed: the restarted child may have
+// changed it, and no update was sent while it was down. A client re-reads
+// on notifications/resources/updated, which every version has (a 2026
+// listen hears it on its stream, as any update). Sent once the new child
+// confirmed the subscription, so an update after the re-read is not missed.
 func (c *Child) resubscribe(in *instance, hs handshake) {
 	c.subs.mu.Lock()
 	c.subs.childListen = map[string]int64{}
 	uris := make([]string, 0, len(c.subs.byURI))
 	for u := range c.subs.byURI {
 		uris = append(uris, u)
+		delete(c.subs.ready, u) // the old process's confirmation
 	}
 	c.subs.mu.Unlock()
 	for _, u := range uris {
+		// Waiting first: subscribeAtChild answers at once when it fails.
+		c.whenSubscribed(u, func(errObj []byte) {
+			if errObj != nil {
+				c.log.Warn("resubscribing the restarted mcp server to a resource", "uri", u, "err", string(errObj))
+				return
+			}
+			quoted, _ := json.Marshal(u)
+			c.deliverResourceUpdated(&message{method: "notifications/resources/updated", params: []byte(`{"uri":` + string(quoted) + `}`)})
+		})
 		c.subscribeAtChild(in, hs, u)
 	}
 }

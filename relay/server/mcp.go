@@ -163,7 +163,7 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 	}
 	liftReadDeadline(w)
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
-		writeRPCError(w, http.StatusBadRequest, nil, mcpwire.CodeInvalidRequest, "JSON-RPC batches are not supported; send one message per POST")
+		s.mcpBatch(w, r, b, claims, name, body)
 		return
 	}
 	pk, ok := peekMessage(body)

@@ -30,6 +30,7 @@ type session struct {
 	server    string
 	ephemeral bool
 	token     string    // 2025 era: the client token id the session is bound to
+	version   string    // 2025 era: the protocol version the client asked for in initialize
 	expires   time.Time // 2025 era: when the id stops being accepted
 	done      chan struct{}
 	endOnce   bool // guarded by bridgeConn.mu
@@ -109,7 +110,7 @@ func (b *bridgeConn) newEphemeralSession(server string) *session {
 // caller puts it in b.sessions.
 func newClientSession(id string, sc *sessionClaims) *session {
 	return &session{
-		id: id, server: sc.Server, token: sc.Token, expires: sc.expiry(),
+		id: id, server: sc.Server, token: sc.Token, version: sc.Version, expires: sc.expiry(),
 		done: make(chan struct{}), ready: readyNow,
 		calls:    make(map[string]*call),
 		stream:   make(chan json.RawMessage, eventQueue), // only this era has a GET stream
