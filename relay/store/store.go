@@ -66,11 +66,32 @@ func Open(ctx context.Context, loc string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
+	err = s.migrate(ctx)
+	// Two relays opening a new SQLite file at once: switching it to WAL
+	// takes an exclusive lock that SQLite does not wait for (the busy
+	// handler is not called for it), so the loser sees SQLITE_BUSY at
+	// once. Retry within the busy timeout; the winner is done quickly.
+	deadline := time.Now().Add(busyTimeout)
+	for s.dialect == SQLite && isBusy(err) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		err = s.migrate(ctx)
+	}
+	if err != nil {
 		s.db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked" (SQLITE_BUSY).
+func isBusy(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "SQLITE_BUSY")
 }
 
 func open(loc string) (*Store, error) {
