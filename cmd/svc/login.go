@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/app"
-	"github.com/tether-dev/tether/app/config"
 	"github.com/tether-dev/tether/keystore"
 )
 
@@ -32,17 +31,9 @@ func runLogin(ctx context.Context, args []string, stdout, stderr io.Writer, kc k
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	paths, err := app.DefaultPaths()
+	paths, settings, relayURL, err := relayTarget(*relayFlag)
 	if err != nil {
 		return err
-	}
-	settings, err := config.LoadSettings(paths.Settings)
-	if err != nil {
-		return err
-	}
-	relayURL := *relayFlag
-	if relayURL == "" {
-		relayURL = settings.Relay
 	}
 	if relayURL == "" {
 		return errors.New("which relay? pass --relay https://relay.example.com (it is then saved in settings.json)")

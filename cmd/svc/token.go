@@ -31,17 +31,9 @@ func tokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	paths, err := app.DefaultPaths()
+	paths, settings, relayURL, err := relayTarget(*relayFlag)
 	if err != nil {
 		return err
-	}
-	settings, err := config.LoadSettings(paths.Settings)
-	if err != nil {
-		return err
-	}
-	relayURL := *relayFlag
-	if relayURL == "" {
-		relayURL = settings.Relay
 	}
 	if relayURL == "" {
 		return fmt.Errorf("which relay is this token for? pass --relay URL (it is then saved in %s)", paths.Settings)
@@ -92,6 +84,24 @@ func tokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // running engine when one serves that relay (it then connects at once),
 // else in the OS keychain. It saves the relay in settings.json when none
 // is set. `tetherd token set` and `tetherd login` end here.
+// relayTarget is where a token command acts: the user's folders, their
+// settings, and the relay named by --relay (or $TETHER_RELAY), else the one
+// in settings.json; "" when neither names one.
+func relayTarget(flagValue string) (app.Paths, config.Settings, string, error) {
+	paths, err := app.DefaultPaths()
+	if err != nil {
+		return app.Paths{}, config.Settings{}, "", err
+	}
+	settings, err := config.LoadSettings(paths.Settings)
+	if err != nil {
+		return app.Paths{}, config.Settings{}, "", err
+	}
+	if flagValue == "" {
+		flagValue = settings.Relay
+	}
+	return paths, settings, flagValue, nil
+}
+
 func storeBridgeToken(ctx context.Context, paths app.Paths, settings config.Settings, relayURL string, engine *app.ControlClient,
 	kc keystore.Store, tok keystore.Token, stdout io.Writer) error {
 	claims, err := app.CheckBridgeToken(tok, time.Now())
