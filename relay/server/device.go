@@ -367,16 +367,9 @@ type TokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 }
 
+// handleToken redeems a device code. handleTokenEndpoint has read the form
+// (bounded) and matched grant_type.
 func (d *Device) handleToken(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "unreadable form")
-		return
-	}
-	if gt := r.PostForm.Get("grant_type"); gt != GrantTypeDeviceCode {
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "only "+GrantTypeDeviceCode)
-		return
-	}
 	code := r.PostForm.Get("device_code")
 	if code == "" {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "device_code is required")

@@ -12,12 +12,9 @@ import (
 	"github.com/tether-dev/tether/relay/store"
 )
 
+// handleToken serves the authorization-code and refresh grants;
+// handleTokenEndpoint has read the form (bounded).
 func (o *oauthServer) handleToken(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be a form")
-		return
-	}
 	f := r.PostForm
 	clientID := f.Get("client_id")
 	if user, _, ok := r.BasicAuth(); ok && clientID == "" {
