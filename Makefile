@@ -6,7 +6,7 @@ GO ?= go
 
 ## test: everything CI checks — vet, then every test with the race detector.
 test: peers vet
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
 
 ## peers: the real MCP peers the tests run against (npm), installed once.
 peers:
