@@ -35,11 +35,8 @@ func (s *Store) PasswordHash(ctx context.Context, userID string) (User, string, 
 	var hash string
 	err := s.db.QueryRowContext(ctx, s.q("SELECT id, created_at, disabled_at, password_hash FROM users WHERE id = ?"), userID).
 		Scan(&u.ID, &created, &disabled, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, "", fmt.Errorf("user %s: %w", userID, ErrNotFound)
-	}
 	if err != nil {
-		return User{}, "", fmt.Errorf("user %s: %w", userID, err)
+		return User{}, "", lookupErr(fmt.Sprintf("user %s", userID), err)
 	}
 	u.Created, u.Disabled = fromMS(created), fromNullMS(disabled)
 	return u, hash, nil
@@ -72,11 +69,8 @@ func (s *Store) SignInLink(ctx context.Context, hash string, now time.Time) (Sig
 	var used sql.NullInt64
 	err := s.db.QueryRowContext(ctx, s.q("SELECT hash, user_id, created_at, expires_at, used_at FROM sign_in_links WHERE hash = ?"), hash).
 		Scan(&l.Hash, &l.UserID, &created, &expires, &used)
-	if errors.Is(err, sql.ErrNoRows) {
-		return SignInLink{}, fmt.Errorf("sign-in link: %w", ErrNotFound)
-	}
 	if err != nil {
-		return SignInLink{}, fmt.Errorf("sign-in link: %w", err)
+		return SignInLink{}, lookupErr("sign-in link", err)
 	}
 	l.Created, l.Expires = fromMS(created), fromMS(expires)
 	if used.Valid || !now.Before(l.Expires) {
@@ -133,11 +127,8 @@ func (s *Store) WebSession(ctx context.Context, hash string, now time.Time) (Web
 	var created, expires int64
 	err := s.db.QueryRowContext(ctx, s.q("SELECT hash, user_id, csrf, created_at, expires_at FROM web_sessions WHERE hash = ? AND expires_at > ?"),
 		hash, ms(now)).Scan(&ws.Hash, &ws.UserID, &ws.CSRF, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return WebSession{}, fmt.Errorf("web session: %w", ErrNotFound)
-	}
 	if err != nil {
-		return WebSession{}, fmt.Errorf("web session: %w", err)
+		return WebSession{}, lookupErr("web session", err)
 	}
 	ws.Created, ws.Expires = fromMS(created), fromMS(expires)
 	return ws, nil

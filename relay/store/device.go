@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 )
 
 // DeviceCodeByUserCode returns the device authorization whose user code
@@ -13,11 +10,8 @@ import (
 func (s *Store) DeviceCodeByUserCode(ctx context.Context, userCode string) (DeviceCode, error) {
 	var hash string
 	err := s.db.QueryRowContext(ctx, s.q("SELECT device_hash FROM device_codes WHERE user_code = ?"), userCode).Scan(&hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return DeviceCode{}, fmt.Errorf("device code by user code: %w", ErrNotFound)
-	}
 	if err != nil {
-		return DeviceCode{}, fmt.Errorf("device code by user code: %w", err)
+		return DeviceCode{}, lookupErr("device code by user code", err)
 	}
 	return s.DeviceCode(ctx, hash)
 }

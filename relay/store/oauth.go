@@ -59,11 +59,8 @@ func scanGrant(sc interface{ Scan(...any) error }, extra ...any) (OAuthGrant, er
 // OAuthGrant returns the grant with id, or ErrNotFound.
 func (s *Store) OAuthGrant(ctx context.Context, id string) (OAuthGrant, error) {
 	g, err := scanGrant(s.db.QueryRowContext(ctx, s.q("SELECT "+grantColumns+" FROM oauth_grants g WHERE g.id = ?"), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return OAuthGrant{}, fmt.Errorf("oauth grant %s: %w", id, ErrNotFound)
-	}
 	if err != nil {
-		return OAuthGrant{}, fmt.Errorf("oauth grant %s: %w", id, err)
+		return OAuthGrant{}, lookupErr(fmt.Sprintf("oauth grant %s", id), err)
 	}
 	return g, nil
 }
@@ -226,11 +223,8 @@ func spend[T any](ctx context.Context, s *Store, table, key, hash string, at tim
 		return zero, fmt.Errorf("spend %s: %w", table, err)
 	}
 	v, err := scan(s.db.QueryRowContext(ctx, s.q("SELECT "+cols+" FROM "+table+" WHERE "+key+" = ?"), hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return zero, fmt.Errorf("spend %s: %w", table, ErrNotFound)
-	}
 	if err != nil {
-		return zero, fmt.Errorf("spend %s: %w", table, err)
+		return zero, lookupErr(fmt.Sprintf("spend %s", table), err)
 	}
 	if n == 0 {
 		return v, fmt.Errorf("spend %s: %w", table, ErrSpent)

@@ -33,11 +33,8 @@ func (s *Store) WebAuthnHandle(ctx context.Context, userID, fresh string) (strin
 	}
 	var h sql.NullString
 	err := s.db.QueryRowContext(ctx, s.q("SELECT webauthn_handle FROM users WHERE id = ?"), userID).Scan(&h)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("webauthn handle: user %s: %w", userID, ErrNotFound)
-	}
 	if err != nil {
-		return "", fmt.Errorf("webauthn handle: %w", err)
+		return "", lookupErr(fmt.Sprintf("webauthn handle: user %s", userID), err)
 	}
 	return h.String, nil
 }
@@ -46,11 +43,8 @@ func (s *Store) WebAuthnHandle(ctx context.Context, userID, fresh string) (strin
 func (s *Store) UserByWebAuthnHandle(ctx context.Context, handle string) (string, error) {
 	var id string
 	err := s.db.QueryRowContext(ctx, s.q("SELECT id FROM users WHERE webauthn_handle = ?"), handle).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("user by webauthn handle: %w", ErrNotFound)
-	}
 	if err != nil {
-		return "", fmt.Errorf("user by webauthn handle: %w", err)
+		return "", lookupErr("user by webauthn handle", err)
 	}
 	return id, nil
 }
@@ -125,11 +119,8 @@ func (s *Store) DeletePasskey(ctx context.Context, userID, id string) error {
 	}
 	var one int
 	err = s.db.QueryRowContext(ctx, s.q("SELECT 1 FROM passkeys WHERE id = ? AND user_id = ?"), id, userID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("delete passkey: %w", ErrNotFound)
-	}
 	if err != nil {
-		return fmt.Errorf("delete passkey: %w", err)
+		return lookupErr("delete passkey", err)
 	}
 	return fmt.Errorf("delete passkey: %w", ErrLastWayIn)
 }
@@ -179,11 +170,8 @@ func (s *Store) TakeCeremony(ctx context.Context, hash string, now time.Time) (C
 	var expires int64
 	err := s.db.QueryRowContext(ctx, s.q("DELETE FROM webauthn_ceremonies WHERE hash = ? RETURNING hash, kind, user_id, link_hash, data, expires_at"), hash).
 		Scan(&c.Hash, &kind, &c.UserID, &c.LinkHash, &data, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Ceremony{}, fmt.Errorf("ceremony: %w", ErrNotFound)
-	}
 	if err != nil {
-		return Ceremony{}, fmt.Errorf("ceremony: %w", err)
+		return Ceremony{}, lookupErr("ceremony", err)
 	}
 	c.Kind, c.Data, c.Expires = CeremonyKind(kind), []byte(data), fromMS(expires)
 	if !now.Before(c.Expires) {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -34,11 +33,8 @@ func (s *Store) User(ctx context.Context, id string) (User, error) {
 	var created int64
 	var disabled sql.NullInt64
 	err := s.db.QueryRowContext(ctx, s.q("SELECT id, created_at, disabled_at FROM users WHERE id = ?"), id).Scan(&u.ID, &created, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, fmt.Errorf("user %s: %w", id, ErrNotFound)
-	}
 	if err != nil {
-		return User{}, fmt.Errorf("user %s: %w", id, err)
+		return User{}, lookupErr(fmt.Sprintf("user %s", id), err)
 	}
 	u.Created, u.Disabled = fromMS(created), fromNullMS(disabled)
 	return u, nil
@@ -72,11 +68,8 @@ func (s *Store) OAuthClient(ctx context.Context, id string) (OAuthClient, error)
 	var created int64
 	err := s.db.QueryRowContext(ctx, s.q("SELECT id, name, redirect_uris, created_at FROM oauth_clients WHERE id = ?"), id).
 		Scan(&c.ID, &c.Name, &uris, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return OAuthClient{}, fmt.Errorf("oauth client %s: %w", id, ErrNotFound)
-	}
 	if err != nil {
-		return OAuthClient{}, fmt.Errorf("oauth client %s: %w", id, err)
+		return OAuthClient{}, lookupErr(fmt.Sprintf("oauth client %s", id), err)
 	}
 	c.RedirectURIs, c.Created = strings.Fields(uris), fromMS(created)
 	return c, nil
@@ -125,11 +118,8 @@ func (s *Store) DeviceCode(ctx context.Context, deviceHash string) (DeviceCode, 
 	var created, expires int64
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT device_hash, user_code, client_id, state, user_id, created_at, expires_at
 		FROM device_codes WHERE device_hash = ?`), deviceHash).Scan(&d.DeviceHash, &d.UserCode, &d.ClientID, &state, &user, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return DeviceCode{}, fmt.Errorf("device code: %w", ErrNotFound)
-	}
 	if err != nil {
-		return DeviceCode{}, fmt.Errorf("device code: %w", err)
+		return DeviceCode{}, lookupErr("device code", err)
 	}
 	d.State, d.UserID, d.Created, d.Expires = DeviceState(state), user.String, fromMS(created), fromMS(expires)
 	return d, nil

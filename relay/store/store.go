@@ -226,3 +226,12 @@ func (s *Store) BackupSQLite(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// lookupErr names what was looked up in err and turns "no such row" into
+// ErrNotFound, so callers test one sentinel whatever the backend.
+func lookupErr(what string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -80,11 +80,8 @@ func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 // Token returns the record of jti, or ErrNotFound.
 func (s *Store) Token(ctx context.Context, jti string) (Token, error) {
 	t, err := scanToken(s.db.QueryRowContext(ctx, s.q("SELECT "+tokenColumns+" FROM tokens WHERE jti = ?"), jti))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Token{}, fmt.Errorf("token %s: %w", jti, ErrNotFound)
-	}
 	if err != nil {
-		return Token{}, fmt.Errorf("token %s: %w", jti, err)
+		return Token{}, lookupErr(fmt.Sprintf("token %s", jti), err)
 	}
 	return t, nil
 }
@@ -132,11 +129,8 @@ func (s *Store) Revoke(ctx context.Context, jti string, at time.Time) error {
 	} else if n == 0 {
 		var one int
 		err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM tokens WHERE jti = ?"), jti).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("revoke %s: %w", jti, ErrNotFound)
-		}
 		if err != nil {
-			return fmt.Errorf("revoke %s: %w", jti, err)
+			return lookupErr(fmt.Sprintf("revoke %s", jti), err)
 		}
 		return nil // already revoked
 	}
