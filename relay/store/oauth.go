@@ -68,31 +68,18 @@ func (s *Store) OAuthGrant(ctx context.Context, id string) (OAuthGrant, error) {
 // OAuthGrants lists the live grants of a user, newest first, each with
 // the last use of any of its access tokens.
 func (s *Store) OAuthGrants(ctx context.Context, userID string) ([]OAuthGrant, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+grantColumns+`, MAX(t.last_used)
+	return queryAll(ctx, s, "oauth grants", `SELECT `+grantColumns+`, MAX(t.last_used)
 		FROM oauth_grants g
 		LEFT JOIN oauth_grant_tokens gt ON gt.grant_id = g.id
 		LEFT JOIN tokens t ON t.jti = gt.jti
 		WHERE g.user_id = ? AND g.revoked_at IS NULL
 		GROUP BY g.id, g.user_id, g.client_id, g.client_name, g.redirect_uri, g.resource, g.scope, g.created_at, g.revoked_at
-		ORDER BY g.created_at DESC, g.id`), userID)
-	if err != nil {
-		return nil, fmt.Errorf("oauth grants: %w", err)
-	}
-	defer rows.Close()
-	var gs []OAuthGrant
-	for rows.Next() {
+		ORDER BY g.created_at DESC, g.id`, []any{userID}, func(rows *sql.Rows) (OAuthGrant, error) {
 		var used sql.NullInt64
 		g, err := scanGrant(rows, &used)
-		if err != nil {
-			return nil, fmt.Errorf("oauth grants: %w", err)
-		}
 		g.LastUsed = fromNullMS(used)
-		gs = append(gs, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("oauth grants: %w", err)
-	}
-	return gs, nil
+		return g, err
+	})
 }
 
 // RevokeOAuthGrant marks the grant revoked and revokes every access token

@@ -64,27 +64,16 @@ func (s *Store) AddPasskey(ctx context.Context, p Passkey) error {
 
 // Passkeys lists the user's passkeys, oldest first.
 func (s *Store) Passkeys(ctx context.Context, userID string) ([]Passkey, error) {
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT id, user_id, name, credential, created_at, last_used_at FROM passkeys WHERE user_id = ? ORDER BY created_at, id"), userID)
-	if err != nil {
-		return nil, fmt.Errorf("passkeys: %w", err)
-	}
-	defer rows.Close()
-	var out []Passkey
-	for rows.Next() {
-		var p Passkey
-		var cred string
-		var created int64
-		var used sql.NullInt64
-		if err := rows.Scan(&p.ID, &p.UserID, &p.Name, &cred, &created, &used); err != nil {
-			return nil, fmt.Errorf("passkeys: %w", err)
-		}
-		p.Credential, p.Created, p.LastUsed = []byte(cred), fromMS(created), fromNullMS(used)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("passkeys: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "passkeys", "SELECT id, user_id, name, credential, created_at, last_used_at FROM passkeys WHERE user_id = ? ORDER BY created_at, id",
+		[]any{userID}, func(rows *sql.Rows) (Passkey, error) {
+			var p Passkey
+			var cred string
+			var created int64
+			var used sql.NullInt64
+			err := rows.Scan(&p.ID, &p.UserID, &p.Name, &cred, &created, &used)
+			p.Credential, p.Created, p.LastUsed = []byte(cred), fromMS(created), fromNullMS(used)
+			return p, err
+		})
 }
 
 // UsedPasskey stores the credential record after a sign-in with it (the

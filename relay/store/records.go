@@ -170,23 +170,12 @@ func (s *Store) AddAudit(ctx context.Context, e AuditEvent) (int64, error) {
 
 // AuditEvents returns the newest events first, at most limit of them.
 func (s *Store) AuditEvents(ctx context.Context, limit int) ([]AuditEvent, error) {
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT id, at, actor, action, subject, detail FROM audit_events ORDER BY id DESC LIMIT ?"), limit)
-	if err != nil {
-		return nil, fmt.Errorf("audit events: %w", err)
-	}
-	defer rows.Close()
-	var es []AuditEvent
-	for rows.Next() {
-		var e AuditEvent
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Subject, &e.Detail); err != nil {
-			return nil, fmt.Errorf("audit events: %w", err)
-		}
-		e.At = fromMS(at)
-		es = append(es, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit events: %w", err)
-	}
-	return es, nil
+	return queryAll(ctx, s, "audit events", "SELECT id, at, actor, action, subject, detail FROM audit_events ORDER BY id DESC LIMIT ?",
+		[]any{limit}, func(rows *sql.Rows) (AuditEvent, error) {
+			var e AuditEvent
+			var at int64
+			err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Subject, &e.Detail)
+			e.At = fromMS(at)
+			return e, err
+		})
 }

@@ -227,6 +227,28 @@ func (s *Store) BackupSQLite(ctx context.Context, path string) error {
 	return nil
 }
 
+// queryAll runs a query and scans every row with scan; errors name what
+// was listed.
+func queryAll[T any](ctx context.Context, s *Store, what, query string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // lookupErr names what was looked up in err and turns "no such row" into
 // ErrNotFound, so callers test one sentinel whatever the backend.
 func lookupErr(what string, err error) error {

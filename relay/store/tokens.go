@@ -92,23 +92,7 @@ func (s *Store) Tokens(ctx context.Context, dev string) ([]Token, error) {
 	if dev != "" {
 		query, args = "SELECT "+tokenColumns+" FROM tokens WHERE dev = ? ORDER BY created_at, jti", []any{dev}
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	defer rows.Close()
-	var ts []Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	return ts, nil
+	return queryAll(ctx, s, "list tokens", query, args, func(rows *sql.Rows) (Token, error) { return scanToken(rows) })
 }
 
 // Revoke revokes jti at the given time. A jti never recorded is
@@ -158,26 +142,14 @@ func (s *Store) Revoke(ctx context.Context, jti string, at time.Time) error {
 // A relay polls it with the highest id it has seen: one indexed range
 // query that returns nothing while nothing changes.
 func (s *Store) RevocationsAfter(ctx context.Context, id int64) ([]Revocation, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.id, r.jti, r.revoked_at, t.expires_at
-		FROM revocations r JOIN tokens t ON t.jti = r.jti WHERE r.id > ? ORDER BY r.id`), id)
-	if err != nil {
-		return nil, fmt.Errorf("revocations: %w", err)
-	}
-	defer rows.Close()
-	var rs []Revocation
-	for rows.Next() {
+	return queryAll(ctx, s, "revocations", `SELECT r.id, r.jti, r.revoked_at, t.expires_at
+		FROM revocations r JOIN tokens t ON t.jti = r.jti WHERE r.id > ? ORDER BY r.id`, []any{id}, func(rows *sql.Rows) (Revocation, error) {
 		var r Revocation
 		var at, exp int64
-		if err := rows.Scan(&r.ID, &r.JTI, &at, &exp); err != nil {
-			return nil, fmt.Errorf("revocations: %w", err)
-		}
+		err := rows.Scan(&r.ID, &r.JTI, &at, &exp)
 		r.At, r.Expires = fromMS(at), fromMS(exp)
-		rs = append(rs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("revocations: %w", err)
-	}
-	return rs, nil
+		return r, err
+	})
 }
 
 // TouchTokens records when tokens were last used (jti → time). It only
