@@ -19,6 +19,9 @@ work=$(mktemp -d)
 pids=()
 cleanup() { # exit status
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Wait for them: a tetherd still shutting down writes into its home, and
+  # rm -rf then failed ("Directory not empty"), failing a run that passed.
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ -n "${CONFORMANCE_KEEP:-}" ] && [ "$1" != 0 ]; then
     mkdir -p "$CONFORMANCE_KEEP"; keep=$(mktemp -d "$CONFORMANCE_KEEP/run.XXXXXX")
     rm -rf "$work/bin"; cp -r "$work/." "$keep/"; echo "conformance: logs kept in $keep" >&2
