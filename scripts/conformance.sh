@@ -10,13 +10,25 @@
 # (internal/testservers/authproxy) adds the client token for the relay runs.
 # Exits non-zero when a configuration fails a scenario or the verdicts differ.
 # Usage: scripts/conformance.sh [scenario...]   (default: every server scenario)
+# CONFORMANCE_KEEP=DIR keeps the logs and suite outputs of a failing run in DIR
+# (a fresh subfolder per run) instead of deleting them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+cleanup() { # exit status
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Wait for them: a tetherd still shutting down writes into its home, and
+  # rm -rf then failed ("Directory not empty"), failing a run that passed.
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${CONFORMANCE_KEEP:-}" ] && [ "$1" != 0 ]; then
+    mkdir -p "$CONFORMANCE_KEEP"; keep=$(mktemp -d "$CONFORMANCE_KEEP/run.XXXXXX")
+    rm -rf "$work/bin"; cp -r "$work/." "$keep/"; echo "conformance: logs kept in $keep" >&2
+  fi
+  rm -rf "$work"
+}
+trap 'cleanup $?' EXIT
 
 [ -x tools/conformance/node_modules/.bin/conformance ] || npm ci --prefix tools/conformance --no-audit --no-fund --loglevel=error
 export PATH=$root/tools/conformance/node_modules/.bin:$PATH

@@ -27,10 +27,19 @@ func main() {
 	if err != nil || u.Host == "" {
 		log.Fatalf("authproxy: -target must be a URL, got %q", *target)
 	}
-	tok := os.Getenv("AUTHPROXY_TOKEN")
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+	log.Fatal(http.Serve(ln, newProxy(u, os.Getenv("AUTHPROXY_TOKEN"))))
+}
+
+// newProxy forwards every request to target with tok as its bearer token.
+func newProxy(target *url.URL, tok string) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(u)
+			r.SetURL(target)
 			r.Out.Host = r.In.Host // what the client asked for: the relay's Host check sees it
 			if tok != "" {
 				r.Out.Header.Set("Authorization", "Bearer "+tok)
@@ -38,10 +47,20 @@ func main() {
 		},
 		FlushInterval: -1, // SSE: every event at once
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("listening on http://%s\n", ln.Addr())
-	log.Fatal(http.Serve(ln, rp))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Full duplex, as a proxy must be. By default Go's HTTP/1 server
+		// consumes and closes what is left of a request body once the
+		// response starts. The proxy's transport is still busy with that
+		// body after the upstream has read all of it (its writer reads
+		// once more to see EOF), and an upstream that answers at once —
+		// the relay opening a tools/call's SSE stream with the child's
+		// elicitation/create a millisecond after the request — could win
+		// that race: the transport's read then failed ("invalid Read on
+		// closed Body"), it closed the upstream connection, and the SSE
+		// stream died mid-call (conformance flake: a 60 s client timeout).
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			log.Printf("authproxy: full duplex: %v", err)
+		}
+		rp.ServeHTTP(w, r)
+	})
 }
