@@ -573,13 +573,14 @@ func (c *Child) runOnce(ctx context.Context) error {
 	c.tools = tools
 	c.mu.Unlock()
 	release()
+	renew := c.subs.forRestart() // before sessions can see the instance ready
 	era := hs.era
 	if hs.both {
 		era = EraBoth
 	}
 	c.setStatus(func(s *Status) { s.Phase, s.Era, s.LastError, s.Failure = PhaseReady, era, "", Failure{} })
 	c.log.Info("mcp server ready", "era", era, "tools", len(tools), "pid", inst.link.pid())
-	c.resubscribe(inst, hs) // clients subscribed before a restart stay subscribed
+	c.resubscribe(inst, hs, renew) // clients subscribed before a restart stay subscribed
 
 	select {
 	case <-inst.dead:

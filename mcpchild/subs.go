@@ -266,22 +266,33 @@ func (s *Session) listenResources(in *instance, hs handshake, m *message, ack fu
 	done(nil)
 }
 
-// resubscribe subscribes a new instance of the child to every URI someone
-// is subscribed to (none on the first start), and then tells each
-// subscriber the resource may have changed: the restarted child may have
-// changed it, and no update was sent while it was down. A client re-reads
-// on notifications/resources/updated, which every version has (a 2026
-// listen hears it on its stream, as any update). Sent once the new child
-// confirmed the subscription, so an update after the re-read is not missed.
-func (c *Child) resubscribe(in *instance, hs handshake) {
-	c.subs.mu.Lock()
-	c.subs.childListen = map[string]int64{}
-	uris := make([]string, 0, len(c.subs.byURI))
-	for u := range c.subs.byURI {
+// forRestart returns the URIs someone is subscribed to, to renew at a new
+// instance of the child (none on the first start), and forgets the old
+// process's confirmations and listens. It runs before the new instance is
+// published as ready: a client that subscribes after that subscribes the
+// new process itself, so it must not be taken for a subscriber from before
+// the restart (it would be told its resource may have changed just after
+// subscribing — seen as a stray update in TestSubscriptionsAreCountedPerClient).
+func (r *resourceSubs) forRestart() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.childListen = map[string]int64{}
+	uris := make([]string, 0, len(r.byURI))
+	for u := range r.byURI {
 		uris = append(uris, u)
-		delete(c.subs.ready, u) // the old process's confirmation
+		delete(r.ready, u) // the old process's confirmation
 	}
-	c.subs.mu.Unlock()
+	return uris
+}
+
+// resubscribe subscribes a new instance of the child to uris (from
+// forRestart), and then tells each subscriber the resource may have
+// changed: the restarted child may have changed it, and no update was sent
+// while it was down. A client re-reads on notifications/resources/updated,
+// which every version has (a 2026 listen hears it on its stream, as any
+// update). Sent once the new child confirmed the subscription, so an
+// update after the re-read is not missed.
+func (c *Child) resubscribe(in *instance, hs handshake, uris []string) {
 	for _, u := range uris {
 		// Waiting first: subscribeAtChild answers at once when it fails.
 		c.whenSubscribed(u, func(errObj []byte) {
