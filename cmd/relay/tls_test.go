@@ -280,53 +280,7 @@ func TestServeACMEWithPebble(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble").CombinedOutput(); err != nil {
 		t.Fatalf("build pebble: %v\n%s", err, out)
 	}
-	acmePort, mgmtPort := freePort(t), freePort(t)
-	cfg := map[string]any{"pebble": map[string]any{
-		"listenAddress":           acmePort,
-		"managementListenAddress": mgmtPort,
-		"certificate":             filepath.Join(pebbleDir, "test/certs/localhost/cert.pem"),
-		"privateKey":              filepath.Join(pebbleDir, "test/certs/localhost/key.pem"),
-		"httpPort":                5002, "tlsPort": 5001, // unused: the VA always says valid
-		"keyAlgorithm": "ecdsa",
-		"profiles":     map[string]any{"default": map[string]any{"description": "default", "validityPeriod": 7776000}},
-	}}
-	cfgFile := filepath.Join(dir, "pebble.json")
-	b, _ := json.Marshal(cfg)
-	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pebble := exec.Command(bin, "-config", cfgFile)
-	pebble.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_VA_NOSLEEP=1")
-	out, err := pebble.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pebble.Stderr = pebble.Stdout
-	if err := pebble.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pebble.Process.Kill(); pebble.Wait() })
-	// Pebble logs its directory once it listens.
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "ACME directory available at") {
-				close(ready)
-				break
-			}
-		}
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(60 * time.Second):
-		t.Fatal("pebble did not start")
-	}
-	// Pebble logs its addresses just before it listens on them (the
-	// management one from another goroutine): wait until both accept.
-	waitListening(t, acmePort)
-	waitListening(t, mgmtPort)
+	acmePort, mgmtPort := startPebble(t, dir, bin, pebbleDir)
 	minica := filepath.Join(pebbleDir, "test/certs/pebble.minica.pem")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -393,6 +347,103 @@ func TestServeACMEWithPebble(t *testing.T) {
 	}
 }
 
+// startPebble runs pebble on two free loopback ports and returns them once
+// both accept connections. freePort's port can be taken by another test
+// process before pebble binds it; pebble then exits with "address already
+// in use", and is started again on new ports (up to three times). Any other
+// exit fails the test with pebble's output.
+func startPebble(t *testing.T, dir, bin, pebbleDir string) (acmePort, mgmtPort string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		acmePort, mgmtPort = freePort(t), freePort(t)
+		cfg := map[string]any{"pebble": map[string]any{
+			"listenAddress":           acmePort,
+			"managementListenAddress": mgmtPort,
+			"certificate":             filepath.Join(pebbleDir, "test/certs/localhost/cert.pem"),
+			"privateKey":              filepath.Join(pebbleDir, "test/certs/localhost/key.pem"),
+			"httpPort":                5002, "tlsPort": 5001, // unused: the VA always says valid
+			"keyAlgorithm": "ecdsa",
+			"profiles":     map[string]any{"default": map[string]any{"description": "default", "validityPeriod": 7776000}},
+		}}
+		cfgFile := filepath.Join(dir, "pebble.json")
+		b, _ := json.Marshal(cfg)
+		if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var log syncBuffer
+		pebble := exec.Command(bin, "-config", cfgFile)
+		pebble.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_VA_NOSLEEP=1")
+		pebble.Stdout, pebble.Stderr = &log, &log
+		if err := pebble.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{}) // closed when pebble has exited
+		var waitErr error
+		go func() { waitErr = pebble.Wait(); close(exited) }()
+		stop := func() { pebble.Process.Kill(); <-exited }
+		// Pebble logs its addresses just before it listens on them (the
+		// management one from another goroutine), and gives no other
+		// sign: retry the dials until both accept or pebble exits.
+		err := waitAccepting([]string{acmePort, mgmtPort}, exited, 60*time.Second)
+		if err == nil {
+			t.Cleanup(stop)
+			return acmePort, mgmtPort
+		}
+		stop()
+		if attempt < 3 && strings.Contains(log.String(), "address already in use") {
+			t.Logf("pebble could not bind its ports (attempt %d), trying others: %s", attempt, lastLine(log.String()))
+			continue
+		}
+		t.Fatalf("pebble: %v (exit: %v)\n%s", err, waitErr, log.String())
+	}
+}
+
+// waitAccepting returns nil once every address accepts a TCP connection,
+// or an error when exited is closed or the time is up.
+func waitAccepting(addrs []string, exited <-chan struct{}, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for _, addr := range addrs {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-exited:
+				return fmt.Errorf("exited before %s accepted connections", addr)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s does not accept connections: %v", addr, err)
+			}
+		}
+	}
+	return nil
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndex(s, "\n")+1:]
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -401,22 +452,4 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// waitListening returns once addr accepts TCP connections. Another
-// process's listener gives no event to await, so this retries the dial.
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not accept connections: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
