@@ -359,10 +359,19 @@ type serverStatus struct {
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	dev := r.PathValue("dev")
-	if _, code, err := s.Verifier.authorize(r, dev, ScopeClient, ScopeBridge); err != nil {
+	claims, code, err := s.Verifier.authorize(r, dev, ScopeClient, ScopeBridge)
+	if err != nil {
 		s.authError(w, code, err)
 		return
 	}
+	// The same per-token rate as the MCP endpoints: a status poll is a
+	// request like any other (rate only: it holds no call or stream slot).
+	release, refused := s.limits.admit(claims.ID, "", s.clock())
+	if refused != nil {
+		s.refuse(w, r, refused)
+		return
+	}
+	defer release()
 	st := bridgeStatus{Dev: dev, Servers: []serverStatus{}}
 	if b := s.bridge(dev); b != nil {
 		since := b.since
