@@ -67,18 +67,23 @@ func readClipboard(ctx context.Context) (string, error) {
 
 // openPath opens a file or folder with the desktop's default application.
 func openPath(ctx context.Context, path string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Not bound to ctx, which ends when the menu action returns: the
+	// opener would be killed before it started anything.
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "darwin":
-		cmd = exec.CommandContext(ctx, "open", path)
+		cmd = exec.Command("open", path)
 	case "windows":
 		// start's first quoted argument is the window title.
-		cmd = exec.CommandContext(ctx, "cmd", "/c", "start", "", path)
+		cmd = exec.Command("cmd", "/c", "start", "", path)
 	default:
 		if _, err := exec.LookPath("xdg-open"); err != nil {
 			return fmt.Errorf("cannot open %s: xdg-open is not installed (package xdg-utils)", path)
 		}
-		cmd = exec.CommandContext(ctx, "xdg-open", path)
+		cmd = exec.Command("xdg-open", path)
 	}
 	// Detached: the opener may live as long as the editor it starts.
 	if err := cmd.Start(); err != nil {
