@@ -230,6 +230,33 @@ func TestToolNameReadsWhatTheChildReads(t *testing.T) {
 	}
 }
 
+// FuzzToolName: whenever toolName accepts params, encoding/json — which
+// folds case, takes the last of repeated members and decodes escapes, as
+// go-sdk servers do — reads the same name from them: there is no spelling
+// for which the filter decides on one tool and the child runs another.
+// Plain `go test` runs the checked-in seeds.
+func FuzzToolName(f *testing.F) {
+	// The seeds are under testdata/fuzz/FuzzToolName: repeated names, escaped
+	// keys, "Name"/"NAME", Unicode case folds, escapes, nested "name"s.
+	f.Fuzz(func(t *testing.T, params string) {
+		name, ok := toolName([]byte(params))
+		if !ok {
+			return
+		}
+		var p struct{ Name *string }
+		if err := json.Unmarshal([]byte(params), &p); err != nil {
+			t.Fatalf("toolName(%s) = %q, but encoding/json cannot read the params: %v", params, name, err)
+		}
+		got := ""
+		if p.Name != nil {
+			got = *p.Name
+		}
+		if got != name {
+			t.Fatalf("toolName(%s) = %q, encoding/json reads %q", params, name, got)
+		}
+	})
+}
+
 func TestFilterToolsResultReadsWhatTheClientReads(t *testing.T) {
 	t.Parallel()
 	allow := func(name string) bool { return name != "echo" }
