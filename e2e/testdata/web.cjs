@@ -1,7 +1,8 @@
 // Drives the relay's web page in Debian's chromium (headless) for
-// e2e/web_test.go. Steps are synchronised with the Go test over stdio:
-// this script prints one JSON line per milestone and waits for a line
-// from the test where the test has to act (start tetherd, make a call).
+// e2e/web_linux_test.go. Steps are synchronised with the Go test over
+// stdio: this script prints one JSON line per milestone and waits for a
+// JSON line from the test where the test has to act (run `tetherd login`,
+// make a call).
 'use strict';
 const path = require('path');
 const readline = require('readline');
@@ -10,12 +11,13 @@ const { chromium } = require(process.env.PW);
 const { LINK, CHROMIUM, SHOTS } = process.env;
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const input = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function waitLine(want) {
-  for (;;) {
-    const { value, done } = await input.next();
-    if (done) throw new Error('stdin closed while waiting for ' + want);
-    if (value.trim() === want) return;
-  }
+// waitFor returns the test's next JSON line, which must carry key.
+async function waitFor(key) {
+  const { value, done } = await input.next();
+  if (done) throw new Error('stdin closed while waiting for ' + key);
+  const m = JSON.parse(value);
+  if (!(key in m)) throw new Error('the test said ' + value + ', want ' + key);
+  return m;
 }
 const nav = (page, name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
@@ -97,29 +99,44 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), ful
     const cmd = await page.locator('#bridge-cmd').textContent();
     if (!cmd.includes('| tetherd token set --relay')) throw new Error('no tetherd command on the page: ' + cmd);
     await shot(page, '2-bridge-token.png');
+    say({ token });
+
+    // `tetherd login`'s link, opened where the user is signed in: the page
+    // names the computer and shows the code tetherd printed.
+    const { approve, code, computer } = await waitFor('approve');
+    await page.goto(approve);
+    const shown = (await page.locator('.code').textContent()).trim();
+    if (shown !== code) throw new Error('the approval page shows code ' + shown + ', tetherd printed ' + code);
+    await page.getByText(computer, { exact: false }).first().waitFor();
+    await shot(page, '3-device-approve.png');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.getByText('Approved.').waitFor();
+    await shot(page, '3b-device-approved.png');
+    say({ approved: true });
 
     // My bridge goes online, and shows the call, with no reload.
-    await nav(page, 'My bridge');
-    await page.waitForSelector('[data-state="offline"]');
+    await page.goto(new URL('/', approve).href);
     let navigations = 0;
     page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
-    say({ token });
     await page.waitForSelector('[data-state="online"]', { timeout: 90000 });
     await page.locator('details[data-key="test"] summary').click();
     await page.waitForSelector('details[data-key="test"] .tools li code');
     say({ online: true });
-    await waitLine('called');
+    await waitFor('called');
     await page.waitForSelector('table.calls td code:text-is("echo")');
     // The expanded server stays expanded across the live update.
     if (!(await page.locator('details[data-key="test"]').evaluate((d) => d.open))) throw new Error('details closed by an update');
-    await shot(page, '3-my-bridge-online.png');
+    await shot(page, '4-my-bridge-online.png');
     say({ seenCall: true, navigations });
 
-    // Revoke: the relay drops the bridge, and My bridge says so.
+    // Revoke the token the login made: the relay drops the bridge, and My
+    // bridge says so.
     await nav(page, 'Tokens');
-    await page.getByRole('button', { name: 'Revoke laptop' }).click();
+    await page.getByRole('button', { name: 'Revoke ' + computer + ' (tetherd login)' }).click();
     await page.waitForSelector('td.state-revoked');
-    await shot(page, '4-tokens-revoked.png');
+    const revoked = await page.locator('table.tokens tr:has(td.state-revoked)').allTextContents();
+    if (revoked.length !== 1 || !revoked[0].includes(computer)) throw new Error('revoked rows: ' + JSON.stringify(revoked));
+    await shot(page, '5-tokens-revoked.png');
     await nav(page, 'My bridge');
     say({ revoked: true });
     await page.waitForSelector('[data-state="offline"]', { timeout: 30000 });

@@ -87,7 +87,7 @@ func (d *Device) RedeemConnectCode(ctx context.Context, code string) (TokenRespo
 		}
 		return TokenResponse{}, fmt.Errorf("redeem: %w", err)
 	}
-	return d.issue(ctx, dc.UserID, "connect code", dc.UserCode)
+	return d.issue(ctx, dc.UserID, "connect code", dc.UserCode, "Connect this computer")
 }
 
 const connectSubject = "connect-codes"

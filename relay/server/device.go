@@ -416,8 +416,14 @@ func (d *Device) handleToken(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "device_code already used")
 		return
 	}
+	// The token is listed on the Tokens page under the computer's name,
+	// so the person can tell it from others and revoke it.
+	name := "tetherd login"
+	if info, ok := d.info(hash); ok && info.name != "" {
+		name = info.name + " (tetherd login)"
+	}
 	d.forget(hash)
-	resp, err := d.issue(ctx, dc.UserID, "device", hash[:12])
+	resp, err := d.issue(ctx, dc.UserID, "device", hash[:12], name)
 	if err != nil {
 		d.log().Error("token", "err", err)
 		oauthError(w, http.StatusInternalServerError, "server_error", "")
@@ -427,13 +433,15 @@ func (d *Device) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// issue signs a bridge token for userID's dev and records it.
-func (d *Device) issue(ctx context.Context, userID, via, subject string) (TokenResponse, error) {
+// issue signs a bridge token for userID's dev and records it under name
+// (what the Tokens page lists it as).
+func (d *Device) issue(ctx context.Context, userID, via, subject, name string) (TokenResponse, error) {
 	ttl := d.tokenTTL()
 	tok, rec, err := IssueToken(d.Secret, TokenSpec{Dev: userID, Scope: ScopeBridge, TTL: ttl, Audience: d.PublicURL}, d.now())
 	if err != nil {
 		return TokenResponse{}, err
 	}
+	rec.Name = name
 	if err := d.Store.AddToken(ctx, rec); err != nil {
 		return TokenResponse{}, err
 	}

@@ -211,8 +211,9 @@ func TestDeviceFlow(t *testing.T) {
 			if c.Dev != "alice" || !c.HasScope(ScopeBridge) || c.HasScope(ScopeClient) {
 				t.Fatalf("claims: %+v", c)
 			}
-			if _, err := r.st.Token(t.Context(), strings.TrimPrefix(c.ID, "j:")); err != nil {
-				t.Fatalf("issued token not recorded: %v", err)
+			// Recorded, under the computer's name (the Tokens page lists it).
+			if rec, err := r.st.Token(t.Context(), strings.TrimPrefix(c.ID, "j:")); err != nil || rec.Name != "alice-laptop (tetherd login)" {
+				t.Fatalf("issued token recorded as %+v, %v", rec, err)
 			}
 
 			r.clock.Advance(15 * time.Second)
