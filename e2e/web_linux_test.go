@@ -179,6 +179,7 @@ func TestWebPageInBrowser(t *testing.T) {
 	if m := next("seenCall"); m["navigations"] != float64(0) {
 		t.Fatalf("the page navigated %v times while waiting: it must update live", m["navigations"])
 	}
+	next("phone")
 
 	next("revoked")
 	r.out.waitFor(t, 0, "bridge token revoked; socket closed", 15*time.Second)

@@ -121,13 +121,53 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), ful
     await page.waitForSelector('[data-state="online"]', { timeout: 90000 });
     await page.locator('details[data-key="test"] summary').click();
     await page.waitForSelector('details[data-key="test"] .tools li code');
+    await page.locator('details[data-key="test"] summary').focus();
     say({ online: true });
     await waitFor('called');
     await page.waitForSelector('table.calls td code:text-is("echo")');
-    // The expanded server stays expanded across the live update.
+    // The expanded server stays expanded, and keeps the keyboard focus,
+    // across the live update; the live region is one line.
     if (!(await page.locator('details[data-key="test"]').evaluate((d) => d.open))) throw new Error('details closed by an update');
+    if (!(await page.evaluate(() => document.activeElement.matches('details[data-key="test"] > summary')))) {
+      throw new Error('the update took the focus away from the server: ' + await page.evaluate(() => document.activeElement.outerHTML));
+    }
+    const live = await page.locator('[role="status"]#bridge-summary').textContent();
+    if (!/^Connected since .+, 1 server$/.test(live)) throw new Error('live region says ' + JSON.stringify(live));
+    if (await page.locator('[aria-live]').count() !== 0) throw new Error('an aria-live region besides the summary');
     await shot(page, '4-my-bridge-online.png');
+    // The README's picture (docs/web-my-bridge.png), narrower.
+    const wide = page.viewportSize();
+    await page.setViewportSize({ width: 960, height: 600 });
+    await shot(page, 'readme-my-bridge.png');
+    await page.setViewportSize(wide);
     say({ seenCall: true, navigations });
+
+    // A phone in dark mode: the main pages fit its width (no sideways
+    // scrolling) and use the dark scheme.
+    const phone = async (ctx, url, name, ready) => {
+      const p = await ctx.newPage();
+      p.on('console', (m) => { if (m.type() === 'error') problems.push(name + ': ' + m.text()); });
+      p.on('pageerror', (e) => problems.push(name + ': ' + String(e)));
+      await p.goto(url);
+      await p.waitForSelector(ready);
+      const fit = await p.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,
+        bg: getComputedStyle(document.body).backgroundColor }));
+      await p.screenshot({ path: path.join(SHOTS, 'phone-' + name + '.png'), fullPage: true });
+      if (fit.scroll > fit.client) throw new Error(name + ' on a phone scrolls sideways: ' + fit.scroll + ' > ' + fit.client);
+      if (fit.bg !== 'rgb(13, 17, 23)') throw new Error(name + ' on a phone in dark mode has background ' + fit.bg);
+      await p.close();
+    };
+    const phoneOpts = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: 'dark' };
+    const origin = new URL(approve).origin;
+    const signedIn = await browser.newContext({ ...phoneOpts, storageState: await page.context().storageState() });
+    await phone(signedIn, origin + '/', 'my-bridge', '[data-state="online"]');
+    await phone(signedIn, origin + '/tokens', 'tokens', 'table.tokens');
+    await phone(signedIn, origin + '/account', 'account', 'table.passkeys');
+    await signedIn.close();
+    const stranger = await browser.newContext(phoneOpts);
+    await phone(stranger, origin + '/', 'sign-in', 'form.passkey');
+    await stranger.close();
+    say({ phone: true });
 
     // Revoke the token the login made: the relay drops the bridge, and My
     // bridge says so.
@@ -140,6 +180,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), ful
     await nav(page, 'My bridge');
     say({ revoked: true });
     await page.waitForSelector('[data-state="offline"]', { timeout: 30000 });
+    await page.waitForFunction(() => document.getElementById('bridge-summary').textContent === 'Not connected');
     say({ offline: true, problems });
   } catch (e) {
     if (page) {

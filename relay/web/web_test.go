@@ -466,6 +466,8 @@ func TestTokensCreateListRevoke(t *testing.T) {
 	for _, want := range []string{
 		"claude mcp add --transport http &#39;files&#39; &#39;" + mcpURL + "&#39; --header &#39;Authorization: Bearer ",
 		"&#34;mcpServers&#34;", "&#34;servers&#34;", "&#34;type&#34;: &#34;http&#34;", "gemini mcp add", "[mcp_servers.files]", "bearer_token_env_var", "mcp-remote",
+		// Each Copy button says what it copies.
+		`aria-label="Copy the token"`, `aria-label="Copy the Claude Code snippet for files"`, `aria-label="Copy the mcp-remote snippet for files"`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("client snippets lack %q:\n%s", want, page)
@@ -562,10 +564,17 @@ func TestEventsLive(t *testing.T) {
 
 	fb := dialBridge(t, e, bridgeTok)
 	ev := nextEvent(t, events, func(s string) bool { return strings.Contains(s, `data-state="online"`) }, "online")
-	for _, want := range []string{`data-fact="hostname">alice-laptop<`, `data-fact="version">tetherd-test-1.2<`, "files", "1 tools", "read_file"} {
+	for _, want := range []string{`data-fact="hostname">alice-laptop<`, `data-fact="version">tetherd-test-1.2<`, "files", "1 tools", "read_file",
+		`data-summary="Connected since `, `, 1 server"`} {
 		if !strings.Contains(ev, want) {
 			t.Fatalf("online event lacks %q:\n%s", want, ev)
 		}
+	}
+	// The page's live region is the one-line summary, not the panel.
+	_, page := get(t, c, e.ts.URL+"/")
+	if !regexp.MustCompile(`<p id="bridge-summary" class="sr-only" role="status">Connected since [^<]+, 1 server</p>`).MatchString(page) ||
+		strings.Contains(page, "aria-live") {
+		t.Fatalf("My bridge's live region:\n%s", page)
 	}
 
 	// A tool call shows up with its tool, outcome and client token's name.

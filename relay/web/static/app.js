@@ -8,9 +8,16 @@ document.addEventListener('click', (ev) => {
   const el = document.getElementById(btn.dataset.copy);
   if (!el) return;
   const text = el.textContent.trim();
+  // The label names what is copied ("Copy the token"); it says "Copied"
+  // for a moment, to a screen reader too.
+  const label = btn.getAttribute('aria-label');
   const done = () => {
     btn.textContent = 'Copied';
-    setTimeout(() => { btn.textContent = 'Copy'; }, 1500);
+    if (label) btn.setAttribute('aria-label', 'Copied');
+    setTimeout(() => {
+      btn.textContent = 'Copy';
+      if (label) btn.setAttribute('aria-label', label);
+    }, 1500);
   };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done, () => selectText(el));
@@ -29,14 +36,32 @@ function selectText(el) {
 }
 
 // The server renders the panel (html/template escapes it) and sends it
-// whole on each change; open <details> stay open across updates.
+// whole on each change. Open <details> stay open and the focused element
+// keeps the focus across updates (both found again by their data-key).
+// The panel itself is not a live region (a screen reader would read it
+// all on every call): #bridge-summary is, and its one line changes only
+// when the connection or the server count does.
 const panel = document.getElementById('bridge');
+const summary = document.getElementById('bridge-summary');
 if (panel && window.EventSource) {
   const es = new EventSource(panel.dataset.events);
   es.addEventListener('bridge', (ev) => {
     const open = new Set([...panel.querySelectorAll('details[open]')].map((d) => d.dataset.key));
+    let focus = null;
+    const active = document.activeElement;
+    if (active && active !== panel && panel.contains(active)) {
+      const keyed = active.closest('[data-key]');
+      if (keyed) focus = { key: keyed.dataset.key, self: keyed === active, tag: active.tagName.toLowerCase() };
+    }
     panel.innerHTML = ev.data;
     panel.querySelectorAll('details').forEach((d) => { if (open.has(d.dataset.key)) d.open = true; });
+    if (focus) {
+      const keyed = [...panel.querySelectorAll('[data-key]')].find((el) => el.dataset.key === focus.key);
+      const target = keyed && (focus.self ? keyed : keyed.querySelector(focus.tag));
+      if (target) target.focus({ preventScroll: true });
+    }
+    const line = panel.querySelector('[data-summary]');
+    if (summary && line && summary.textContent !== line.dataset.summary) summary.textContent = line.dataset.summary;
   });
 }
 
