@@ -118,17 +118,14 @@ func (d *Device) handleConnectCode(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, cc)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	securePage(w, true)
 	connectTmpl.Execute(w, map[string]any{"URL": template.URL(cc.URL)})
 }
 
 // handleConnectPage is the "Connect this computer" button for the
 // signed-in user (the account pages may carry the same form).
 func (d *Device) handleConnectPage(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+	securePage(w, true)
 	uid, ok := d.user(r)
 	p := map[string]any{"SignIn": !ok}
 	if ok {
@@ -137,19 +134,14 @@ func (d *Device) handleConnectPage(w http.ResponseWriter, r *http.Request) {
 	connectButtonTmpl.Execute(w, p)
 }
 
-var connectButtonTmpl = template.Must(template.New("connect-button").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark"><title>Connect this computer · Tether</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}button{font:inherit;padding:.5rem 1.2rem}</style>
-</head><body><main>
+var connectButtonTmpl = pageTemplate("connect-button", `{{template "top" "Connect this computer"}}
 <h1>Connect this computer</h1>
 {{if .SignIn}}<p><a href="/?return=/connect">Sign in to the relay</a> first.</p>
 {{else}}<p>Opens the Tether app on this computer and connects its bridge as <strong>{{.User}}</strong>. The Tether menu asks you to confirm.</p>
 <form method="post" action="/v1/connect-codes"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <button type="submit">Connect this computer</button></form>
 <p>On a computer without the Tether app, run <code>tetherd login</code> instead.</p>{{end}}
-</main></body></html>
-`))
+{{template "bottom"}}`)
 
 func (d *Device) handleRedeem(w http.ResponseWriter, r *http.Request) {
 	if !d.allowIP(clientIP(r)) {
@@ -179,14 +171,9 @@ func (d *Device) handleRedeem(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-var connectTmpl = template.Must(template.New("connect").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark"><title>Connect this computer · Tether</title></head>
-<body><main>
+// connectTmpl opens the link at once: app.js follows a[data-open-now].
+var connectTmpl = pageTemplate("connect", `{{template "top" "Connect this computer"}}
 <h1>Connect this computer</h1>
-<p>Your browser should now ask to open Tether. If nothing happens, <a id="open" href="{{.URL}}">open Tether</a>.</p>
+<p>Your browser should now ask to open Tether. If nothing happens, <a id="open" data-open-now href="{{.URL}}">open Tether</a>.</p>
 <p>The link works once, for two minutes.</p>
-</main>
-<script>location.href = document.getElementById("open").href;</script>
-</body></html>
-`))
+{{template "bottom"}}`)

@@ -323,7 +323,12 @@ func TestDevicePage(t *testing.T) {
 	r := newDeviceRelay(t, sqliteLoc(t))
 	da := r.authorize(t)
 
-	_, page := getPage(t, da.VerificationURIComplete)
+	resp, err := http.Get(da.VerificationURIComplete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readAll(t, resp)
+	assertStrictPage(t, "device page, signed out", resp.Header, page, true)
 	if !strings.Contains(page, "Sign in to the relay</a> first") || strings.Contains(page, "Approve</button>") {
 		t.Fatalf("page without a user:\n%s", page)
 	}
@@ -333,7 +338,12 @@ func TestDevicePage(t *testing.T) {
 	}
 
 	r.signIn("alice")
-	code, page := getPage(t, da.VerificationURIComplete)
+	resp, err = http.Get(da.VerificationURIComplete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, page := resp.StatusCode, readAll(t, resp)
+	assertStrictPage(t, "device page", resp.Header, page, true)
 	for _, want := range []string{"alice-laptop", "tetherd 1.2.3", "127.0.0.1", da.UserCode, "Approve</button>", "Deny</button>"} {
 		if code != http.StatusOK || !strings.Contains(page, want) {
 			t.Fatalf("approval page (%d) lacks %q:\n%s", code, want, page)
@@ -363,8 +373,14 @@ func TestDevicePage(t *testing.T) {
 	if e, _ := r.poll(t, da.DeviceCode); e != "authorization_pending" {
 		t.Fatalf("before approval: %q", e)
 	}
-	if code, body := post(url.Values{"user_code": {da.UserCode}, "action": {"approve"}, "csrf": {m[1]}}); code != http.StatusOK || !strings.Contains(body, "Approved") {
-		t.Fatalf("approve: %d\n%s", code, body)
+	approved, err := http.PostForm(r.ts.URL+"/device", url.Values{"user_code": {da.UserCode}, "action": {"approve"}, "csrf": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, approved); approved.StatusCode != http.StatusOK || !strings.Contains(body, "Approved") {
+		t.Fatalf("approve: %d\n%s", approved.StatusCode, body)
+	} else {
+		assertStrictPage(t, "device page, approved", approved.Header, body, true)
 	}
 	r.clock.Advance(5 * time.Second)
 	if e, body := r.poll(t, da.DeviceCode); e != "" {
@@ -402,7 +418,12 @@ func TestConnectCodes(t *testing.T) {
 	if code, _ := mint("forged"); code != http.StatusForbidden {
 		t.Fatalf("mint with a bad csrf: %d", code)
 	}
-	_, page := getPage(t, r.ts.URL+"/connect")
+	cresp, err := http.Get(r.ts.URL + "/connect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readAll(t, cresp)
+	assertStrictPage(t, "connect page", cresp.Header, page, true)
 	m := csrfRE.FindStringSubmatch(page)
 	if m == nil || !strings.Contains(page, "Connect this computer</button>") {
 		t.Fatalf("connect page:\n%s", page)
@@ -424,9 +445,11 @@ func TestConnectCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if html := readAll(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(html, `href="tether://connect?code=`) {
+	html := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(html, `data-open-now href="tether://connect?code=`) {
 		t.Fatalf("form post: %d\n%s", resp.StatusCode, html)
 	}
+	assertStrictPage(t, "connect code page", resp.Header, html, true)
 
 	code, tok := r.postForm(t, "/v1/connect-codes/redeem", url.Values{"code": {cc}})
 	if code != http.StatusOK {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -108,40 +107,30 @@ func (d *Device) handlePageSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Device) render(w http.ResponseWriter, code int, p devicePage) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	// The page must not be framed: Approve is one click.
-	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+	securePage(w, true)
 	w.WriteHeader(code)
 	if err := devicePageTmpl.Execute(w, p); err != nil {
 		d.log().Warn("device page", "err", err)
 	}
 }
 
-var devicePageTmpl = template.Must(template.New("device").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark"><title>Connect a computer · Tether</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}
-.code{font:700 1.5rem ui-monospace,monospace;letter-spacing:.1em}button{font:inherit;padding:.5rem 1.2rem;margin-right:.5rem}</style>
-</head><body><main>
+var devicePageTmpl = pageTemplate("device", `{{template "top" "Connect a computer"}}
 <h1>Connect a computer</h1>
 {{if .Message}}<p role="status">{{.Message}}</p>{{end}}
 {{if .SignIn}}<p><a href="/?return={{.Return}}">Sign in to the relay</a> first; you come back here after.</p>
-{{else if .Ask}}<form method="get" action="/device">
+{{else if .Ask}}<form method="get" action="/device" class="create">
 <label for="user_code">Code shown on your computer</label>
 <input id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" required autofocus>
 <button type="submit">Continue</button></form>
 {{else if .UserCode}}<p>A computer asks to connect its bridge as <strong>{{.User}}</strong>.</p>
-<dl><dt>Code</dt><dd class="code">{{.UserCode}}</dd>
+<dl class="card facts"><dt>Code</dt><dd class="code">{{.UserCode}}</dd>
 <dt>Computer</dt><dd>{{if .Device}}{{.Device}}{{else}}(did not say){{end}}{{if .Version}} · tetherd {{.Version}}{{end}}</dd>
 {{if .IP}}<dt>From address</dt><dd>{{.IP}}</dd>{{end}}
 <dt>Asked at</dt><dd>{{.Asked}}</dd></dl>
 <p>Approve only if this is your computer and it shows the same code.</p>
-<form method="post" action="/device">
+<form method="post" action="/device" class="actions">
 <input type="hidden" name="user_code" value="{{.UserCode}}"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <button type="submit" name="action" value="approve">Approve</button>
-<button type="submit" name="action" value="deny">Deny</button>
+<button type="submit" name="action" value="deny" class="secondary">Deny</button>
 </form>{{end}}
-</main></body></html>
-`))
+{{template "bottom"}}`)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -105,7 +104,7 @@ func (o *oauthServer) handleAppsPage(w http.ResponseWriter, r *http.Request) {
 	for i, a := range apps {
 		rows[i] = row{a, o.nonce("revoke", user, a.ID)}
 	}
-	securePage(w)
+	securePage(w, true)
 	if err := appsTmpl.Execute(w, struct {
 		User string
 		Apps []row
@@ -135,14 +134,12 @@ func (o *oauthServer) handleAppsRevoke(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/apps", http.StatusSeeOther)
 }
 
-var appsTmpl = template.Must(template.New("apps").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>Connected apps – Tether</title>
-<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}td,th{padding:.3rem .6rem;text-align:left}</style></head>
-<body><h1>Connected apps</h1><p>Signed in as <b>{{.User}}</b>.</p>
-{{if .Apps}}<table><tr><th>App</th><th>Can call</th><th>Approved</th><th>Last used</th><th></th></tr>
+var appsTmpl = pageTemplate("apps", `{{template "top" "Connected apps"}}
+<h1>Connected apps</h1><p>Signed in as <strong>{{.User}}</strong>. These apps can call your MCP servers until you revoke them.</p>
+{{if .Apps}}<div class="scroll"><table class="apps"><thead><tr><th scope="col">App</th><th scope="col">Can call</th><th scope="col">Approved</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Action</span></th></tr></thead>
+<tbody>
 {{range .Apps}}<tr><td>{{.ClientName}}</td><td><code>{{.Resource}}</code></td><td>{{.Created.Format "2006-01-02 15:04"}}</td>
 <td>{{if .LastUsed}}{{.LastUsed.Format "2006-01-02 15:04"}}{{else}}never{{end}}</td>
-<td><form method="post" action="/apps/{{.ID}}/revoke"><input type="hidden" name="csrf" value="{{.CSRF}}"><button>Revoke</button></form></td></tr>
-{{end}}</table>{{else}}<p>No app is connected.</p>{{end}}
-</body></html>
-`))
+<td><form method="post" action="/apps/{{.ID}}/revoke"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" class="danger" aria-label="Revoke {{.ClientName}}">Revoke</button></form></td></tr>
+{{end}}</tbody></table></div>{{else}}<p class="hint">No app is connected.</p>{{end}}
+{{template "bottom"}}`)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -163,7 +162,7 @@ func (o *oauthServer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if a.server != "" {
 		page.Servers = "the server “" + a.server + "”"
 	}
-	securePage(w)
+	securePage(w, false)
 	if err := consentTmpl.Execute(w, page); err != nil {
 		o.s.log.Warn("consent page", "err", err)
 	}
@@ -240,19 +239,6 @@ func redirectHost(raw string) string {
 	return u.Host
 }
 
-// securePage sets the headers of the relay's own HTML pages: no framing
-// (clickjacking the Approve button), no caching, no scripts. No
-// form-action: browsers apply it to the redirect after the form, which
-// goes to the client's own URI or scheme.
-func securePage(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	h.Set("Referrer-Policy", "no-referrer")
-}
-
 type hidden struct{ Name, Value string }
 
 type consentPage struct {
@@ -260,23 +246,21 @@ type consentPage struct {
 	Fields                                            []hidden
 }
 
-var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>Allow {{.ClientName}}? – Tether</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}code{word-break:break-all}</style></head>
-<body><h1>Allow <em>{{.ClientName}}</em> to use your MCP servers?</h1>
-<p>Signed in as <b>{{.User}}</b>.</p>
-<ul>
-<li>Application: <b>{{.ClientName}}</b> (<code>{{.ClientID}}</code>)</li>
-<li>It will be sent back to: <b>{{.RedirectHost}}</b></li>
-<li>It asks to call: <b>{{.Servers}}</b></li>
+var consentTmpl = pageTemplate("consent", `{{template "top" (printf "Allow %s?" .ClientName)}}
+<h1>Allow <em>{{.ClientName}}</em> to use your MCP servers?</h1>
+<p>Signed in as <strong>{{.User}}</strong>.</p>
+<ul class="card">
+<li>Application: <strong>{{.ClientName}}</strong> (<code class="wrap">{{.ClientID}}</code>)</li>
+<li>It will be sent back to: <strong>{{.RedirectHost}}</strong></li>
+<li>It asks to call: <strong>{{.Servers}}</strong></li>
 </ul>
 <p>It can call tools on these servers until you revoke it under <a href="/apps">Connected apps</a>.</p>
-<form method="post" action="/oauth/authorize">
+<form method="post" action="/oauth/authorize" class="actions">
 {{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
 {{end}}<button name="action" value="approve">Approve</button>
-<button name="action" value="deny">Deny</button>
-</form></body></html>
-`))
+<button name="action" value="deny" class="secondary">Deny</button>
+</form>
+{{template "bottom"}}`)
 
 // grantLive reports whether a grant may still mint tokens.
 func grantLive(g store.OAuthGrant, now time.Time) bool {

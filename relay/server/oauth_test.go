@@ -124,9 +124,7 @@ func (b *browser) consentForm(authURL string) (url.Values, string) {
 	if resp.StatusCode != http.StatusOK {
 		b.t.Fatalf("consent page: %d %s (Location %q)", resp.StatusCode, body, resp.Header.Get("Location"))
 	}
-	if resp.Header.Get("X-Frame-Options") != "DENY" {
-		b.t.Fatal("consent page may be framed")
-	}
+	assertStrictPage(b.t, "consent page", resp.Header, body, false)
 	f := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(body, -1) {
 		f.Set(m[1], html.UnescapeString(m[2]))
@@ -667,6 +665,7 @@ func TestConnectedApps(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(page, "Revokable &lt;App&gt;") {
 		t.Fatalf("apps page: %d %s", resp.StatusCode, page)
 	}
+	assertStrictPage(t, "apps page", resp.Header, page, true)
 	m := regexp.MustCompile(`action="/apps/([^/]+)/revoke"><input type="hidden" name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no revoke form: %s", page)

@@ -1,5 +1,6 @@
-// The only script of the relay's page: Copy buttons, passkeys and the live
-// "My bridge" panel. No inline script anywhere (the CSP forbids it).
+// The only script of the relay's pages: Copy buttons, passkeys, the live
+// "My bridge" panel and opening a connect link. No inline script anywhere
+// (the CSP forbids it).
 'use strict';
 
 document.addEventListener('click', (ev) => {
@@ -34,6 +35,11 @@ function selectText(el) {
   s.removeAllRanges();
   s.addRange(r);
 }
+
+// The page answering "Connect this computer" opens its tether:// link at
+// once (the link stays on the page for a browser that asks first).
+const openNow = document.querySelector('a[data-open-now]');
+if (openNow) window.location.href = openNow.href;
 
 // The server renders the panel (html/template escapes it) and sends it
 // whole on each change. Open <details> stay open and the focused element
