@@ -149,7 +149,8 @@ user add ID
   prints a one-time sign-in link (valid 15 minutes, single use) to the
   relay's web page, where the user sets a password. Run it again for a
   new link (a forgotten password). --public-url is the relay's URL as
-  the user's browser reaches it (default http://127.0.0.1:8080).
+  the user's browser reaches it (default http://localhost:8080, serve's
+  default --listen by name: passkeys need a host name, not an IP address).
 
 A token log of an older relay (FILE.tokens) is imported into the database
 by the first command that opens it, then renamed FILE.tokens.imported.

@@ -16,6 +16,12 @@ import (
 	"github.com/tether-dev/tether/relay/web"
 )
 
+// defaultUserURL is `user add`'s --public-url: serve's default --listen
+// (127.0.0.1:8080) by its name, because a passkey cannot belong to an IP
+// address (its relying-party id is a host name) and browsers allow
+// passkeys over plain http only on localhost.
+const defaultUserURL = "http://localhost:8080"
+
 // user runs `user add ID`: the account (if new) and a one-time sign-in link.
 func user(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
@@ -29,7 +35,7 @@ func user(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("user add", stderr)
 	secretFile := fs.String("secret-file", "", "HMAC secret file (its folder holds the default database)")
 	db := registerDBFlags(fs)
-	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the relay's URL as the user's browser reaches it")
+	publicURL := fs.String("public-url", defaultUserURL, "the relay's URL as the user's browser reaches it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

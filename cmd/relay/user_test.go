@@ -56,6 +56,12 @@ func TestUserAddThenSignInPage(t *testing.T) {
 	if out, err := exec.Command(bin, "user", "add", "alice", "--secret-file", secretFile, "--public-url", url).Output(); err != nil || strings.TrimSpace(string(out)) == link {
 		t.Fatalf("second user add: %v %q", err, out)
 	}
+	// Without --public-url: serve's default address, by a name a passkey
+	// can belong to.
+	if out, err := exec.Command(bin, "user", "add", "bob", "--secret-file", secretFile).Output(); err != nil ||
+		!strings.HasPrefix(string(out), "http://localhost:8080/signin/link/") {
+		t.Fatalf("user add without --public-url: %v %q", err, out)
+	}
 	if err := exec.Command(bin, "user", "add", "no/slash", "--secret-file", secretFile).Run(); err == nil {
 		t.Fatal("user add accepted an id that is no dev id")
 	}

@@ -108,6 +108,13 @@ const (
 	registerBurst = 60
 )
 
+// OAuthOn reports whether the relay is the OAuth authorization server of
+// its MCP endpoints, and so serves the Connected apps page (/apps).
+func (s *Server) OAuthOn() bool {
+	s.init()
+	return s.oauth != nil
+}
+
 func (s *Server) initOAuth(mux *http.ServeMux) {
 	if s.OAuth == nil {
 		return

@@ -42,8 +42,10 @@ func (w *Web) parseTemplates() error {
 	return nil
 }
 
-// render writes a page; data is its template's dot.
+// render writes a page; data is its template's dot, to which render adds
+// what the layout needs ("Apps": the nav links the Connected apps page).
 func (w *Web) render(rw http.ResponseWriter, code int, page string, data map[string]any) {
+	data["Apps"] = w.relay.OAuthOn()
 	var buf bytes.Buffer
 	if err := w.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
 		w.log.Error("rendering a page failed", "page", page, "err", err)

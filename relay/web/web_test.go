@@ -673,3 +673,29 @@ func TestTrustedAuthHeader(t *testing.T) {
 		t.Fatalf("header POST with CSRF: %d", resp.StatusCode)
 	}
 }
+
+// TestNavConnectedApps: the nav links /apps when the relay serves it (it
+// is the OAuth authorization server), and not otherwise.
+func TestNavConnectedApps(t *testing.T) {
+	for _, oauth := range []bool{false, true} {
+		e := newEnv(t, Config{})
+		if oauth {
+			// Set before the first request, when the relay reads them.
+			e.srv.PublicURLs = []string{e.ts.URL}
+			e.srv.OAuth = &server.OAuthConfig{Store: e.st, SignedInUser: func(r *http.Request) (string, bool) {
+				u, ok := e.web.CurrentUser(r)
+				return u.ID, ok
+			}}
+		}
+		c, _ := e.signUp("alice", "correct horse")
+		_, page := get(t, c, e.ts.URL+"/tokens")
+		if got := strings.Contains(page, `<a href="/apps">Connected apps</a>`); got != oauth {
+			t.Fatalf("OAuth on %v: nav links Connected apps %v:\n%s", oauth, got, page)
+		}
+		if oauth {
+			if resp, _ := get(t, c, e.ts.URL+"/apps"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("the linked /apps: %d", resp.StatusCode)
+			}
+		}
+	}
+}
