@@ -53,29 +53,22 @@ func TestWebPageInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
-	r := startRelay(t)
 	// Passkeys need a host name (an RP ID is never an IP address), and
-	// WebAuthn takes http://localhost as a secure context. tetherd uses the
-	// same name, so the link it prints opens where the browser signed in.
+	// WebAuthn takes http://localhost as a secure context. The relay is
+	// run as one with a name is: its --public-url (which also makes it the
+	// OAuth server of its MCP endpoints, so the nav links Connected apps).
+	// tetherd uses the same URL, so the link it prints opens where the
+	// browser signed in.
+	r := &relayProc{bin: testbin.Build(t, "./cmd/relay"), secret: filepath.Join(t.TempDir(), "secret"), addr: freeAddr(t)}
 	_, port, _ := net.SplitHostPort(r.addr)
 	relayURL := "http://localhost:" + port
+	r.args = []string{"--public-url", relayURL}
+	r.start(t)
 	out, err := exec.Command(r.bin, "user", "add", dev, "--secret-file", r.secret, "--public-url", relayURL).Output()
 	if err != nil {
 		t.Fatalf("user add: %v", err)
 	}
 	link := strings.TrimSpace(string(out))
-
-	// The bridge's computer: an engine with a relay and a server but no
-	// token, as after installing; `tetherd login` hands it one.
-	home := t.TempDir()
-	tenv := append([]string{"TETHER_HOME=" + home, "TETHER_TOKEN=", "TETHER_TOKEN_FILE=", "TETHER_RELAY="}, bus...)
-	writeFileT(t, filepath.Join(home, "settings.json"), `{"relay": "`+relayURL+`"}`)
-	writeFileT(t, filepath.Join(home, "mcp.json"), `{"mcpServers": {"test": {"command": "`+testbin.Build(t, "./internal/testservers/mcpserver")+`"}}}`)
-	d := startTetherd(t, "", tenv, "run")
-	computer, err := os.Hostname()
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -129,6 +122,20 @@ func TestWebPageInBrowser(t *testing.T) {
 		}
 	}
 
+	// The bridge's computer, made ready while the browser signs up and in
+	// (the builds take seconds): an engine with a relay and a server but
+	// no token, as after installing; `tetherd login` hands it one.
+	home := t.TempDir()
+	tenv := append([]string{"TETHER_HOME=" + home, "TETHER_TOKEN=", "TETHER_TOKEN_FILE=", "TETHER_RELAY="}, bus...)
+	writeFileT(t, filepath.Join(home, "settings.json"), `{"relay": "`+relayURL+`"}`)
+	writeFileT(t, filepath.Join(home, "mcp.json"), `{"mcpServers": {"test": {"command": "`+testbin.Build(t, "./internal/testservers/mcpserver")+`"}}}`)
+	d := startTetherd(t, "", tenv, "run")
+	computer, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := testbin.Build(t, "./cmd/svc")
+
 	next("passkeys")
 	if token, _ := next("token")["token"].(string); strings.Count(token, ".") != 2 {
 		t.Fatalf("the page's bridge token %q is no JWT", token)
@@ -136,7 +143,7 @@ func TestWebPageInBrowser(t *testing.T) {
 	d.log.waitFor(t, 0, "no bridge token", 15*time.Second)
 
 	// `tetherd login`: its link is opened by the signed-in browser.
-	login := exec.CommandContext(ctx, testbin.Build(t, "./cmd/svc"), "login", "--no-browser")
+	login := exec.CommandContext(ctx, svc, "login", "--no-browser")
 	login.Env = append(os.Environ(), tenv...)
 	loginOut := newLogBuf()
 	login.Stdout, login.Stderr = loginOut, loginOut

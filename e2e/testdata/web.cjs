@@ -109,6 +109,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), ful
     if (shown !== code) throw new Error('the approval page shows code ' + shown + ', tetherd printed ' + code);
     await page.getByText(computer, { exact: false }).first().waitFor();
     await shot(page, '3-device-approve.png');
+    await page.locator('main').screenshot({ path: path.join(SHOTS, 'readme-device-approve.png') });
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.getByText('Approved.').waitFor();
     await shot(page, '3b-device-approved.png');
@@ -119,6 +120,9 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), ful
     let navigations = 0;
     page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
     await page.waitForSelector('[data-state="online"]', { timeout: 90000 });
+    if (await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Connected apps' }).count() !== 1) {
+      throw new Error('the nav does not link Connected apps');
+    }
     await page.locator('details[data-key="test"] summary').click();
     await page.waitForSelector('details[data-key="test"] .tools li code');
     await page.locator('details[data-key="test"] summary').focus();
@@ -163,6 +167,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name), ful
     await phone(signedIn, origin + '/', 'my-bridge', '[data-state="online"]');
     await phone(signedIn, origin + '/tokens', 'tokens', 'table.tokens');
     await phone(signedIn, origin + '/account', 'account', 'table.passkeys');
+    await phone(signedIn, origin + '/apps', 'connected-apps', 'h1');
     await signedIn.close();
     const stranger = await browser.newContext(phoneOpts);
     await phone(stranger, origin + '/', 'sign-in', 'form.passkey');
