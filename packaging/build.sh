@@ -2,9 +2,10 @@
 # make dist: every release artifact that can be built on Linux, into dist/.
 #   TARGETS="linux/amd64 windows/amd64" packaging/build.sh   (a subset)
 #   VERSION=1.2.3 packaging/build.sh                           (a release)
-# Needs Go and dpkg-deb, zip, tar (Debian packages); go-winres and
-# cyclonedx-gomod run as pinned Go modules (go run …@version), so nothing
-# but Go modules is downloaded. Layout: see packaging/README.md.
+# Needs Go and dpkg-deb, zip, tar, and makensis for the Windows installer
+# (Debian packages: dpkg, zip, tar, nsis); go-winres and cyclonedx-gomod run
+# as pinned Go modules (go run …@version), so nothing but Go modules is
+# downloaded. Layout: see packaging/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,12 +18,17 @@ VERSION="${VERSION:-$(git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's
 DEBVERSION="${VERSION//-/\~}"
 DIST="${DIST:-dist}"
 CYCLONEDX="github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0"
+WINRES="github.com/tc-hib/go-winres@v0.3.3" # the same as `make winres`
 
 pkg="github.com/tether-dev/tether/internal/version"
 LDFLAGS="-s -w -X $pkg.version=$VERSION -X $pkg.commit=$COMMIT -X $pkg.date=$DATE"
 
+case " $TARGETS " in *" windows/"*)
+	command -v makensis >/dev/null || { echo "dist: makensis not found: the Windows installer needs it (apt-get install nsis)" >&2; exit 1; } ;;
+esac
 rm -rf "$DIST"
 mkdir -p "$DIST"
+DIST=$(cd "$DIST" && pwd) # makensis runs from the script's folder
 echo "dist: version $VERSION (deb $DEBVERSION), commit $COMMIT"
 
 # gobuild OS ARCH OUT PKG [extra ldflags]: a static, reproducible binary.
@@ -105,16 +111,37 @@ linux() {
 	echo "  tar   $DIST/tether-relay_${VERSION}_linux_$arch.tar.gz"
 }
 
+# winversion: VERSION as the four numbers of a Windows VERSIONINFO, the way
+# go-winres reads it: its leading digits and dots ("1.2.3-rc.1" → 1.2.3.0).
+winversion() {
+	local n a b c d
+	n=$(grep -Eo '^[0-9]+(\.[0-9]+){0,3}' <<<"$VERSION" || true)
+	IFS=. read -r a b c d <<<"$n"
+	echo "${a:-0}.${b:-0}.${c:-0}.${d:-0}"
+}
+
 windows() {
 	local arch=$1 z="$DIST/stage/tether_${VERSION}_windows_$1"
 	mkdir -p "$z"
 	# The icon, manifest and version resource come from cmd/tray/rsrc_windows_*.syso
-	# (make winres); -H windowsgui: no console window for the tray.
+	# (make winres; its version is 0.0.0.0, so a plain go build stays
+	# reproducible); -H windowsgui: no console window for the tray. The
+	# release version then goes into the linked resources: go-winres patch
+	# rewrites the .rsrc section (the last one in a Go binary) and nothing
+	# else; check.sh reads the VERSIONINFO back.
 	gobuild windows "$arch" "$z/tether.exe" cmd/tray "-H windowsgui"
+	GOFLAGS= go run "$WINRES" patch --in packaging/windows/winres.json --delete --no-backup \
+		--file-version "$VERSION" --product-version "$VERSION" "$z/tether.exe"
 	gobuild windows "$arch" "$z/tetherd.exe" cmd/svc
 	cp packaging/windows/install.ps1 packaging/windows/uninstall.ps1 "$z/"
 	(cd "$DIST/stage" && zip -qr "../tether_${VERSION}_windows_$arch.zip" "$(basename "$z")")
 	echo "  zip   $DIST/tether_${VERSION}_windows_$arch.zip"
+	# The installer (NSIS, per user): the same two programs; -WX: any
+	# warning fails the build.
+	local setup="$DIST/tether-setup_${VERSION}_windows_$arch.exe"
+	makensis -WX -V2 -DVERSION="$VERSION" -DWINVERSION="$(winversion)" -DARCH="$arch" \
+		-DSRC="$z" -DOUT="$setup" packaging/windows/tether.nsi
+	echo "  nsis  $setup"
 }
 
 darwin() {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make dist-check: validates what `make dist` put in dist/ (whatever targets
-# it built). Needs dpkg-deb, desktop-file-utils, systemd (systemd-analyze)
-# and python3 — Debian packages. Fails on the first problem.
+# it built), and lints packaging/container/. Needs dpkg-deb,
+# desktop-file-utils, systemd (systemd-analyze), python3, unzip and 7z (to
+# open the Windows installer) — Debian packages (dpkg, desktop-file-utils,
+# systemd, python3, unzip, p7zip-full). Fails on the first problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIST="${DIST:-dist}"
@@ -12,7 +14,15 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 (cd "$DIST" && sha256sum --quiet -c SHA256SUMS) || fail "SHA256SUMS does not match"
+# …and lists every artifact at the top of dist/.
+listed=$(awk '{print $2}' "$DIST/SHA256SUMS" | sed 's/^\*//' | LC_ALL=C sort)
+present=$(cd "$DIST" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' | LC_ALL=C sort)
+[ "$listed" = "$present" ] || fail "SHA256SUMS does not list exactly the files in $DIST: $(diff <(echo "$listed") <(echo "$present") | grep '^[<>]' | tr '\n' ' ')"
 echo "ok   SHA256SUMS"
+# The version every artifact names, from the SBOM's file name.
+V=$(basename "$DIST"/tether_*_sbom.cdx.json _sbom.cdx.json)
+V=${V#tether_}
+echo "ok   version $V"
 
 python3 - "$DIST"/*_sbom.cdx.json <<'PY' || fail "SBOM"
 import json, sys
@@ -77,32 +87,78 @@ for deb in "$DIST"/tether-relay_*.deb; do
 	echo "ok   $deb"
 done
 
-# The native binaries name this build.
+# The native binaries name this build (the tray prints it without a display).
 host="$DIST/bin/$(go env GOOS)_$(go env GOARCH)"
-for b in tetherd tether-relay; do
+for b in tetherd tether-relay tether; do
 	[ -x "$host/$b" ] || continue
-	v=$("$host/$b" version)
-	# Stamped by build.sh: a release or dev.<sha> version and a commit.
-	grep -Eq "^$b [0-9][^ ]* \(commit [0-9a-f]{12}, built [0-9]{4}-" <<<"$v" || fail "$b version not stamped: $v"
+	arg=version
+	[ "$b" = tether ] && arg=--version
+	v=$("$host/$b" "$arg" </dev/null)
+	# Stamped by build.sh: this version and a commit.
+	grep -Eq "^$b ${V//./\\.} \(commit [0-9a-f]{12}, built [0-9]{4}-" <<<"$v" || fail "$b version not stamped with $V: $v"
 	echo "ok   $b version: $v"
 done
 
-for z in "$DIST"/tether_*_windows_*.zip; do
+# before FILE FIRST THEN: in FILE, the first line with FIRST comes before
+# the first line with THEN (fixed strings).
+before() {
+	local a b
+	a=$(grep -nF -m1 -- "$2" "$1" | cut -d: -f1)
+	b=$(grep -nF -m1 -- "$3" "$1" | cut -d: -f1)
+	[ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ] || fail "$1: \"$2\" must come before \"$3\""
+}
+
+zips=("$DIST"/tether_*_windows_*.zip)
+if [ ${#zips[@]} -gt 0 ]; then
+	go build -o "$tmp/pecheck" packaging/windows/pecheck.go
+	# The scripts and the installer remove the Scheduled Task before the
+	# programs (else it starts a deleted tetherd.exe at every logon), and an
+	# update stops it before replacing them.
+	before packaging/windows/uninstall.ps1 '& $tetherd uninstall' 'Remove-Item -Force $p'
+	before packaging/windows/install.ps1 "runTetherd @('stop')" 'Copy-Item'
+	before packaging/windows/install.ps1 'Copy-Item' "runTetherd @('start')"
+	before packaging/windows/tether.nsi 'tetherd.exe" uninstall' 'Delete "$INSTDIR\tetherd.exe"'
+	before packaging/windows/tether.nsi 'tetherd.exe" stop' 'File "${SRC}\tetherd.exe"'
+	before packaging/windows/tether.nsi 'File "${SRC}\tetherd.exe"' 'tetherd.exe" start'
+fi
+for z in "${zips[@]}"; do
+	arch=${z##*_windows_}
+	arch=${arch%.zip}
 	d="$tmp/$(basename "$z" .zip)"
 	mkdir -p "$d" && (cd "$d" && unzip -q "$z")
-	go run packaging/windows/pecheck.go -gui -icon "$d"/*/tether.exe
-	go run packaging/windows/pecheck.go "$d"/*/tetherd.exe
-	for f in install.ps1 uninstall.ps1; do [ -f "$d"/*/"$f" ] || fail "$z lacks $f"; done
-	grep -q 'HKCU:\\Software\\Classes\\tether' "$d"/*/install.ps1 || fail "install.ps1 does not register tether://"
+	w="$d/tether_${V}_windows_$arch"
+	# The tray carries the release version in its VERSIONINFO (build.sh
+	# patches it in; the checked-in .syso says 0.0.0.0).
+	"$tmp/pecheck" -gui -icon -version "$V" "$w/tether.exe"
+	"$tmp/pecheck" "$w/tetherd.exe"
+	for f in install.ps1 uninstall.ps1; do [ -f "$w/$f" ] || fail "$z lacks $f"; done
+	grep -q 'HKCU:\\Software\\Classes\\tether' "$w/install.ps1" || fail "install.ps1 does not register tether://"
 	echo "ok   $z"
+
+	# The installer: a GUI PE with NSIS's data and the version, holding the
+	# zip's very programs and an uninstaller.
+	setup="$DIST/tether-setup_${V}_windows_$arch.exe"
+	[ -f "$setup" ] || fail "no $setup beside $z"
+	"$tmp/pecheck" -gui -nsis -version "$V" "$setup"
+	x="$tmp/setup-$arch"
+	7z x -y -o"$x" "$setup" >"$tmp/7z.log" 2>&1 || fail "7z cannot open $setup: $(tail -5 "$tmp/7z.log")"
+	for f in tether.exe tetherd.exe; do
+		cmp -s "$w/$f" "$x/$f" || fail "$setup: its $f is not the zip's"
+	done
+	7z l "$setup" | grep -q ' Uninstall\.exe$' || fail "$setup writes no Uninstall.exe"
+	echo "ok   $setup"
 done
 
-for z in "$DIST"/tether_*_darwin_*.zip; do
-	d="$tmp/$(basename "$z" .zip)"
-	mkdir -p "$d" && (cd "$d" && unzip -q "$z")
-	python3 - "$d/Tether.app/Contents" <<'PY' || fail "$z Info.plist"
+# checkapp ZIP ARCH skeleton|finished: Tether.app's Info.plist, icon,
+# LaunchAgent and tetherd; a skeleton has no tray yet, a finished app has
+# the tray, a Mach-O for ARCH.
+checkapp() {
+	local d
+	d="$tmp/app-$(basename "$1" .zip)"
+	mkdir -p "$d" && (cd "$d" && unzip -q "$1")
+	python3 - "$d/Tether.app/Contents" "$2" "$3" <<'PY' || fail "$1"
 import plistlib, sys, os
-c = sys.argv[1]
+c, arch, kind = sys.argv[1:]
 p = plistlib.load(open(os.path.join(c, "Info.plist"), "rb"))
 assert p["LSUIElement"] is True, "LSUIElement"
 assert p["CFBundleExecutable"] == "tether"
