@@ -149,9 +149,10 @@ darwin() {
 	mkdir -p "$bin"
 	gobuild darwin "$arch" "$bin/tetherd" cmd/svc
 	gobuild darwin "$arch" "$bin/tether-relay" cmd/relay
-	# Tether.app without its tray: the tray needs cgo (AppKit), so it is
-	# built on a Mac (see README "Install" › macOS) and copied into
-	# Contents/MacOS/tether before sign.sh runs.
+	# Tether.app without its tray, which needs cgo (AppKit): a skeleton,
+	# kept apart in macos-skeleton/ (not in SHA256SUMS, no cask) until
+	# packaging/macos/finish.sh, on a Mac, builds the tray into it, signs
+	# it and writes tether_VERSION_darwin_ARCH.zip, the cask and the sums.
 	local s="$DIST/stage/tether_${VERSION}_darwin_$arch" app
 	app="$s/Tether.app/Contents"
 	mkdir -p "$app/MacOS" "$app/Resources" "$app/Library/LaunchAgents"
@@ -160,9 +161,12 @@ darwin() {
 	cp "$bin/tetherd" "$app/MacOS/tetherd"
 	cp packaging/macos/tetherd.plist "$app/Library/LaunchAgents/tetherd.plist"
 	go run packaging/macos/mkicns.go -in assets/connected.png -out "$app/Resources/Tether.icns"
-	packaging/macos/sign.sh "$s/Tether.app"
-	(cd "$s" && zip -qry "../../tether_${VERSION}_darwin_$arch.zip" Tether.app)
-	echo "  zip   $DIST/tether_${VERSION}_darwin_$arch.zip"
+	local k="$DIST/macos-skeleton"
+	mkdir -p "$k"
+	(cd "$s" && zip -qry "$k/tether_${VERSION}_darwin_$arch.skeleton.zip" Tether.app)
+	# finish.sh stamps the tray as build.sh stamped tetherd.
+	printf 'VERSION=%q\nCOMMIT=%q\nDATE=%q\n' "$VERSION" "$COMMIT" "$DATE" >"$k/build.env"
+	echo "  zip   $k/tether_${VERSION}_darwin_$arch.skeleton.zip (no tray yet: packaging/macos/finish.sh)"
 	local t="$DIST/stage/tether-relay_${VERSION}_darwin_$arch"
 	mkdir -p "$t"
 	cp "$bin/tether-relay" README.md "$t/"
@@ -174,16 +178,10 @@ for t in $TARGETS; do
 	"${t%/*}" "${t#*/}"
 done
 
-# The Homebrew cask, with the zips' checksums when both were built.
-sum() { [ -f "$1" ] && sha256sum "$1" | cut -d' ' -f1 || echo "@MISSING@"; }
-sed -e "s/@VERSION@/$VERSION/" \
-	-e "s/@SHA256_ARM64@/$(sum "$DIST/tether_${VERSION}_darwin_arm64.zip")/" \
-	-e "s/@SHA256_AMD64@/$(sum "$DIST/tether_${VERSION}_darwin_amd64.zip")/" \
-	packaging/macos/tether.rb.in >"$DIST/tether.rb"
-
 # SBOM (CycloneDX) of the module: every Go dependency the binaries link.
 GOFLAGS= go run "$CYCLONEDX" mod -licenses=false -json -output "$DIST/tether_${VERSION}_sbom.cdx.json" . 2>/dev/null
 echo "  sbom  $DIST/tether_${VERSION}_sbom.cdx.json"
 
-(cd "$DIST" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' | sort | xargs sha256sum >SHA256SUMS)
+# Every artifact at the top of dist/ (not bin/, stage/, macos-skeleton/).
+(cd "$DIST" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
 echo "  sums  $DIST/SHA256SUMS"

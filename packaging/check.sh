@@ -168,10 +168,143 @@ icns = open(os.path.join(c, "Resources", p["CFBundleIconFile"] + ".icns"), "rb")
 assert icns[:4] == b"icns" and int.from_bytes(icns[4:8], "big") == len(icns), "icns header"
 la = plistlib.load(open(os.path.join(c, "Library/LaunchAgents/tetherd.plist"), "rb"))
 assert la["ProgramArguments"] == ["/Applications/Tether.app/Contents/MacOS/tetherd", "run", "--service"]
-assert os.access(os.path.join(c, "MacOS/tetherd"), os.X_OK)
+cpu = {"amd64": 0x01000007, "arm64": 0x0100000C}[arch]
+def macho(path):
+    h = open(path, "rb").read(8)
+    assert os.access(path, os.X_OK), path + " not executable"
+    assert h[:4] == b"\xcf\xfa\xed\xfe" and int.from_bytes(h[4:8], "little") == cpu, path + " is not a Mach-O for " + arch
+macho(os.path.join(c, "MacOS/tetherd"))
+tray = os.path.join(c, "MacOS", p["CFBundleExecutable"])
+if kind == "skeleton":
+    assert not os.path.exists(tray), "a skeleton with a tray"
+else:
+    macho(tray)
 PY
+}
+
+# Tether.app as built on Linux: a skeleton, kept out of SHA256SUMS.
+skels=("$DIST"/macos-skeleton/tether_*_darwin_*.skeleton.zip)
+for z in "${skels[@]}"; do
+	arch=${z##*_darwin_}
+	checkapp "$z" "${arch%.skeleton.zip}" skeleton
+	echo "ok   $z (skeleton: finish.sh on a Mac adds the tray)"
+done
+# Finished on a Mac (finish.sh): the tray inside, and a filled-in cask.
+for z in "$DIST"/tether_*_darwin_*.zip; do
+	arch=${z##*_darwin_}
+	checkapp "$z" "${arch%.zip}" finished
+	grep -q "$(sha256sum "$z" | cut -d' ' -f1)" "$DIST/tether.rb" || fail "tether.rb lacks the sha256 of $z"
 	echo "ok   $z"
 done
-[ -f "$DIST/tether.rb" ] || fail "no Homebrew cask"
-! grep -q '@VERSION@' "$DIST/tether.rb" || fail "cask template not filled"
+if [ -f "$DIST/tether.rb" ]; then
+	! grep -q '@' "$DIST/tether.rb" || fail "tether.rb is not filled in: $(grep '@' "$DIST/tether.rb")"
+	echo "ok   $DIST/tether.rb"
+fi
+
+# finish.sh itself, on a copy of dist/ with tetherd standing in for the tray
+# (a Mach-O of the right architecture; the real tray needs a Mac): it must
+# write the zip with the tray inside, the cask with its checksum, and
+# SHA256SUMS with both.
+if [ ${#skels[@]} -gt 0 ]; then
+	f="$tmp/finish"
+	mkdir -p "$f"
+	find "$DIST" -maxdepth 1 -type f -exec cp {} "$f/" \;
+	cp -r "$DIST/macos-skeleton" "$f/"
+	trays=()
+	for z in "${skels[@]}"; do
+		arch=${z##*_darwin_}
+		arch=${arch%.skeleton.zip}
+		trays+=("TETHER_TRAY_$arch=$DIST/bin/darwin_$arch/tetherd")
+	done
+	env -u TETHER_SIGN_IDENTITY -u TETHER_NOTARY_PROFILE "${trays[@]}" DIST="$f" \
+		packaging/macos/finish.sh >"$tmp/finish.log" 2>&1 || fail "finish.sh: $(tail -5 "$tmp/finish.log")"
+	for t in "${trays[@]}"; do
+		arch=${t%%=*}
+		arch=${arch#TETHER_TRAY_}
+		z="$f/tether_${V}_darwin_$arch.zip"
+		[ -f "$z" ] || fail "finish.sh wrote no $(basename "$z")"
+		checkapp "$z" "$arch" finished
+		sum=$(sha256sum "$z" | cut -d' ' -f1)
+		grep -q "$sum" "$f/tether.rb" || fail "finish.sh: the cask lacks the sha256 of $(basename "$z")"
+		grep -q "  $(basename "$z")\$" "$f/SHA256SUMS" || fail "finish.sh: SHA256SUMS lacks $(basename "$z")"
+	done
+	grep -q "  tether.rb\$" "$f/SHA256SUMS" || fail "finish.sh: SHA256SUMS lacks tether.rb"
+	grep -q "version \"$V\"" "$f/tether.rb" || fail "finish.sh: the cask's version is not $V"
+	(cd "$f" && sha256sum --quiet -c SHA256SUMS) || fail "finish.sh: SHA256SUMS does not match"
+	echo "ok   packaging/macos/finish.sh (on a copy, tetherd standing in for the tray)"
+fi
+
+# The Containerfiles (no container engine here): every COPY source exists,
+# every file copied from a build stage is built there (go build -o) or made
+# there, the go build packages are commands, the ENTRYPOINT binary is copied
+# into the final stage, its USER is not root and every VOLUME is made in
+# the image for that USER (a volume folder missing from the image is
+# mounted root-owned; tetherd refuses a config folder it does not own).
+python3 - packaging/container/*.Containerfile <<'PY' || fail "Containerfile lint"
+import glob, json, os, re, shlex, sys
+
+def instructions(path):
+    text = re.sub(r"\\\n", " ", open(path).read())
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            op, _, rest = line.partition(" ")
+            yield op.upper(), rest.strip()
+
+for path in sys.argv[1:]:
+    def bad(msg):
+        sys.exit(f"{path}: {msg}")
+    stages, stage = {}, None
+    for op, rest in instructions(path):
+        if op == "FROM":
+            m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?$", rest, re.I)
+            stage = {"name": m.group(2) or str(len(stages)), "made": set(), "files": {}, "user": None, "volumes": [], "entry": None}
+            stages[stage["name"]] = stage
+        elif op == "RUN":
+            words = shlex.split(rest)
+            for i, w in enumerate(words[:-1]):
+                if w == "-o" and words[i + 1].startswith("/"):
+                    stage["made"].add(words[i + 1])
+            for m in re.finditer(r"go build\b.*?\s(\./cmd/\S+)", rest):
+                pkg = m.group(1)
+                srcs = glob.glob(os.path.join(pkg, "*.go"))
+                if not any(re.search(r"^package main$", open(s).read(), re.M) for s in srcs):
+                    bad(f"go build {pkg}: not a command in this repository")
+            # install -d [-o USER] [-g GROUP] [-m MODE] DIR…: folders made for USER.
+            for m in re.finditer(r"install -d((?:\s+-[ogm]\s+\S+)*)((?:\s+/[^\s&;]+)+)", rest):
+                owner = re.search(r"-o\s+(\S+)", m.group(1))
+                for d in m.group(2).split():
+                    stage["made"].add(d)
+                    stage["files"][d] = owner.group(1) if owner else "root"
+        elif op == "COPY":
+            args = shlex.split(rest)
+            flags = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith("--")}
+            args = [a for a in args if not a.startswith("--")]
+            srcs, dst = args[:-1], args[-1]
+            for s in srcs:
+                if "--from" in flags:
+                    src = stages.get(flags["--from"])
+                    if src is None:
+                        bad(f"COPY --from={flags['--from']}: no such stage")
+                    if s not in src["made"]:
+                        bad(f"COPY --from={flags['--from']} {s}: that stage does not make it")
+                elif not glob.glob(s):
+                    bad(f"COPY {s}: not in the repository")
+                stage["files"][dst] = flags.get("--chown", "root").split(":")[0]
+        elif op == "USER":
+            stage["user"] = rest.split(":")[0]
+        elif op == "VOLUME":
+            stage["volumes"] += json.loads(rest) if rest.startswith("[") else rest.split()
+        elif op == "ENTRYPOINT":
+            stage["entry"] = json.loads(rest)
+    final = stage
+    if not final["entry"] or final["entry"][0] not in final["files"]:
+        bad(f"ENTRYPOINT {final['entry']}: not copied into the final stage")
+    if final["user"] in (None, "root", "0"):
+        bad("the final stage runs as root")
+    for v in final["volumes"]:
+        if final["files"].get(v) != final["user"]:
+            bad(f"VOLUME {v}: not made in the image for USER {final['user']} (owner {final['files'].get(v)})")
+    print(f"ok   {path}")
+PY
 echo "dist-check: all good"
