@@ -51,7 +51,7 @@ verify_unit() {
 	if [ "$1" = --user ]; then mode=(--user); shift; fi
 	file=$1 root=$2
 	mkdir -p "$tmp/units" "$tmp/xdg"
-	sed "s#/usr/bin/#$root/usr/bin/#g" "$file" >"$tmp/units/$(basename "$file")"
+	sed -e "s#/usr/bin/#$root/usr/bin/#g" -e "s#/usr/local/bin/#$root/usr/local/bin/#g" "$file" >"$tmp/units/$(basename "$file")"
 	out=$(XDG_RUNTIME_DIR="$tmp/xdg" systemd-analyze "${mode[@]}" verify --man=no "$tmp/units/$(basename "$file")" 2>&1) ||
 		fail "systemd-analyze verify $file: $out"
 	[ -z "$out" ] || fail "systemd-analyze verify $file: $out"
@@ -85,6 +85,23 @@ for deb in "$DIST"/tether-relay_*.deb; do
 	done
 	verify_unit "$u" "$r"
 	echo "ok   $deb"
+done
+
+# The relay tarballs: the binary, the unit and its settings; the unit as the
+# README installs it (binary in /usr/local/bin, the unit's path changed to
+# match) passes systemd-analyze.
+for t in "$DIST"/tether-relay_*_linux_*.tar.gz; do
+	r="$tmp/root-$(basename "$t" .tar.gz)"
+	mkdir -p "$r/usr/local/bin" && tar -C "$r" -xzf "$t"
+	d="$r/$(basename "$t" .tar.gz)"
+	for f in tether-relay tether-relay.service tether-relay.default README.md; do
+		[ -f "$d/$f" ] || fail "$t lacks $f"
+	done
+	cp "$d/tether-relay" "$r/usr/local/bin/"
+	sed 's#/usr/bin/tether-relay#/usr/local/bin/tether-relay#' "$d/tether-relay.service" >"$r/tether-relay.service"
+	grep -q '^ExecStart=/usr/local/bin/tether-relay ' "$r/tether-relay.service" || fail "$t: the unit's ExecStart is not /usr/bin/tether-relay"
+	verify_unit "$r/tether-relay.service" "$r"
+	echo "ok   $t"
 done
 
 # The native binaries name this build (the tray prints it without a display).
