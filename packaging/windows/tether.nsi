@@ -92,7 +92,8 @@ Function ${un}StopProcesses
 	${IfNot} ${FileExists} $0
 		StrCpy $0 "$SYSDIR\WindowsPowerShell\v1.0\powershell.exe"
 	${EndIf}
-	nsExec::ExecToLog '"$0" -NoProfile -NonInteractive -ExecutionPolicy Bypass -Command "$$d = $$env:TETHER_INSTDIR.TrimEnd([char]92) + [char]92; Get-Process -Name tether, tetherd -ErrorAction SilentlyContinue | Where-Object { $$_.Path -and $$_.Path.StartsWith($$d, [StringComparison]::OrdinalIgnoreCase) } | ForEach-Object { Stop-Process -InputObject $$_ -Force; [void]$$_.WaitForExit(10000) }"'
+	; Exit 0 unless stopping one failed (no process at all is not an error).
+	nsExec::ExecToLog `"$0" -NoProfile -NonInteractive -ExecutionPolicy Bypass -Command "$$ErrorActionPreference = 'Stop'; $$d = $$env:TETHER_INSTDIR.TrimEnd([char]92) + [char]92; Get-Process -Name tether, tetherd -ErrorAction SilentlyContinue | Where-Object { $$_.Path -and $$_.Path.StartsWith($$d, [StringComparison]::OrdinalIgnoreCase) } | ForEach-Object { Stop-Process -InputObject $$_ -Force; [void]$$_.WaitForExit(10000) }; exit 0"`
 	Pop $0
 	${If} $0 != 0
 		DetailPrint "Stopping Tether's running programs: powershell exit $0"
@@ -213,7 +214,7 @@ Section "Tether"
 	WriteRegStr HKCU "${UNINSTKEY}" "DisplayName" "Tether"
 	WriteRegStr HKCU "${UNINSTKEY}" "DisplayVersion" "${VERSION}"
 	WriteRegStr HKCU "${UNINSTKEY}" "Publisher" "Tether"
-	WriteRegStr HKCU "${UNINSTKEY}" "DisplayIcon" '"$INSTDIR\tether.exe",0'
+	WriteRegStr HKCU "${UNINSTKEY}" "DisplayIcon" "$INSTDIR\tether.exe,0"
 	WriteRegStr HKCU "${UNINSTKEY}" "InstallLocation" "$INSTDIR"
 	WriteRegStr HKCU "${UNINSTKEY}" "UninstallString" '"$INSTDIR\Uninstall.exe"'
 	WriteRegStr HKCU "${UNINSTKEY}" "QuietUninstallString" '"$INSTDIR\Uninstall.exe" /S'
