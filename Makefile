@@ -47,7 +47,8 @@ bench-mux:
 
 ## conformance: the official MCP conformance suite (pinned in
 ## tools/conformance) against the go-sdk's everything-server, directly and
-## through the relay and tetherd; verdicts side by side (about 2 minutes).
+## through the relay and tetherd; verdicts side by side, compared check by
+## check (about 2 minutes).
 conformance:
 	scripts/conformance.sh
 

@@ -63,6 +63,10 @@ type bridgeOptions struct {
 	Logger *slog.Logger
 	// Version is the bridge's software version, shown by the relay.
 	Version string
+	// Hostname is this machine's name, sent in the Tether hello so the
+	// owner's page on the relay says which computer the bridge runs on
+	// ("": none; never sent to a TAG relay).
+	Hostname string
 	// OnConnState, if set, receives every relay connection state change. It
 	// must not block.
 	OnConnState func(relay.ConnState)
@@ -626,6 +630,7 @@ func (b *bridge) hello() relay.Frame {
 	servers := b.servers()
 	if !target.tag {
 		f.Protocol = relay.ProtocolVersion
+		f.Hostname = b.opts.Hostname
 		f.Servers = servers
 		return f
 	}

@@ -86,6 +86,7 @@ func startBridge(t *testing.T, f *fakeRelay, tag bool) (*bridge, func()) {
 		DevID:    "alice",
 		Servers:  map[string]mcpchild.Spec{"test": {Command: srv}},
 		Version:  "t1",
+		Hostname: "alice-laptop",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -110,7 +111,7 @@ func TestBridgeFrames(t *testing.T) {
 	}
 	hello := readFrame(t, c)
 	if hello.Kind != relay.KindHello || hello.Protocol != relay.ProtocolVersion || hello.DevID != "alice" || hello.Version != "t1" ||
-		len(hello.Servers) != 1 || hello.Servers[0].Name != "test" {
+		hello.Hostname != "alice-laptop" || len(hello.Servers) != 1 || hello.Servers[0].Name != "test" {
 		t.Fatalf("hello = %+v", hello)
 	}
 	// A catalog follows once the child is ready.
@@ -169,7 +170,7 @@ func TestBridgeTAG(t *testing.T) {
 		hello = readFrame(t, c)
 	}
 	defer c.Close()
-	if hello.Kind != relay.KindHello || hello.Protocol != 0 || !strings.Contains(string(hello.Tools), `"echo"`) {
+	if hello.Kind != relay.KindHello || hello.Protocol != 0 || hello.Hostname != "" || !strings.Contains(string(hello.Tools), `"echo"`) {
 		t.Fatalf("TAG hello = %+v tools %s", hello, hello.Tools)
 	}
 	writeFrame(t, c, relay.Frame{Kind: relay.KindRPCRequest, ID: json.RawMessage(`"r1"`), Method: "list"})

@@ -27,7 +27,13 @@ func OpenBrowser(ctx context.Context, rawURL string) error {
 		}
 		return fmt.Errorf("cannot open the browser: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, path, args...)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Not bound to ctx: the caller's context ends as soon as it returns
+	// (the tray's menu action), which would kill the tool before it has
+	// handed the URL over (xdg-open is a script that takes a moment).
+	cmd := exec.Command(path, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cannot open the browser: %w", err)
 	}

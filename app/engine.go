@@ -151,7 +151,9 @@ func NewEngine(opts EngineOptions) *Engine {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	host, _ := os.Hostname() // for the relay's page; the device login sends it too
 	e.bridge = newBridge(bridgeOptions{
+		Hostname:      host,
 		Token:         e.dialToken,
 		TAG:           opts.TAG,
 		DevID:         opts.DevID,

@@ -102,7 +102,8 @@ func TestEngineIsolatedServer(t *testing.T) {
 	}
 
 	// A 2026-era client (each request a session of one POST at the relay)
-	// is served by the warm instance: no process per request.
+	// is given no process past maxProcesses: with both taken by sessions,
+	// its call is served by the warm instance.
 	modern := mcpClient(t, ctx, url, f.client, nil)
 	res, err := modern.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "warm"}})
 	if err != nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "warm" {

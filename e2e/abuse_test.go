@@ -296,13 +296,13 @@ func (f *abuseFixture) echo(t *testing.T, rc *rawHTTPConn, dev, tok, sid, text s
 // request is cut when the body timeout runs out; an unauthorized one gets
 // its 401 at once, its body never read.
 func (f *abuseFixture) slowBody(t *testing.T) {
-	wait := func(tok string) (time.Duration, string) {
+	wait := func(tok string, extra ...[2]string) (time.Duration, string) {
 		c, err := net.Dial("tcp", f.r.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		head := rawRequest("POST", "/mcp/alice/test", f.r.addr, mcpHeaders(tok, ""), nil)
+		head := rawRequest("POST", "/mcp/alice/test", f.r.addr, append(mcpHeaders(tok, ""), extra...), nil)
 		head = bytes.Replace(head, []byte("Content-Length: 0"), []byte("Content-Length: 1000"), 1)
 		start := time.Now()
 		if _, err := c.Write(head); err != nil {
@@ -332,6 +332,12 @@ func (f *abuseFixture) slowBody(t *testing.T) {
 	}
 	abuseReport(t, "slow body (no token)", "401 before the body is read",
 		fmt.Sprintf("401 after %v", took401.Round(time.Millisecond)))
+	took403, what403 := wait(f.aliceClient, [2]string{"Origin", "https://evil.example"})
+	if !strings.HasPrefix(what403, "403") || took403 > time.Second {
+		t.Errorf("foreign Origin with a slow body: %s after %v, want 403 at once", what403, took403)
+	}
+	abuseReport(t, "slow body (token, foreign Origin)", "403 before the body is read",
+		fmt.Sprintf("403 after %v", took403.Round(time.Millisecond)))
 }
 
 func isTimeout(err error) bool {

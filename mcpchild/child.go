@@ -135,8 +135,13 @@ type Options struct {
 	// and serves Call (see isolate.go).
 	Isolate bool
 	// MaxProcesses bounds the per-session processes of an isolated child
-	// (default DefaultMaxProcesses); a session over it is refused.
+	// (default DefaultMaxProcesses); a session over it is refused. The
+	// processes kept for 2026-era requests count too.
 	MaxProcesses int
+	// PooledIdle is how long an isolated child keeps a process for 2026-era
+	// requests up after its last call ended, to serve the next one without
+	// a spawn (default DefaultPooledIdle; see isolate.go).
+	PooledIdle time.Duration
 }
 
 func (o *Options) defaults() {
@@ -182,6 +187,9 @@ func (o *Options) defaults() {
 	if o.Isolate && o.MaxProcesses <= 0 {
 		o.MaxProcesses = DefaultMaxProcesses
 	}
+	if o.PooledIdle <= 0 {
+		o.PooledIdle = DefaultPooledIdle
+	}
 }
 
 // Child is one supervised MCP server. Its methods are safe for concurrent use.
@@ -211,6 +219,13 @@ type Child struct {
 	parent   *Child
 	members  map[*Child]struct{}
 	stopping bool // Stop was called: no new members
+	// A member made for 2026-era requests (pooled) serves one call at a
+	// time and outlives the one-POST sessions it serves. claims, retired
+	// and idleGen are guarded by the parent's mu.
+	pooled  bool
+	claims  int  // sessions open on it
+	retired bool // being stopped: never claimed again
+	idleGen int  // bumped on every claim, so a stale idle check does nothing
 
 	restartCh chan struct{}
 	cancel    context.CancelFunc

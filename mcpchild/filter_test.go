@@ -230,6 +230,33 @@ func TestToolNameReadsWhatTheChildReads(t *testing.T) {
 	}
 }
 
+// FuzzToolName: whenever toolName accepts params, encoding/json — which
+// folds case, takes the last of repeated members and decodes escapes, as
+// go-sdk servers do — reads the same name from them: there is no spelling
+// for which the filter decides on one tool and the child runs another.
+// Plain `go test` runs the checked-in seeds.
+func FuzzToolName(f *testing.F) {
+	// The seeds are under testdata/fuzz/FuzzToolName: repeated names, escaped
+	// keys, "Name"/"NAME", Unicode case folds, escapes, nested "name"s.
+	f.Fuzz(func(t *testing.T, params string) {
+		name, ok := toolName([]byte(params))
+		if !ok {
+			return
+		}
+		var p struct{ Name *string }
+		if err := json.Unmarshal([]byte(params), &p); err != nil {
+			t.Fatalf("toolName(%s) = %q, but encoding/json cannot read the params: %v", params, name, err)
+		}
+		got := ""
+		if p.Name != nil {
+			got = *p.Name
+		}
+		if got != name {
+			t.Fatalf("toolName(%s) = %q, encoding/json reads %q", params, name, got)
+		}
+	})
+}
+
 func TestFilterToolsResultReadsWhatTheClientReads(t *testing.T) {
 	t.Parallel()
 	allow := func(name string) bool { return name != "echo" }
@@ -250,34 +277,75 @@ func TestFilterToolsResultReadsWhatTheClientReads(t *testing.T) {
 }
 
 // A client cannot reach a denied tool by spelling its name so that the
-// filter and the child read different names.
+// filter and the child read different names: not in a 2025-11-25 session
+// nor in a 2026-07-28 one, on a child of either era or of both, nor through
+// Child.Call.
 func TestToolFilterDecidesOnTheNameTheChildReads(t *testing.T) {
-	c := startTestServer(t, testOptions(t))
-	c.SetToolFilter(func(name string) bool { return name != "echo" })
-	cl := newClient(t, c, "sly")
-	cl.initialize("2025-11-25")
+	for _, child := range []struct {
+		name string
+		args []string
+	}{{"both", nil}, {"legacy", []string{"-era", "legacy"}}, {"modern", []string{"-era", "modern"}}} {
+		t.Run(child.name, func(t *testing.T) {
+			t.Parallel()
+			c := startTestServer(t, testOptions(t), child.args...)
+			c.SetToolFilter(func(name string) bool { return name != "echo" })
+			for _, version := range []string{"2025-11-25", mcpwire.Version2026} {
+				t.Run(version, func(t *testing.T) { checkFilterBypasses(t, c, version) })
+			}
+			for _, params := range filterBypasses {
+				res, err := c.Call(t.Context(), "tools/call", json.RawMessage(params.params))
+				if err == nil {
+					t.Errorf("Child.Call with params %s = %s, want refused", params.params, res)
+				}
+			}
+		})
+	}
+}
 
-	for _, tc := range []struct {
-		params, code, why string
-	}{
-		// The same name twice: JSON.parse and encoding/json read "echo".
-		{`{"name":"x","name":"echo","arguments":{"text":"hi"}}`, `"code":-32600`, "repeated member names"},
-		// An escaped key is still the key "name".
-		{`{"\u006eame":"echo","arguments":{"text":"hi"}}`, `"code":-32602`, `tool \"echo\" is not available`},
-		// encoding/json matches "Name" to the name field.
-		{`{"name":"x","Name":"echo","arguments":{"text":"hi"}}`, `"code":-32602`, "tool name is not one plain string"},
-	} {
-		id := strconv.Quote("sly-" + strconv.Itoa(int(cl.nextID.Add(1))))
-		errObj := cl.rawCall(id, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":`+tc.params+`}`)
-		if !contains(errObj, tc.code) || !contains(errObj, tc.why) {
-			t.Errorf("tools/call with params %s answered %s, want %s mentioning %q", tc.params, errObj, tc.code, tc.why)
+// filterBypasses are tools/call params that name the denied "echo" in a
+// way a reader taking the first raw "name" member would miss, and what the
+// bridge answers.
+var filterBypasses = []struct {
+	params, code, why string
+}{
+	// The same name twice: JSON.parse and encoding/json read "echo".
+	{`{"name":"x","name":"echo","arguments":{"text":"hi"}}`, `"code":-32600`, "repeated member names"},
+	// An escaped key is still the key "name".
+	{`{"\u006eame":"echo","arguments":{"text":"hi"}}`, `"code":-32602`, `tool \"echo\" is not available`},
+	// encoding/json matches "Name" to the name field.
+	{`{"name":"x","Name":"echo","arguments":{"text":"hi"}}`, `"code":-32602`, "tool name is not one plain string"},
+}
+
+// checkFilterBypasses sends each of filterBypasses in a session of version
+// and checks it is refused by the bridge, then that an allowed tool still
+// answers in that session.
+func checkFilterBypasses(t *testing.T, c *Child, version string) {
+	cl := newClient(t, c, "sly")
+	var meta map[string]any
+	if version >= mcpwire.Version2026 {
+		meta = modernMeta("sly")
+		cl.mustCall("server/discover", map[string]any{"_meta": meta})
+	} else {
+		cl.initialize(version)
+	}
+	metaJSON, _ := json.Marshal(meta)
+	for _, tc := range filterBypasses {
+		params := tc.params
+		if meta != nil {
+			params = strings.TrimSuffix(params, "}") + `,"_meta":` + string(metaJSON) + "}"
 		}
-		res, err := c.Call(t.Context(), "tools/call", json.RawMessage(tc.params))
-		if err == nil {
-			t.Errorf("Child.Call with params %s = %s, want refused", tc.params, res)
+		id := strconv.Quote("sly-" + strconv.Itoa(int(cl.nextID.Add(1))))
+		errObj := cl.rawCall(id, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":`+params+`}`)
+		if !contains(errObj, tc.code) || !contains(errObj, tc.why) {
+			t.Errorf("tools/call with params %s answered %s, want %s mentioning %q", params, errObj, tc.code, tc.why)
 		}
 	}
-	if got := cl.toolText("sleep", map[string]any{"ms": 1}); got != "slept" {
-		t.Fatal("an allowed tool no longer answers")
+	args := map[string]any{"ms": 1}
+	params := map[string]any{"name": "sleep", "arguments": args}
+	if meta != nil {
+		params["_meta"] = meta
+	}
+	if res := cl.mustCall("tools/call", params); !contains(res, `"slept"`) {
+		t.Fatalf("an allowed tool answers %s", res)
 	}
 }

@@ -2,7 +2,9 @@ package mcpchild
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -235,4 +237,148 @@ func TestIsolatedNewSessionFor(t *testing.T) {
 	if st := c.Status(); st.Processes != 1 {
 		t.Fatalf("processes = %d, want 1", st.Processes)
 	}
+}
+
+// modernPost is one POST of a 2026-era client as the relay and bridge make
+// it: a session of its own, opened with NewSessionFor, whose process is
+// waited for as the bridge does; the request is handled and its answer
+// comes on the channel.
+func modernPost(t *testing.T, c *Child, name, method string, params map[string]any) (*client, <-chan []byte) {
+	t.Helper()
+	cl := &client{t: t, waiters: map[string]chan []byte{}, cond: make(chan struct{}, 1)}
+	id := strconv.Quote(name)
+	p, _ := json.Marshal(params)
+	raw := buildRequest([]byte(id), method, p)
+	cl.s = c.NewSessionFor(name, raw, cl.receive)
+	t.Cleanup(cl.s.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := cl.s.Child().WaitReady(ctx); err != nil {
+		t.Fatalf("%s's process: %v", name, err)
+	}
+	ch := make(chan []byte, 1)
+	cl.mu.Lock()
+	cl.waiters[id] = ch
+	cl.mu.Unlock()
+	if err := cl.s.Handle(raw); err != nil {
+		t.Fatal(err)
+	}
+	return cl, ch
+}
+
+// answerOf waits for a POST's answer.
+func answerOf(t *testing.T, ch <-chan []byte) []byte {
+	t.Helper()
+	select {
+	case resp := <-ch:
+		return resp
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer within 30s")
+	}
+	return nil
+}
+
+// Isolation makes a 2025-era child's server→client requests exact for
+// 2026-era clients too. On a shared child two of their calls in flight make
+// the child's sampling request ambiguous; on an isolated one each call that
+// may ask for input runs on a pooled process with no other call, gets its
+// own input_required, and its retry — on another one-POST session, as the
+// relay sends it — reaches the process that holds it. Busy processes count
+// against maxProcesses (past it the warm instance serves the call); an idle
+// one is reused, and stopped after PooledIdle.
+func TestIsolatedModernCallsGetTheirOwnInput(t *testing.T) {
+	meta := capsMeta("m", allInputCaps)
+	sample := func(prompt string) map[string]any {
+		return map[string]any{"_meta": meta, "name": "sample", "arguments": map[string]any{"prompt": prompt}}
+	}
+
+	shared := startTestServer(t, testOptions(t), "-era", "legacy")
+	_, a := modernPost(t, shared, "shared-a", "tools/call", sample("prompt a"))
+	_, b := modernPost(t, shared, "shared-b", "tools/call", sample("prompt b"))
+	if ra, rb := answerOf(t, a), answerOf(t, b); !contains(ra, "ambiguous") && !contains(rb, "ambiguous") {
+		t.Fatalf("shared child, two 2026 sample calls in flight: %s and %s; want the ambiguity error", ra, rb)
+	}
+
+	opts, watch := isolatedOptions(t, 2)
+	opts.PooledIdle = 2 * time.Second
+	c := startTestServer(t, opts, "-era", "legacy")
+	type held struct {
+		proc       *Child
+		key, state string
+	}
+	calls := map[string]*held{}
+	var posts []*client
+	chans := map[string]<-chan []byte{}
+	for _, name := range []string{"a", "b"} {
+		cl, ch := modernPost(t, c, name, "tools/call", sample("prompt "+name))
+		if cl.s.Child() == c {
+			t.Fatalf("call %s was served by the warm instance", name)
+		}
+		posts = append(posts, cl)
+		chans[name] = ch
+		calls[name] = &held{proc: cl.s.Child()}
+	}
+	// Both calls are in flight at once: each stays held until its retry.
+	for name, h := range calls {
+		res := answerOf(t, chans[name])
+		m, _ := parseMessage(res)
+		if m.err != nil {
+			t.Fatalf("call %s: %s", name, res)
+		}
+		h.key, h.state = inputRequired(t, m.result, "sampling/createMessage")
+		other := map[string]string{"a": "b", "b": "a"}[name]
+		if !contains(m.result, "prompt "+name) || contains(m.result, "prompt "+other) {
+			t.Fatalf("call %s was asked %s", name, m.result)
+		}
+	}
+	if calls["a"].proc == calls["b"].proc {
+		t.Fatal("both calls ran on one process")
+	}
+	for _, cl := range posts {
+		cl.s.Close() // the POSTs are answered: the relay ends their sessions
+	}
+
+	// Both processes hold a call waiting for its retry: a third call that
+	// may ask is past maxProcesses and goes to the warm instance, where it
+	// is the one call in flight.
+	over, ch := modernPost(t, c, "over", "tools/call", sample("prompt over"))
+	if over.s.Child() != c {
+		t.Fatal("a call past maxProcesses got a process")
+	}
+	m, _ := parseMessage(answerOf(t, ch))
+	if _, state := inputRequired(t, m.result, "sampling/createMessage"); !c.route.holds(state) {
+		t.Fatal("the call past maxProcesses is not held by the warm instance")
+	}
+	over.s.Close()
+
+	pids := map[int]bool{}
+	for _, name := range []string{"b", "a"} {
+		h := calls[name]
+		retry := sample("prompt " + name)
+		retry["inputResponses"] = map[string]any{h.key: map[string]any{"role": "assistant", "model": "m", "content": map[string]any{"type": "text", "text": "answer for " + name}}}
+		retry["requestState"] = h.state
+		cl, ch := modernPost(t, c, name+"-retry", "tools/call", retry)
+		if cl.s.Child() != h.proc {
+			t.Fatalf("the retry of %s went to another process", name)
+		}
+		if resp := answerOf(t, ch); !contains(resp, `"answer for `+name+`"`) || contains(resp, `"isError":true`) {
+			t.Fatalf("retry of %s = %s", name, resp)
+		}
+		pids[h.proc.Status().Pid] = true
+		cl.s.Close()
+	}
+
+	// An idle process is reused: no third one starts.
+	cl, ch := modernPost(t, c, "again", "tools/call", map[string]any{"_meta": meta, "name": "echo", "arguments": map[string]any{"text": "again"}})
+	if !pids[cl.s.Child().Status().Pid] {
+		t.Fatal("a call while a pooled process is idle started another")
+	}
+	if resp := answerOf(t, ch); !contains(resp, `"again"`) {
+		t.Fatalf("echo = %s", resp)
+	}
+	if st := c.Status(); st.Processes != 2 {
+		t.Fatalf("processes = %d, want 2", st.Processes)
+	}
+	cl.s.Close()
+	watch.wait(t, "the idle pooled processes stopped", func(st Status) bool { return st.Processes == 0 && st.Phase == PhaseReady })
 }

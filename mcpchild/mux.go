@@ -252,9 +252,11 @@ func (c *Child) fromChildRequest(in *instance, m *message) {
 		return
 	}
 	target, candidates := c.route.soleSession()
-	if c.parent != nil {
+	if c.parent != nil && !c.pooled {
 		// A session's own process: its request is for that session, with
-		// or without a call in flight (roots/list after initialized).
+		// or without a call in flight (roots/list after initialized). (A
+		// pooled process has one call in flight at most: soleSession finds
+		// it, whichever one-POST session now waits for its answer.)
 		target, candidates = c.soleSessionOf(), 1
 	}
 	var reason string

@@ -263,3 +263,27 @@ func (r *router) sessionRequests() int {
 	}
 	return n
 }
+
+// idle reports whether no session's request is pending at the child and no
+// held call waits for its retry: a pooled process may take a new call.
+func (r *router) idle() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.held) > 0 {
+		return false
+	}
+	for _, p := range r.pending {
+		if p.sess != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// holds reports whether handle is the requestState of a call held here.
+func (r *router) holds(handle string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.held[handle]
+	return ok
+}

@@ -55,15 +55,23 @@ func (c *Child) NewSession(id string, out func(msg []byte, related []byte)) *Ses
 }
 
 // NewSessionFor is NewSession for a session whose first message is first.
-// On an isolated child only a session that opens with initialize (a
-// 2025-era client, whose session lasts) gets a process of its own; any
-// other (a 2026-era request, a session of one POST at the relay) is served
-// by the warm instance, as on a shared child: a process per request would
-// cost a spawn and a handshake each, and such a client's input requests
-// are per call already (see isolate.go).
+// On an isolated child a session that opens with initialize (a 2025-era
+// client, whose session lasts) gets a process of its own. A 2026-era
+// request (a session of one POST at the relay) that may make a child spoken
+// to in 2025 ask its client for input (sampling, elicitation, roots) is
+// served by a pooled process with no other call in flight, so the child's
+// request can only be for that call, and its retry by the process that
+// holds it (newPooledSession). Any other session is served by the warm
+// instance, as on a shared child: a process per request would cost a spawn
+// and a handshake each (see isolate.go).
 func (c *Child) NewSessionFor(id string, first []byte, out func(msg []byte, related []byte)) *Session {
-	if c.opts.Isolate && opensWithInitialize(first) {
-		return c.newIsolatedSession(id, out)
+	if c.opts.Isolate {
+		if opensWithInitialize(first) {
+			return c.newIsolatedSession(id, out)
+		}
+		if s := c.newPooledSession(id, first, out); s != nil {
+			return s
+		}
 	}
 	return c.newSharedSession(id, out)
 }
@@ -422,7 +430,10 @@ func (s *Session) Close() {
 			_ = in.write(errorResponse([]byte(k), mcpwire.CodeInternal, "tether bridge: the client session closed"))
 		}
 	}
-	if c.parent != nil {
+	switch {
+	case c.pooled:
+		c.parent.unclaim(c) // kept for the next 2026 request, or stopped when idle
+	case c.parent != nil:
 		c.parent.release(c) // the session's own process goes with it
 	}
 }

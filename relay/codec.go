@@ -25,6 +25,7 @@ const (
 	fDevID
 	fVersion
 	fInstance
+	fHostname
 	fServers
 	fTools
 	fServer
@@ -43,7 +44,7 @@ const (
 )
 
 var fieldNames = [fieldCount]string{
-	"kind", "protocol", "devId", "version", "instance", "servers", "tools", "server", "session",
+	"kind", "protocol", "devId", "version", "instance", "hostname", "servers", "tools", "server", "session",
 	"msg", "related", "id", "method", "path", "body", "status", "code", "message",
 }
 
@@ -59,6 +60,8 @@ func lookupField(key []byte) frameField {
 		return fVersion
 	case "instance":
 		return fInstance
+	case "hostname":
+		return fHostname
 	case "servers":
 		return fServers
 	case "tools":
@@ -182,6 +185,8 @@ func (f *Frame) set(field frameField, v []byte) bool {
 			f.Version = s
 		case fInstance:
 			f.Instance = s
+		case fHostname:
+			f.Hostname = s
 		case fServer:
 			f.Server = s
 		case fSession:
@@ -234,7 +239,7 @@ func EncodeFrame(f Frame) ([]byte, error) {
 // server's; the result type is internal to relay/.
 func EncodeFrameParts(f Frame) (wire.Message, error) {
 	var e wire.Message
-	size := 64 + len(f.Kind) + len(f.DevID) + len(f.Version) + len(f.Instance) + len(f.Tools) + len(f.Server) + len(f.Session) +
+	size := 64 + len(f.Kind) + len(f.DevID) + len(f.Version) + len(f.Instance) + len(f.Hostname) + len(f.Tools) + len(f.Server) + len(f.Session) +
 		len(f.Related) + len(f.ID) + len(f.Method) + len(f.Path) + len(f.Code) + len(f.Message)
 	// Which raw field, if any, stays outside the envelope.
 	external := fUnknown
@@ -283,6 +288,7 @@ func EncodeFrameParts(f Frame) (wire.Message, error) {
 	str(fDevID, f.DevID)
 	str(fVersion, f.Version)
 	str(fInstance, f.Instance)
+	str(fHostname, f.Hostname)
 	if len(f.Servers) > 0 {
 		servers, merr := marshalNoEscape(f.Servers)
 		if merr != nil {

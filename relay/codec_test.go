@@ -147,6 +147,7 @@ func TestCodecRandomFrames(t *testing.T) {
 	for range 20000 {
 		f := Frame{
 			Kind: kinds[rng.IntN(len(kinds))], Protocol: rng.IntN(3) - 1, DevID: pick(strs), Version: pick(strs),
+			Instance: pick(strs), Hostname: pick(strs),
 			Tools: json.RawMessage(pick(raws)), Server: pick(strs), Session: pick(strs), Msg: json.RawMessage(pick(raws)),
 			Related: json.RawMessage(pick(raws)), ID: json.RawMessage(pick(raws)), Method: pick(strs), Path: pick(strs),
 			Body: json.RawMessage(pick(raws)), Status: rng.IntN(600) - 100, Code: pick(strs), Message: pick(strs),

@@ -33,6 +33,10 @@ import (
 // a protocol field comes from a TAG bridge.
 const ProtocolVersion = 1
 
+// MaxHostname bounds the hello's hostname as the relay keeps and shows it
+// (a DNS name is at most 253 bytes).
+const MaxHostname = 253
+
 // Kind names what a frame is.
 type Kind string
 
@@ -159,6 +163,11 @@ type Frame struct {
 	// the relay tells the same bridge reconnecting over a half-open socket
 	// from another machine taking the slot with the same token.
 	Instance string `json:"instance,omitempty"`
+	// Hostname (Tether hello, optional) is the bridge machine's name, for
+	// its owner's page: which computer the bridge runs on. Bridges older
+	// than this field leave it out; the relay clips it (MaxHostname) and
+	// shows it only to the dev's owner.
+	Hostname string `json:"hostname,omitempty"`
 
 	// hello, catalog (Tether)
 	Servers []ServerInfo `json:"servers,omitempty"`

@@ -60,6 +60,44 @@ func TestDecodeFrameAccepts(t *testing.T) {
 	}
 }
 
+// TestHelloHostnameRoundTrip: a hello's hostname survives the codec, and
+// a hello without one (a bridge older than the field) still decodes, with
+// no hostname, and re-encodes without the key.
+func TestHelloHostnameRoundTrip(t *testing.T) {
+	in := Frame{Kind: KindHello, Protocol: ProtocolVersion, DevID: "alice", Version: "0.4.0", Instance: "9f2c", Hostname: "alice-laptop.lan"}
+	b, err := EncodeFrame(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"kind":"hello","protocol":1,"devId":"alice","version":"0.4.0","instance":"9f2c","hostname":"alice-laptop.lan"}`
+	if string(b) != want {
+		t.Fatalf("EncodeFrame = %s\nwant          %s", b, want)
+	}
+	got, err := DecodeFrame(b)
+	if err != nil || got.Hostname != in.Hostname || got.Version != in.Version || got.Instance != in.Instance {
+		t.Fatalf("DecodeFrame = %+v, %v", got, err)
+	}
+
+	old := `{"kind":"hello","protocol":1,"devId":"alice","version":"0.3.0","servers":[]}`
+	got, err = DecodeFrame([]byte(old))
+	if err != nil || got.Hostname != "" || got.Version != "0.3.0" {
+		t.Fatalf("old hello: %+v, %v", got, err)
+	}
+	if b, _ := EncodeFrame(got); strings.Contains(string(b), "hostname") {
+		t.Fatalf("a hello without a hostname encodes one: %s", b)
+	}
+	// Escaped and non-ASCII names take encoding/json's path both ways.
+	for _, h := range []string{"bureau-é", `a"b`, "日本"} {
+		b, err := EncodeFrame(Frame{Kind: KindHello, Protocol: 1, Hostname: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DecodeFrame(b); err != nil || got.Hostname != h {
+			t.Errorf("hostname %q: decoded %q, %v", h, got.Hostname, err)
+		}
+	}
+}
+
 func TestEncodeFrameKeepsRelayedBytes(t *testing.T) {
 	msg := `{"jsonrpc":"2.0","id":1,"result":{"text":"a<b && c>d"}}`
 	b, err := EncodeFrame(Frame{Kind: KindMCP, Server: "a", Session: "s", Msg: json.RawMessage(msg)})

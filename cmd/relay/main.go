@@ -101,8 +101,8 @@ serve
                          Without this flag /metrics on --listen is 404
   Connections (0: no cap; over one the connection is closed at once, logged):
     --max-conns N        open at once (default 8192)
-    --max-conns-per-ip N open at once from one address (default 256; give 0
-                         behind a reverse proxy, where all come from the proxy)
+    --max-conns-per-ip N open at once from one address (default 256; the
+                         --trusted-proxy addresses are exempt)
 
 serve: TLS (default: plain http, for loopback or behind a proxy)
     --tls-cert FILE      PEM certificate chain; with --tls-key serves https.
@@ -253,7 +253,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("serve: --auth-header needs --trusted-proxy: the header is believed only from the proxy that sets it")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	raiseFileLimit(logger)
+	checkFileLimit(logger, *connLimits.total)
 	secret, created, err := loadOrCreateSecret(*secretFile)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -322,11 +322,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cimdTest.apply(relaySrv.OAuth, publicURLs); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	// Headers within 10 s, bodies within the relay's BodyTimeout, idle
-	// keep-alive connections closed after 2 minutes: a client that opens
-	// connections and stalls cannot pile them up.
-	httpSrv := &http.Server{Handler: stripAuthHeader(*authHeader, proxies, proxies.wrap(relaySrv)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	httpSrv := newHTTPServer(stripAuthHeader(*authHeader, proxies, proxies.wrap(relaySrv)), defaultHTTPLimits, logger)
 	tlsSet, err := tlsf.setup(ctx, *secretFile, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -336,7 +332,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	ln = connLimits(ln, logger)
+	ln = connLimits.wrap(ln, proxies, logger)
 	errc := make(chan error, 3)
 	metricsSrv, err := metricsf.serve(relaySrv, stdout, logger, errc)
 	if err != nil {
@@ -348,6 +344,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	go func() { errc <- httpSrv.Serve(ln) }()
 	if acmeLn != nil {
+		acmeLn = connLimits.wrap(acmeLn, proxies, logger)
 		acmeSrv := tlsSet.acmeServer(logger)
 		go func() { errc <- acmeSrv.Serve(acmeLn) }()
 		defer acmeSrv.Close()
@@ -579,12 +576,39 @@ func limitFlags(fs *flag.FlagSet) func() server.Limits {
 	}
 }
 
+// httpLimits are the connection-level limits of the relay's HTTP server.
+// Bodies have their own deadline (the relay's BodyTimeout, lifted for
+// long answers and streams).
+type httpLimits struct {
+	header    time.Duration // the request line and headers must arrive within this
+	idle      time.Duration // a keep-alive connection with no request is closed after this
+	maxHeader int           // bytes of request line and headers; more gets 431
+}
+
+// defaultHTTPLimits: a client that opens connections and stops sending is
+// cut within 30 s whatever it stalls on (headers 10 s, body 30 s, idle
+// 30 s), so stalled connections cannot pile up; 64 KiB of headers is far
+// above any MCP client's (an OAuth bearer token is a few KiB).
+var defaultHTTPLimits = httpLimits{header: 10 * time.Second, idle: 30 * time.Second, maxHeader: 64 << 10}
+
+func newHTTPServer(h http.Handler, lim httpLimits, logger *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: lim.header, IdleTimeout: lim.idle,
+		MaxHeaderBytes: lim.maxHeader, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+}
+
 // connLimitFlags registers the connection caps; the returned func wraps
 // the listener with them.
-func connLimitFlags(fs *flag.FlagSet) func(net.Listener, *slog.Logger) net.Listener {
-	total := fs.Int("max-conns", server.DefaultMaxConns, "connections open at once (0: no cap)")
-	perIP := fs.Int("max-conns-per-ip", server.DefaultMaxConnsPerIP, "connections open at once from one address (0: no cap; use 0 behind a reverse proxy)")
-	return func(ln net.Listener, log *slog.Logger) net.Listener {
-		return server.LimitListener(ln, *total, *perIP, log)
+func connLimitFlags(fs *flag.FlagSet) *connCaps {
+	return &connCaps{
+		total: fs.Int("max-conns", server.DefaultMaxConns, "connections open at once (0: no cap)"),
+		perIP: fs.Int("max-conns-per-ip", server.DefaultMaxConnsPerIP, "connections open at once from one address (0: no cap); --trusted-proxy addresses are exempt"),
 	}
+}
+
+type connCaps struct{ total, perIP *int }
+
+// wrap caps ln's connections; trusted proxies are exempt from the
+// per-address cap (every proxied connection comes from the proxy).
+func (c *connCaps) wrap(ln net.Listener, proxies trustedProxies, log *slog.Logger) net.Listener {
+	return server.LimitListener(ln, *c.total, *c.perIP, proxies.trusts, log)
 }

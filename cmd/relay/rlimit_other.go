@@ -4,5 +4,5 @@ package main
 
 import "log/slog"
 
-// raiseFileLimit is a no-op: Windows has no per-process file limit to raise.
-func raiseFileLimit(*slog.Logger) {}
+// checkFileLimit does nothing: Windows has no per-process file limit.
+func checkFileLimit(*slog.Logger, int) {}

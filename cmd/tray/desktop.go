@@ -15,7 +15,8 @@ import (
 
 // Small desktop services done by running the platform's own tools, so the
 // tray needs no cgo and no extra modules: clipboard, opening files,
-// notifications. Each says clearly what is missing when no tool exists.
+// notifications (on Linux over DBus, notify_dbus.go). Each says clearly
+// what is missing when no tool exists.
 
 // clipboardTools are tried in order; the first one present is used.
 func clipboardTools(goos string) [][]string {
@@ -66,18 +67,23 @@ func readClipboard(ctx context.Context) (string, error) {
 
 // openPath opens a file or folder with the desktop's default application.
 func openPath(ctx context.Context, path string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Not bound to ctx, which ends when the menu action returns: the
+	// opener would be killed before it started anything.
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "darwin":
-		cmd = exec.CommandContext(ctx, "open", path)
+		cmd = exec.Command("open", path)
 	case "windows":
 		// start's first quoted argument is the window title.
-		cmd = exec.CommandContext(ctx, "cmd", "/c", "start", "", path)
+		cmd = exec.Command("cmd", "/c", "start", "", path)
 	default:
 		if _, err := exec.LookPath("xdg-open"); err != nil {
 			return fmt.Errorf("cannot open %s: xdg-open is not installed (package xdg-utils)", path)
 		}
-		cmd = exec.CommandContext(ctx, "xdg-open", path)
+		cmd = exec.Command("xdg-open", path)
 	}
 	// Detached: the opener may live as long as the editor it starts.
 	if err := cmd.Start(); err != nil {
@@ -98,10 +104,9 @@ func notify(ctx context.Context, title, body string) error {
 		cmd = exec.CommandContext(ctx, "powershell", "-NoProfile", "-NonInteractive", "-Command", windowsToast)
 		cmd.Env = append(os.Environ(), "TETHER_NOTE_TITLE="+title, "TETHER_NOTE_BODY="+body)
 	default:
-		if _, err := exec.LookPath("notify-send"); err != nil {
-			return errors.New("notify-send is not installed (package libnotify-bin)")
-		}
-		cmd = exec.CommandContext(ctx, "notify-send", "--app-name=Tether", "--", title, body)
+		// Over DBus, not notify-send: that tool (libnotify-bin) is often
+		// missing, and it only makes the same call on the same bus.
+		return notifyDesktop(ctx, title, body)
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("notification: %w: %s", err, firstLine(string(out), ""))

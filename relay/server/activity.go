@@ -33,6 +33,7 @@ type BridgeView struct {
 	Since     time.Time
 	Protocol  string // "tether" or "tag"
 	Version   string // the bridge's own version, from its hello
+	Hostname  string // the bridge machine's name, from its hello ("" from older bridges)
 	Remote    string // the address it connected from
 	Servers   []relay.ServerInfo
 }
@@ -109,7 +110,7 @@ func (s *Server) Bridge(dev string) BridgeView {
 	if b == nil {
 		return BridgeView{}
 	}
-	return BridgeView{Connected: true, Since: b.since, Protocol: b.protocol, Version: b.version, Remote: b.remote, Servers: b.catalog()}
+	return BridgeView{Connected: true, Since: b.since, Protocol: b.protocol, Version: b.version, Hostname: b.hostname, Remote: b.remote, Servers: b.catalog()}
 }
 
 // recordCall notes a finished tools/call of a Tether bridge. Only the

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/tether-dev/tether/relay"
@@ -43,6 +46,7 @@ type bridgeConn struct {
 	dev      string
 	protocol string // protoTether or protoTAG
 	version  string
+	hostname string // hello's hostname, cleaned (hostnameOf); "" from older bridges
 	since    time.Time
 	ws       *websocket.Conn
 	tokenID  string // Claims.ID of the bridge token: revocation, takeovers
@@ -140,7 +144,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 	}
 
 	b := &bridgeConn{
-		s: s, dev: c.Dev, protocol: protocol, version: hello.Version, since: time.Now(), ws: ws,
+		s: s, dev: c.Dev, protocol: protocol, version: hello.Version, hostname: hostnameOf(hello), since: time.Now(), ws: ws,
 		tokenID: c.ID, remote: r.RemoteAddr, instance: hello.Instance,
 		sessions: make(map[string]*session),
 		catalogd: make(chan struct{}),
@@ -169,7 +173,7 @@ func (s *Server) serveBridge(w http.ResponseWriter, r *http.Request, c Claims, p
 		return
 	}
 	defer s.wg.Done()
-	s.log.Info("bridge connected", "dev", b.dev, "protocol", protocol, "version", b.version, "servers", len(b.servers))
+	s.log.Info("bridge connected", "dev", b.dev, "protocol", protocol, "version", b.version, "hostname", b.hostname, "servers", len(b.servers))
 
 	// A token that expires while connected ends the slot; the bridge must
 	// fetch a new one before it dials again.
@@ -203,6 +207,23 @@ func (s *Server) logReadEnd(b *bridgeConn, err error) {
 	default:
 		s.log.Info("bridge socket ended", "dev", b.dev, "err", err)
 	}
+}
+
+// hostnameOf is the hello's hostname as the relay keeps it: control
+// characters and invalid UTF-8 dropped, at most relay.MaxHostname bytes
+// (whole runes). It is shown to the dev's owner only, as text.
+func hostnameOf(hello relay.Frame) string {
+	h := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(hello.Hostname))
+	for len(h) > relay.MaxHostname {
+		_, n := utf8.DecodeLastRuneInString(h)
+		h = h[:len(h)-n]
+	}
+	return h
 }
 
 // readHello reads and checks the first frame.

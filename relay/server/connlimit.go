@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -22,14 +23,16 @@ const connLimitLogEvery = 10 * time.Second
 // source address (0: no cap). A connection over a cap is closed as soon
 // as it is accepted, before a byte is read; the first of each burst is
 // logged. Behind a reverse proxy every connection comes from the proxy:
-// give perIP 0 there.
-func LimitListener(ln net.Listener, total, perIP int, log *slog.Logger) net.Listener {
-	return &limitListener{Listener: ln, total: total, perIP: perIP, log: log, byIP: make(map[string]int)}
+// exempt (nil: none) names the addresses the per-address cap does not
+// apply to — the trusted proxies — which still count against the total.
+func LimitListener(ln net.Listener, total, perIP int, exempt func(netip.Addr) bool, log *slog.Logger) net.Listener {
+	return &limitListener{Listener: ln, total: total, perIP: perIP, exempt: exempt, log: log, byIP: make(map[string]int)}
 }
 
 type limitListener struct {
 	net.Listener
 	total, perIP int
+	exempt       func(netip.Addr) bool
 	log          *slog.Logger
 
 	mu      sync.Mutex
@@ -49,7 +52,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if host, _, err := net.SplitHostPort(ip); err == nil {
 			ip = host
 		}
-		if reason := l.take(ip); reason != "" {
+		perIP := l.perIP
+		if a, err := netip.ParseAddr(ip); err == nil && l.exempt != nil && l.exempt(a) {
+			perIP = 0
+		}
+		if reason := l.take(ip, perIP); reason != "" {
 			c.Close()
 			l.refused(reason, ip)
 			continue
@@ -59,13 +66,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 }
 
 // take counts a new connection from ip, or says which cap it is over.
-func (l *limitListener) take(ip string) string {
+func (l *limitListener) take(ip string, perIP int) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case l.total > 0 && l.open >= l.total:
 		return "total"
-	case l.perIP > 0 && l.byIP[ip] >= l.perIP:
+	case perIP > 0 && l.byIP[ip] >= perIP:
 		return "per address"
 	}
 	l.open++

@@ -14,7 +14,9 @@ import (
 // header disagrees with its body — what a gateway in front of the relay
 // decides on versus what the server acts on — is refused with 400 and
 // -32020 before it reaches the bridge; names are compared decoded, and a
-// body naming "name" twice has no single value to match.
+// body naming "name" twice has no single value to match. A request is
+// 2026-07-28 by its version header, its body's _meta or its method
+// (server/discover), as for serving it statelessly.
 func TestHeaderMismatch(t *testing.T) {
 	call := func(params string) string {
 		return `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":` + params + `}`
@@ -39,6 +41,14 @@ func TestHeaderMismatch(t *testing.T) {
 		{"name twice, once escaped", "2026-07-28", "tools/call", "add", call(`{"name":"echo","\u006eame":"add",` + meta + `}`), true},
 		{"name not a string", "2026-07-28", "tools/call", "1", call(`{"name":1,` + meta + `}`), true},
 		{"resources/read uri", "2026-07-28", "resources/read", "file:///a", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///b",` + meta + `}}`, true},
+		// No version header: the body's _meta (or server/discover) makes the
+		// request 2026-07-28 — it is served statelessly — so it is checked.
+		{"_meta 2026 without version header agrees", "", "tools/call", "echo", call(`{"name":"echo","arguments":{"message":"hi"},` + meta + `}`), false},
+		{"_meta 2026 without version header, method missing", "", "-", "echo", call(`{"name":"echo",` + meta + `}`), true},
+		{"_meta 2026 without version header, name differs", "", "tools/call", "echo", call(`{"name":"add",` + meta + `}`), true},
+		{"_meta 2026 without version header, name twice", "", "tools/call", "add", call(`{"name":"echo","name":"add",` + meta + `}`), true},
+		{"_meta 2026 under a 2025 version header", "2025-11-25", "tools/call", "echo", call(`{"name":"add",` + meta + `}`), true},
+		{"server/discover without version header, method missing", "", "-", "-", `{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{}}`, true},
 	}
 	r := newTestRelay(t, 5*time.Second)
 	dialFakeBridge(t, r, "alice")
@@ -51,14 +61,16 @@ func TestHeaderMismatch(t *testing.T) {
 			}
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set(headerProtocol, tc.version)
+			if tc.version != "" {
+				req.Header.Set(headerProtocol, tc.version)
+			}
 			if tc.method != "-" {
 				req.Header.Set(headerMethod, tc.method)
 			}
 			if tc.mcpName != "-" {
 				req.Header.Set(headerName, tc.mcpName)
 			}
-			if tc.version < mcpwire.Version2026 {
+			if tc.version != "" && tc.version < mcpwire.Version2026 {
 				// A 2025 request needs a session; the check comes first
 				// either way, so an unknown session id (404) proves it passed.
 				req.Header.Set(headerSession, "no-such-session")

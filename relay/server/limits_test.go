@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -83,6 +84,30 @@ func TestClientRateLimit(t *testing.T) {
 	if resp, body := rawPost(t, hc, url, sid, listBody); resp.StatusCode != 200 || !strings.Contains(body, "echo") {
 		t.Fatalf("after Retry-After: %d %s", resp.StatusCode, body)
 	}
+}
+
+// TestStatusEndpointIsRateLimited: GET /v1/bridges/{dev} takes from the
+// same per-token bucket as the MCP endpoints.
+func TestStatusEndpointIsRateLimited(t *testing.T) {
+	r, _ := limitedRelay(t, Limits{ClientRate: 1}) // burst 2
+	r.srv.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
+	hc := authClient(mustToken(t, "alice", ScopeClient))
+	get := func() (*http.Response, string) {
+		resp, err := hc.Get(r.ts.URL + "/v1/bridges/alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	for i := range 2 {
+		if resp, body := get(); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status poll %d: %d %s", i+1, resp.StatusCode, body)
+		}
+	}
+	resp, body := get()
+	checkRefusal(t, resp, body, http.StatusTooManyRequests, 1, "null")
 }
 
 func TestMaxInFlight(t *testing.T) {

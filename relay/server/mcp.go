@@ -119,11 +119,15 @@ func is2026(r *http.Request, pk peek) bool {
 // and resources/read) against the body, as the spec requires of a server:
 // a gateway or WAF in front of the relay decides on the headers, the MCP
 // server acts on the body, so the two must say the same. Older protocol
-// versions have no such headers. It returns "" when they agree.
-func headerMismatch(h http.Header, pk peek) string {
-	if !pk.isRequest() || !mcpwire.IsModern(h.Get(headerProtocol)) {
+// versions have no such headers. Whether a request is 2026-07-28 is the
+// same decision that makes it stateless (is2026): a body whose _meta says
+// 2026-07-28 is served as such even without the version header, so it is
+// checked as such too. It returns "" when they agree.
+func headerMismatch(r *http.Request, pk peek) string {
+	if !pk.isRequest() || !is2026(r, pk) {
 		return ""
 	}
+	h := r.Header
 	method := h.Get(headerMethod)
 	switch {
 	case method == "":
@@ -176,7 +180,7 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 		return
 	}
 
-	if msg := headerMismatch(r.Header, pk); msg != "" {
+	if msg := headerMismatch(r, pk); msg != "" {
 		writeRPCError(w, http.StatusBadRequest, pk.ID, mcpwire.CodeHeaderMismatch, msg)
 		return
 	}

@@ -99,6 +99,10 @@ func (s *Server) guardBrowser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r.Host) {
 			s.metrics.refused("host")
+			// Refused before the body is read, as a 401 is: with
+			// Connection: close net/http answers at once instead of
+			// draining (or waiting up to the body timeout for) the body.
+			w.Header().Set("Connection", "close")
 			writeJSON(w, http.StatusMisdirectedRequest, map[string]string{
 				"error": "host " + quoteHost(r.Host) + " is not a name of this relay; start tether-relay with --public-url https://" + hostOnly(r.Host) + " to serve it",
 			})
@@ -108,6 +112,7 @@ func (s *Server) guardBrowser(next http.Handler) http.Handler {
 		if origin != "" {
 			if !s.originAllowed(origin, r) {
 				s.metrics.refused("origin")
+				w.Header().Set("Connection", "close")
 				writeJSON(w, http.StatusForbidden, map[string]string{
 					"error": "origin " + quoteHost(origin) + " is not allowed; start tether-relay with --allow-origin " + normOriginOr(origin) + " to let that web app in",
 				})

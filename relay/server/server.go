@@ -337,12 +337,15 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 
 // bridgeStatus is the body of GET /v1/bridges/{dev}.
 type bridgeStatus struct {
-	Dev       string         `json:"dev"`
-	Connected bool           `json:"connected"`
-	Since     *time.Time     `json:"since,omitempty"`
-	Protocol  string         `json:"protocol,omitempty"`
-	Version   string         `json:"version,omitempty"`
-	Servers   []serverStatus `json:"servers"`
+	Dev       string     `json:"dev"`
+	Connected bool       `json:"connected"`
+	Since     *time.Time `json:"since,omitempty"`
+	Protocol  string     `json:"protocol,omitempty"`
+	Version   string     `json:"version,omitempty"`
+	// Hostname is the bridge machine's name from its hello; bridges older
+	// than the field leave it out.
+	Hostname string         `json:"hostname,omitempty"`
+	Servers  []serverStatus `json:"servers"`
 }
 
 type serverStatus struct {
@@ -359,14 +362,23 @@ type serverStatus struct {
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	dev := r.PathValue("dev")
-	if _, code, err := s.Verifier.authorize(r, dev, ScopeClient, ScopeBridge); err != nil {
+	claims, code, err := s.Verifier.authorize(r, dev, ScopeClient, ScopeBridge)
+	if err != nil {
 		s.authError(w, code, err)
 		return
 	}
+	// The same per-token rate as the MCP endpoints: a status poll is a
+	// request like any other (rate only: it holds no call or stream slot).
+	release, refused := s.limits.admit(claims.ID, "", s.clock())
+	if refused != nil {
+		s.refuse(w, r, refused)
+		return
+	}
+	defer release()
 	st := bridgeStatus{Dev: dev, Servers: []serverStatus{}}
 	if b := s.bridge(dev); b != nil {
 		since := b.since
-		st.Connected, st.Since, st.Protocol, st.Version = true, &since, b.protocol, b.version
+		st.Connected, st.Since, st.Protocol, st.Version, st.Hostname = true, &since, b.protocol, b.version, b.hostname
 		for _, si := range b.catalog() {
 			st.Servers = append(st.Servers, serverStatus{
 				Name: si.Name, State: si.State, Era: si.Era, ToolCount: si.ToolCount,

@@ -376,3 +376,63 @@ func TestShutdownClosesBridges(t *testing.T) {
 		t.Fatalf("dial after shutdown: %v %v", resp, err)
 	}
 }
+
+// TestStatusShowsHostname: the hello's hostname reaches the status API and
+// the owner's view, cleaned (control characters dropped, clipped on a rune
+// boundary); a bridge that sends none (older than the field) has no
+// "hostname" key in the status.
+func TestStatusShowsHostname(t *testing.T) {
+	r := newTestRelay(t, 5*time.Second)
+	hc := authClient(mustToken(t, "alice", ScopeClient))
+	status := func() (bridgeStatus, string) {
+		t.Helper()
+		resp, err := hc.Get(r.ts.URL + "/v1/bridges/alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := readAll(t, resp)
+		var st bridgeStatus
+		if err := json.Unmarshal([]byte(raw), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st, raw
+	}
+
+	old := dialFakeBridge(t, r, "alice") // its hello has no hostname
+	if st, raw := status(); !st.Connected || strings.Contains(raw, `"hostname"`) {
+		t.Fatalf("an old bridge's status: %s", raw)
+	}
+	old.ws.Close()
+
+	long := strings.Repeat("é", relay.MaxHostname) // 2 bytes a rune: clipped mid-way
+	for _, tt := range []struct{ sent, want string }{
+		{"alice-laptop.lan", "alice-laptop.lan"},
+		{" box\x07\x1b[2J\n", "box[2J"},
+		{long, long[:relay.MaxHostname-1]},
+	} {
+		ws, _, err := websocket.DefaultDialer.Dial(r.wsURL("/v1/connect"), http.Header{"Authorization": {"Bearer " + mustToken(t, "alice", ScopeBridge)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []relay.Frame{
+			{Kind: relay.KindHello, Protocol: relay.ProtocolVersion, DevID: "alice", Version: "0.9.0", Hostname: tt.sent},
+			{Kind: "x-sync"}, // answered once the hello is taken (see waitOnline)
+		} {
+			data, _ := relay.EncodeFrame(f)
+			if err := ws.WriteMessage(websocket.TextMessage, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, data, err := ws.ReadMessage(); err != nil || !strings.Contains(string(data), relay.ErrCodeUnknownKind) {
+			t.Fatalf("sync answer: %s, %v", data, err)
+		}
+		st, raw := status()
+		if !st.Connected || st.Hostname != tt.want || st.Version != "0.9.0" {
+			t.Fatalf("hostname %q: status %s, want hostname %q", tt.sent, raw, tt.want)
+		}
+		if v := r.srv.Bridge("alice"); v.Hostname != tt.want || v.Remote == "" {
+			t.Fatalf("hostname %q: owner's view %+v", tt.sent, v)
+		}
+		ws.Close()
+	}
+}

@@ -358,12 +358,19 @@ type fakeBridge struct {
 
 func dialBridge(t *testing.T, e *env, token string) *fakeBridge {
 	t.Helper()
+	return dialBridgeFrom(t, e, token, "alice-laptop")
+}
+
+// dialBridgeFrom is dialBridge with the hello's hostname ("": a bridge
+// older than the field, which leaves it out).
+func dialBridgeFrom(t *testing.T, e *env, token, hostname string) *fakeBridge {
+	t.Helper()
 	u := "ws" + strings.TrimPrefix(e.ts.URL, "http") + "/v1/connect"
 	ws, resp, err := websocket.DefaultDialer.Dial(u, http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
 		t.Fatalf("dial bridge: %v (%v)", err, resp)
 	}
-	hello := relay.Frame{Kind: relay.KindHello, Protocol: relay.ProtocolVersion, Version: "tetherd-test-1.2", Servers: []relay.ServerInfo{{
+	hello := relay.Frame{Kind: relay.KindHello, Protocol: relay.ProtocolVersion, Version: "tetherd-test-1.2", Hostname: hostname, Servers: []relay.ServerInfo{{
 		Name: "files", State: "ready", ToolCount: 1, Tools: []json.RawMessage{json.RawMessage(`{"name":"read_file","description":"Reads a file"}`)},
 	}}}
 	b, _ := json.Marshal(hello)
@@ -555,7 +562,7 @@ func TestEventsLive(t *testing.T) {
 
 	fb := dialBridge(t, e, bridgeTok)
 	ev := nextEvent(t, events, func(s string) bool { return strings.Contains(s, `data-state="online"`) }, "online")
-	for _, want := range []string{"tetherd-test-1.2", "files", "1 tools", "read_file"} {
+	for _, want := range []string{`data-fact="hostname">alice-laptop<`, `data-fact="version">tetherd-test-1.2<`, "files", "1 tools", "read_file"} {
 		if !strings.Contains(ev, want) {
 			t.Fatalf("online event lacks %q:\n%s", want, ev)
 		}
@@ -591,6 +598,33 @@ func TestEventsLive(t *testing.T) {
 
 	fb.ws.Close()
 	nextEvent(t, events, func(s string) bool { return strings.Contains(s, `data-state="offline"`) }, "offline again")
+}
+
+// TestPanelShowsHostname: My bridge names the computer from the bridge's
+// hello, apart from the address it connected from; the name is text (a
+// hostile one is escaped, control characters dropped), and a bridge older
+// than the field is said to have sent none.
+func TestPanelShowsHostname(t *testing.T) {
+	for _, tt := range []struct{ name, hostname, want string }{
+		{"plain", "alice-laptop.lan", `data-fact="hostname">alice-laptop.lan</dd>`},
+		{"hostile", "<b>box</b>\n\x1b[2J", `data-fact="hostname">&lt;b&gt;box&lt;/b&gt;[2J</dd>`},
+		{"old bridge", "", `data-fact="hostname">not sent (a bridge older than this page)</dd>`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, Config{})
+			c, csrf := e.signUp("alice", "correct horse")
+			tok, _ := e.createToken(c, csrf, "bridge", "laptop")
+			dialBridgeFrom(t, e, tok, tt.hostname)
+			waitFor(t, e, "alice", func() bool { return e.srv.Bridge("alice").Connected })
+			_, page := get(t, c, e.ts.URL+"/")
+			if !strings.Contains(page, tt.want) {
+				t.Fatalf("My bridge lacks %q:\n%s", tt.want, page)
+			}
+			if !strings.Contains(page, `<dt>From address</dt><dd data-fact="remote">127.0.0.1:`) {
+				t.Fatalf("My bridge lacks the address apart from the computer:\n%s", page)
+			}
+		})
+	}
 }
 
 func TestTrustedAuthHeader(t *testing.T) {
