@@ -85,21 +85,24 @@ fuzz:
 .PHONY: dist dist-ci dist-check winres
 
 ## dist: every release artifact that builds on Linux, into dist/ (.deb for
-## the client and the relay, relay tarballs, Windows zips, a macOS Tether.app
-## without its cgo tray, a Homebrew cask, SHA256SUMS, a CycloneDX SBOM).
+## the client and the relay, relay tarballs, Windows zips and installers, a
+## macOS Tether.app skeleton without its cgo tray for
+## packaging/macos/finish.sh to finish on a Mac, SHA256SUMS, a CycloneDX SBOM).
 ## VERSION=1.2.3 for a release; TARGETS="linux/amd64 …" for a subset. See
 ## packaging/README.md.
 dist:
 	packaging/build.sh
 
 ## dist-ci: the subset CI builds and checks: the linux/amd64 .debs and relay
-## tarball, the windows/amd64 zip and the darwin/amd64 Tether.app skeleton
+## tarball, the windows/amd64 zip and installer and the darwin/amd64
+## Tether.app skeleton
 ## (then `make dist-check` validates it, whatever subset dist/ holds).
 dist-ci:
 	TARGETS="linux/amd64 windows/amd64 darwin/amd64" packaging/build.sh
 
 ## dist-check: validate dist/ (dpkg-deb, desktop-file-validate,
-## systemd-analyze, PE subsystem and resources, Info.plist keys, checksums).
+## systemd-analyze, PE subsystem, resources and version, the installer's
+## payload, Info.plist keys, finish.sh, checksums) and lint the Containerfiles.
 dist-check:
 	packaging/check.sh
 

@@ -2,9 +2,10 @@
 # make dist: every release artifact that can be built on Linux, into dist/.
 #   TARGETS="linux/amd64 windows/amd64" packaging/build.sh   (a subset)
 #   VERSION=1.2.3 packaging/build.sh                           (a release)
-# Needs Go and dpkg-deb, zip, tar (Debian packages); go-winres and
-# cyclonedx-gomod run as pinned Go modules (go run …@version), so nothing
-# but Go modules is downloaded. Layout: see packaging/README.md.
+# Needs Go and dpkg-deb, zip, tar, and makensis for the Windows installer
+# (Debian packages: dpkg, zip, tar, nsis); go-winres and cyclonedx-gomod run
+# as pinned Go modules (go run …@version), so nothing but Go modules is
+# downloaded. Layout: see packaging/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,12 +18,17 @@ VERSION="${VERSION:-$(git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's
 DEBVERSION="${VERSION//-/\~}"
 DIST="${DIST:-dist}"
 CYCLONEDX="github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0"
+WINRES="github.com/tc-hib/go-winres@v0.3.3" # the same as `make winres`
 
 pkg="github.com/tether-dev/tether/internal/version"
 LDFLAGS="-s -w -X $pkg.version=$VERSION -X $pkg.commit=$COMMIT -X $pkg.date=$DATE"
 
+case " $TARGETS " in *" windows/"*)
+	command -v makensis >/dev/null || { echo "dist: makensis not found: the Windows installer needs it (apt-get install nsis)" >&2; exit 1; } ;;
+esac
 rm -rf "$DIST"
 mkdir -p "$DIST"
+DIST=$(cd "$DIST" && pwd) # makensis runs from the script's folder
 echo "dist: version $VERSION (deb $DEBVERSION), commit $COMMIT"
 
 # gobuild OS ARCH OUT PKG [extra ldflags]: a static, reproducible binary.
@@ -105,16 +111,37 @@ linux() {
 	echo "  tar   $DIST/tether-relay_${VERSION}_linux_$arch.tar.gz"
 }
 
+# winversion: VERSION as the four numbers of a Windows VERSIONINFO, the way
+# go-winres reads it: its leading digits and dots ("1.2.3-rc.1" → 1.2.3.0).
+winversion() {
+	local n a b c d
+	n=$(grep -Eo '^[0-9]+(\.[0-9]+){0,3}' <<<"$VERSION" || true)
+	IFS=. read -r a b c d <<<"$n"
+	echo "${a:-0}.${b:-0}.${c:-0}.${d:-0}"
+}
+
 windows() {
 	local arch=$1 z="$DIST/stage/tether_${VERSION}_windows_$1"
 	mkdir -p "$z"
 	# The icon, manifest and version resource come from cmd/tray/rsrc_windows_*.syso
-	# (make winres); -H windowsgui: no console window for the tray.
+	# (make winres; its version is 0.0.0.0, so a plain go build stays
+	# reproducible); -H windowsgui: no console window for the tray. The
+	# release version then goes into the linked resources: go-winres patch
+	# rewrites the .rsrc section (the last one in a Go binary) and nothing
+	# else; check.sh reads the VERSIONINFO back.
 	gobuild windows "$arch" "$z/tether.exe" cmd/tray "-H windowsgui"
+	GOFLAGS= go run "$WINRES" patch --in packaging/windows/winres.json --delete --no-backup \
+		--file-version "$VERSION" --product-version "$VERSION" "$z/tether.exe"
 	gobuild windows "$arch" "$z/tetherd.exe" cmd/svc
 	cp packaging/windows/install.ps1 packaging/windows/uninstall.ps1 "$z/"
 	(cd "$DIST/stage" && zip -qr "../tether_${VERSION}_windows_$arch.zip" "$(basename "$z")")
 	echo "  zip   $DIST/tether_${VERSION}_windows_$arch.zip"
+	# The installer (NSIS, per user): the same two programs; -WX: any
+	# warning fails the build.
+	local setup="$DIST/tether-setup_${VERSION}_windows_$arch.exe"
+	makensis -WX -V2 -DVERSION="$VERSION" -DWINVERSION="$(winversion)" -DARCH="$arch" \
+		-DSRC="$z" -DOUT="$setup" packaging/windows/tether.nsi
+	echo "  nsis  $setup"
 }
 
 darwin() {
@@ -122,9 +149,10 @@ darwin() {
 	mkdir -p "$bin"
 	gobuild darwin "$arch" "$bin/tetherd" cmd/svc
 	gobuild darwin "$arch" "$bin/tether-relay" cmd/relay
-	# Tether.app without its tray: the tray needs cgo (AppKit), so it is
-	# built on a Mac (see README "Install" › macOS) and copied into
-	# Contents/MacOS/tether before sign.sh runs.
+	# Tether.app without its tray, which needs cgo (AppKit): a skeleton,
+	# kept apart in macos-skeleton/ (not in SHA256SUMS, no cask) until
+	# packaging/macos/finish.sh, on a Mac, builds the tray into it, signs
+	# it and writes tether_VERSION_darwin_ARCH.zip, the cask and the sums.
 	local s="$DIST/stage/tether_${VERSION}_darwin_$arch" app
 	app="$s/Tether.app/Contents"
 	mkdir -p "$app/MacOS" "$app/Resources" "$app/Library/LaunchAgents"
@@ -133,9 +161,12 @@ darwin() {
 	cp "$bin/tetherd" "$app/MacOS/tetherd"
 	cp packaging/macos/tetherd.plist "$app/Library/LaunchAgents/tetherd.plist"
 	go run packaging/macos/mkicns.go -in assets/connected.png -out "$app/Resources/Tether.icns"
-	packaging/macos/sign.sh "$s/Tether.app"
-	(cd "$s" && zip -qry "../../tether_${VERSION}_darwin_$arch.zip" Tether.app)
-	echo "  zip   $DIST/tether_${VERSION}_darwin_$arch.zip"
+	local k="$DIST/macos-skeleton"
+	mkdir -p "$k"
+	(cd "$s" && zip -qry "$k/tether_${VERSION}_darwin_$arch.skeleton.zip" Tether.app)
+	# finish.sh stamps the tray as build.sh stamped tetherd.
+	printf 'VERSION=%q\nCOMMIT=%q\nDATE=%q\n' "$VERSION" "$COMMIT" "$DATE" >"$k/build.env"
+	echo "  zip   $k/tether_${VERSION}_darwin_$arch.skeleton.zip (no tray yet: packaging/macos/finish.sh)"
 	local t="$DIST/stage/tether-relay_${VERSION}_darwin_$arch"
 	mkdir -p "$t"
 	cp "$bin/tether-relay" README.md "$t/"
@@ -147,16 +178,10 @@ for t in $TARGETS; do
 	"${t%/*}" "${t#*/}"
 done
 
-# The Homebrew cask, with the zips' checksums when both were built.
-sum() { [ -f "$1" ] && sha256sum "$1" | cut -d' ' -f1 || echo "@MISSING@"; }
-sed -e "s/@VERSION@/$VERSION/" \
-	-e "s/@SHA256_ARM64@/$(sum "$DIST/tether_${VERSION}_darwin_arm64.zip")/" \
-	-e "s/@SHA256_AMD64@/$(sum "$DIST/tether_${VERSION}_darwin_amd64.zip")/" \
-	packaging/macos/tether.rb.in >"$DIST/tether.rb"
-
 # SBOM (CycloneDX) of the module: every Go dependency the binaries link.
 GOFLAGS= go run "$CYCLONEDX" mod -licenses=false -json -output "$DIST/tether_${VERSION}_sbom.cdx.json" . 2>/dev/null
 echo "  sbom  $DIST/tether_${VERSION}_sbom.cdx.json"
 
-(cd "$DIST" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' | sort | xargs sha256sum >SHA256SUMS)
+# Every artifact at the top of dist/ (not bin/, stage/, macos-skeleton/).
+(cd "$DIST" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
 echo "  sums  $DIST/SHA256SUMS"
