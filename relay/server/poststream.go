@@ -157,6 +157,16 @@ type streamBook struct {
 	mu        sync.Mutex
 	byKey     map[string]*postStream
 	bySession map[string]*sessionStreams
+	// afterFunc, when set (tests), replaces time.AfterFunc.
+	afterFunc func(time.Duration, func())
+}
+
+func (k *streamBook) after(d time.Duration, f func()) {
+	if k.afterFunc != nil {
+		k.afterFunc(d, f)
+		return
+	}
+	time.AfterFunc(d, f)
 }
 
 func (k *streamBook) open(sid, token string, priming bool) *postStream {
@@ -302,11 +312,13 @@ func (k *streamBook) finish(st *postStream, fallback []byte, grace time.Duration
 	}
 	k.mu.Unlock()
 	close(st.ended)
-	time.AfterFunc(grace, func() {
+	k.after(grace, func() {
 		k.mu.Lock()
-		k.trimLocked(k.bySession[st.sid], st, len(st.events))
+		if !st.removed {
+			k.trimLocked(k.bySession[st.sid], st, len(st.events))
+		}
 		k.mu.Unlock()
-		time.AfterFunc(max(tombstoneTTL-grace, 0), func() {
+		k.after(max(tombstoneTTL-grace, 0), func() {
 			k.mu.Lock()
 			k.removeLocked(st)
 			k.mu.Unlock()
