@@ -337,6 +337,9 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 					continue
 				}
 				if err := p.event(ev); err != nil && msg == nil {
+					if errors.Is(err, errStreamLost) {
+						return giveUp("the stream was cut and outgrew what is kept for a resume", true)
+					}
 					return giveUp("client connection lost", true)
 				}
 			}

@@ -532,9 +532,11 @@ func (p *streamPump) resume(res *resumer) error {
 	o := res.out
 	o.startSSE()
 	p.startKeepalive()
-	if p.st.priming {
+	if p.st.priming && len(evs) == 0 {
 		// A new id: the go-sdk client counts a reconnection that brought
 		// no new id as a retry without progress and gives up after a few.
+		// Not before replayed events: its seq is newer than theirs, and a
+		// client cut right after it would resume past them.
 		seq := p.s.streams.prime(p.st)
 		if err := o.priming(eventID(p.st.key, seq)); err != nil {
 			return p.lose(err)

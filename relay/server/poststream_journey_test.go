@@ -474,3 +474,106 @@ func TestResumeIsPerSession(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 }
+
+// postSteps starts the steps call on session sid over plain HTTP and
+// returns its first event (step 1) and the response, whose body the
+// caller closes to cut the stream.
+func postSteps(t *testing.T, hc *http.Client, url, sid string) (*http.Response, *bufio.Reader, sseEvent) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(stepsCall))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", acceptBoth)
+	req.Header.Set(headerSession, sid)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	ev := nextEvent(t, br)
+	return resp, br, ev
+}
+
+// TestResumePriming: a 2025-11-25 stream starts with a priming event
+// (<key>.0, no data). A resumed connection with events to replay starts
+// with them (a priming id there would be newer than theirs, and a client
+// cut right after it would skip them); one with nothing to replay gets a
+// fresh priming id, newer than every id before, and the stream goes on
+// after it.
+func TestResumePriming(t *testing.T) {
+	r, _, hooks, step := streamRelay(t, 0, Limits{})
+	url := r.mcpURL("alice", "everything")
+	hc := authClient(mustToken(t, "alice", ScopeClient))
+	sid := openRawVersion(t, hc, url, "2025-11-25")
+
+	resp, br, prime := postSteps(t, hc, url, sid)
+	key, seq, ok := parseEventID(prime.id)
+	if !ok || seq != 0 || prime.data != "" {
+		t.Fatalf("first event %+v, want a priming event <key>.0 with no data", prime)
+	}
+	if ev := nextEvent(t, br); ev.id != eventID(key, 1) || !strings.Contains(ev.data, "step 1") {
+		t.Fatalf("second event %+v, want step 1 as %s", ev, eventID(key, 1))
+	}
+	resp.Body.Close()
+	expectHook(t, hooks, "held")
+	releaseStep(t, step)
+	expectHook(t, hooks, "buffered")
+
+	get := resumeRequest(t, hc, url, sid, eventID(key, 1))
+	expectHook(t, hooks, "resumed")
+	if ev := nextEvent(t, bufio.NewReader(get.Body)); ev.id != eventID(key, 2) || !strings.Contains(ev.data, "step 2") {
+		t.Fatalf("a resume with an event to replay starts with %+v, want step 2 as %s", ev, eventID(key, 2))
+	}
+	get.Body.Close()
+	expectHook(t, hooks, "held")
+
+	get = resumeRequest(t, hc, url, sid, eventID(key, 2))
+	expectHook(t, hooks, "resumed")
+	br = bufio.NewReader(get.Body)
+	ev := nextEvent(t, br)
+	_, pseq, ok := parseEventID(ev.id)
+	if !ok || pseq <= 2 || ev.data != "" {
+		t.Fatalf("a resume with nothing to replay starts with %+v, want a fresh priming id after .2", ev)
+	}
+	releaseStep(t, step)
+	ev = nextEvent(t, br)
+	if _, s3, _ := parseEventID(ev.id); s3 <= pseq || !strings.Contains(ev.data, "step 3") {
+		t.Fatalf("after the priming %d: %+v, want step 3 with a newer id", pseq, ev)
+	}
+	if ev := nextEvent(t, br); !strings.Contains(ev.data, "all steps done") {
+		t.Fatalf("then %+v, want the response", ev)
+	}
+}
+
+// TestClientCancelEndsHeldStream: a client that cancels its request
+// (notifications/cancelled) while the stream is held does not leave the
+// call held for the grace: it ends at once, and the relay sends no cancel
+// of its own.
+func TestClientCancelEndsHeldStream(t *testing.T) {
+	r, fb, hooks, _ := streamRelay(t, 0, Limits{}) // the default grace, 60 s
+	url := r.mcpURL("alice", "everything")
+	hc := authClient(mustToken(t, "alice", ScopeClient))
+	sid := openRaw(t, hc, url)
+
+	resp, _, _ := postSteps(t, hc, url, sid)
+	resp.Body.Close()
+	expectHook(t, hooks, "held")
+	if resp, body := rawPost(t, hc, url, sid, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"user gave up"}}`); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", resp.StatusCode, body)
+	}
+	select {
+	case p := <-fb.Cancelled:
+		if !strings.Contains(string(p), "user gave up") {
+			t.Fatalf("the bridge got %s, want the client's own cancel", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client's cancel never reached the bridge")
+	}
+	eventually(t, "the held call ends", func() bool {
+		return strings.Contains(r.metrics(t), `tether_relay_calls_total{status="cancelled"} 1`+"\n")
+	})
+	select {
+	case p := <-fb.Cancelled:
+		t.Fatalf("the relay sent a cancel of its own after the client's: %s", p)
+	default:
+	}
+}
