@@ -320,6 +320,16 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 		p.cancelled(rpcErrorBody(c.id, mcpwire.CodeUnavailable, "tether-relay: "+reason+"; the request was cancelled"))
 		return nil
 	}
+	// stop gives up after the stream could not go on (err from the pump).
+	stop := func(err error, reason string) []byte {
+		switch {
+		case errors.Is(err, errAbandoned):
+			return giveUp("the client cancelled the request", false)
+		case errors.Is(err, errStreamLost):
+			return giveUp("the stream was cut and outgrew what is kept for a resume", true)
+		}
+		return giveUp(reason, true)
+	}
 	fail := func(code int, msg, label string) []byte {
 		b.forgetCall(sess, c)
 		resp := rpcErrorBody(c.id, code, msg)
@@ -337,16 +347,16 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 					continue
 				}
 				if err := p.event(ev); err != nil && msg == nil {
-					if errors.Is(err, errStreamLost) {
-						return giveUp("the stream was cut and outgrew what is kept for a resume", true)
-					}
-					return giveUp("client connection lost", true)
+					return stop(err, "client connection lost")
 				}
 			}
 			if msg == nil {
-				if abandoned && p.st != nil {
-					p.release()
-					return giveUp("the client cancelled the request", false)
+				if abandoned {
+					// The client cancelled the request: a held stream ends
+					// now, a connected one is not held once it drops.
+					if err := p.abandon(); err != nil {
+						return stop(err, "")
+					}
 				}
 				continue
 			}
@@ -361,8 +371,8 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 			s.cancelAtBridge(b, sess, c, "timed out at the relay")
 			return fail(mcpwire.CodeTimeout, fmt.Sprintf("tether-relay: no answer from the bridge within %v; the request was cancelled", s.callTimeout()), "timeout")
 		case <-p.gone:
-			if p.lose(errClientGone) != nil {
-				return giveUp("client disconnected", true)
+			if err := p.lose(errClientGone); err != nil {
+				return stop(err, "client disconnected")
 			}
 		case <-p.graceC():
 			return giveUp(fmt.Sprintf("the stream was cut and not resumed within %v", s.resumeGrace()), true)
@@ -371,11 +381,11 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 			case errors.Is(err, errStaleResume):
 				return giveUp("the stream was resumed from an event that is no longer kept", true)
 			case err != nil:
-				return giveUp("client connection lost", true)
+				return stop(err, "client connection lost")
 			}
 		case <-p.keepaliveC():
-			if p.ping() != nil {
-				return giveUp("client connection lost", true)
+			if err := p.ping(); err != nil {
+				return stop(err, "client connection lost")
 			}
 		case <-sess.done:
 			return fail(mcpwire.CodeUnavailable, "tether-relay: the session was closed", "unavailable")

@@ -86,7 +86,8 @@ func (s *Server) resumable(sess *session) bool {
 	return s.resumeGrace() > 0 && !sess.ephemeral && sess.version >= resumeVersion && !mcpwire.IsModern(sess.version)
 }
 
-// hook tells a test what a stream did: "held", "buffered", "resumed".
+// hook tells a test what a stream did: "held", "buffered", "resumed",
+// "abandoned".
 func (s *Server) hook(event string) {
 	if s.onStream != nil {
 		s.onStream(event)
@@ -373,6 +374,7 @@ var (
 	errStreamLost  = errors.New("the stream lost events its client never got")
 	errStaleResume = errors.New("resumed from an event that is no longer kept")
 	errClientGone  = errors.New("client disconnected")
+	errAbandoned   = errors.New("the client cancelled the request")
 )
 
 // streamPump writes one POST's answer: as a resumable stream once st is
@@ -392,6 +394,7 @@ type streamPump struct {
 	written   int  // the newest seq written to a connection
 	lost      int  // st.lost, as add reported it
 	finished  bool
+	abandoned bool        // the client cancelled the request: never held
 	grace     *time.Timer // running while held
 	keepalive *time.Ticker
 }
@@ -470,6 +473,9 @@ func (p *streamPump) release() {
 // resume (nil) when its client may hold an id it can resume from, else err.
 func (p *streamPump) lose(err error) error {
 	p.release()
+	if p.abandoned {
+		return errAbandoned
+	}
 	if p.st == nil || p.finished || !p.idSent || p.lost > p.written {
 		return err
 	}
@@ -477,6 +483,22 @@ func (p *streamPump) lose(err error) error {
 		p.grace = time.NewTimer(p.s.resumeGrace())
 	}
 	p.s.hook("held")
+	return nil
+}
+
+// abandon records that the client cancelled the request (its
+// notifications/cancelled went to the bridge): a held stream has no one to
+// wait for any more (errAbandoned), and a connected one is not held when
+// its connection drops. A stream that is not resumable is left as it was.
+func (p *streamPump) abandon() error {
+	if p.st == nil {
+		return nil
+	}
+	p.abandoned = true
+	p.s.hook("abandoned")
+	if p.sink == nil {
+		return errAbandoned
+	}
 	return nil
 }
 

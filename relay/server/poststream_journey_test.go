@@ -480,7 +480,13 @@ func TestResumeIsPerSession(t *testing.T) {
 // caller closes to cut the stream.
 func postSteps(t *testing.T, hc *http.Client, url, sid string) (*http.Response, *bufio.Reader, sseEvent) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(stepsCall))
+	return postStepsID(t, hc, url, sid, 7)
+}
+
+func postStepsID(t *testing.T, hc *http.Client, url, sid string, id int) (*http.Response, *bufio.Reader, sseEvent) {
+	t.Helper()
+	body := strings.Replace(stepsCall, `"id":7`, fmt.Sprintf(`"id":%d`, id), 1)
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", acceptBoth)
 	req.Header.Set(headerSession, sid)
@@ -547,33 +553,78 @@ func TestResumePriming(t *testing.T) {
 // TestClientCancelEndsHeldStream: a client that cancels its request
 // (notifications/cancelled) while the stream is held does not leave the
 // call held for the grace: it ends at once, and the relay sends no cancel
-// of its own.
+// of its own. Nor is a stream held whose client cancelled it while still
+// connected and then dropped the connection.
 func TestClientCancelEndsHeldStream(t *testing.T) {
 	r, fb, hooks, _ := streamRelay(t, 0, Limits{}) // the default grace, 60 s
+	// stubborn reports progress, then ignores cancellation until the test
+	// lets it go: its late answer cannot end the stream first.
+	release := make(chan struct{})
+	defer close(release)
+	mcp.AddTool(fb.srv, &mcp.Tool{Name: "stubborn", Description: "progress, then wait for the test"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in noIn) (*mcp.CallToolResult, any, error) {
+			req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Message: "started"})
+			<-release
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "late"}}}, nil, nil
+		})
 	url := r.mcpURL("alice", "everything")
 	hc := authClient(mustToken(t, "alice", ScopeClient))
 	sid := openRaw(t, hc, url)
+	call := func(id int) *http.Response {
+		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"stubborn","arguments":{},"_meta":{"progressToken":"s%d"}}}`, id, id)
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", acceptBoth)
+		req.Header.Set(headerSession, sid)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := nextEvent(t, bufio.NewReader(resp.Body)); !strings.Contains(ev.data, "started") {
+			t.Fatalf("first event %+v", ev)
+		}
+		return resp
+	}
+	cancelCall := func(id int, reason string) {
+		t.Helper()
+		msg := fmt.Sprintf(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":%d,"reason":%q}}`, id, reason)
+		if resp, body := rawPost(t, hc, url, sid, msg); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("cancel: %d %s", resp.StatusCode, body)
+		}
+		select {
+		case p := <-fb.Cancelled:
+			if !strings.Contains(string(p), reason) {
+				t.Fatalf("the bridge got %s, want the client's own cancel", p)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the client's cancel never reached the bridge")
+		}
+	}
+	ended := func(n int) {
+		t.Helper()
+		eventually(t, "the call ends", func() bool {
+			return strings.Contains(r.metrics(t), fmt.Sprintf(`tether_relay_calls_total{status="cancelled"} %d`+"\n", n))
+		})
+		select {
+		case p := <-fb.Cancelled:
+			t.Fatalf("the relay sent a cancel of its own after the client's: %s", p)
+		default:
+		}
+	}
 
-	resp, _, _ := postSteps(t, hc, url, sid)
+	// Held, then cancelled.
+	resp := call(1)
 	resp.Body.Close()
 	expectHook(t, hooks, "held")
-	if resp, body := rawPost(t, hc, url, sid, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"user gave up"}}`); resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("cancel: %d %s", resp.StatusCode, body)
-	}
-	select {
-	case p := <-fb.Cancelled:
-		if !strings.Contains(string(p), "user gave up") {
-			t.Fatalf("the bridge got %s, want the client's own cancel", p)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client's cancel never reached the bridge")
-	}
-	eventually(t, "the held call ends", func() bool {
-		return strings.Contains(r.metrics(t), `tether_relay_calls_total{status="cancelled"} 1`+"\n")
-	})
-	select {
-	case p := <-fb.Cancelled:
-		t.Fatalf("the relay sent a cancel of its own after the client's: %s", p)
-	default:
-	}
+	cancelCall(1, "user gave up")
+	expectHook(t, hooks, "abandoned")
+	ended(1)
+
+	// Cancelled while connected, then dropped.
+	resp = call(2)
+	cancelCall(2, "changed my mind")
+	expectHook(t, hooks, "abandoned")
+	resp.Body.Close()
+	ended(2)
+	noHook(t, hooks)
 }

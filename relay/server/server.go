@@ -114,7 +114,8 @@ type Server struct {
 	// for a bridge ("bridge") or for a server to start ("server").
 	onWait func(what string)
 	// onStream, when set (tests), is called when a resumable POST stream
-	// is held, buffers an event while held, or is resumed (see hook).
+	// is held, buffers an event while held, is resumed, or its client
+	// cancels it (see hook).
 	onStream func(event string)
 
 	initOnce sync.Once
