@@ -28,7 +28,10 @@ import (
 // token and `Last-Event-ID: <key>.<n>` gets the events after n and then the
 // rest of the stream live, up to and including the response. A grace that
 // ends without such a GET cancels the call as before (notifications/
-// cancelled to the bridge).
+// cancelled to the bridge); a client that comes back later gets a
+// JSON-RPC error for its request from the stream's tombstone. After the
+// response, the stream's events stay for the grace as well, so a response
+// lost in the cut is replayed.
 //
 // One goroutine owns a live stream: the POST's handler (await, the
 // "pump"), which stays up while the stream is held — so a held stream
