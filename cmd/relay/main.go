@@ -36,6 +36,7 @@ Usage:
   tether-relay serve --listen ADDR --secret-file FILE [--db LOCATION] [--call-timeout D]
                      [--public-url URL]... [--allow-origin ORIGIN]... [--oauth=false]
                      [--body-timeout D] [--bridge-wait D] [--start-wait D] [--session-idle D] [--session-max-age D]
+                     [--resume-grace D]
                      [--tls-cert FILE --tls-key FILE | --acme-domain NAME... [--acme-email E]]
                      [--trusted-proxy CIDR]...
                      [--client-rate N] [--max-sessions N] [--max-inflight N] [--max-streams N] [--max-body BYTES]
@@ -85,6 +86,10 @@ serve
     --session-idle D     end a client session unused this long (default 30m)
     --session-max-age D  longest life of a session id (default 24h; sooner
                          when the client's token expires)
+    --resume-grace D     how long a call whose SSE answer was cut (a network
+                         blip) is held for its client to resume the stream
+                         (GET with Last-Event-ID) before it is cancelled
+                         (default 60s; 0: streams are not resumable)
   Limits per client token (0: no limit; over one: 429 with Retry-After):
     --client-rate N      requests per second, burst 2N (default 200)
     --max-sessions N     live sessions; beyond it the least recently used idle
@@ -231,6 +236,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	startWait := fs.Duration("start-wait", server.DefaultStartWait, "how long an initialize waits for a server that is starting (0: not at all)")
 	sessionIdle := fs.Duration("session-idle", server.DefaultSessionIdleTimeout, "end a client session unused for this long")
 	sessionMaxAge := fs.Duration("session-max-age", server.DefaultSessionMaxAge, "longest life of a client session id (sooner when its token expires)")
+	resumeGrace := fs.Duration("resume-grace", server.DefaultResumeGrace, "how long a call whose SSE answer was cut is held for its client to resume the stream (GET with Last-Event-ID) before it is cancelled (0: streams are not resumable)")
 	authHeader := fs.String("auth-header", "", "a header an authenticating proxy (--trusted-proxy) sets to the signed-in user's id, e.g. X-Forwarded-User")
 	var tlsf tlsFlags
 	tlsf.register(fs)
@@ -296,7 +302,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Verifier: &server.Verifier{Secret: secret, Audiences: publicURLs, Revocations: revoked},
 		Logger:   logger, CallTimeout: *callTimeout,
 		BridgeWait: orNegative(*bridgeWait), StartWait: orNegative(*startWait),
-		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge,
+		SessionIdleTimeout: *sessionIdle, SessionMaxAge: *sessionMaxAge, ResumeGrace: orNegative(*resumeGrace),
 		PublicURLs: publicURLs, AllowOrigins: allowOrigins, BodyTimeout: *bodyTimeout,
 		Limits: limits(), MetricsToken: metricsToken,
 		// The device flow and connect codes; their pages take the

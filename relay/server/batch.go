@@ -154,7 +154,7 @@ func (s *Server) awaitInBatch(ctx context.Context, r *http.Request, b *bridgeCon
 	for {
 		select {
 		case <-c.wake:
-			events, msg := b.take(c)
+			events, msg, _ := b.take(c)
 			for _, ev := range events {
 				b.toStream(sess, ev)
 			}

@@ -49,6 +49,11 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	if r.Method == http.MethodGet {
 		liftReadDeadline(w) // no body; the stream may stay open for hours
+		// A resume of a POST stream needs no bridge: the stream is the
+		// relay's (poststream.go).
+		if s.resumeGET(w, r, dev, name, claims) {
+			return
+		}
 	}
 	// A bridge that is reconnecting (sleep, network change, relay or
 	// tetherd restart) is waited for, briefly, rather than refused.
@@ -245,6 +250,9 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 			writeRPCError(w, http.StatusServiceUnavailable, nil, mcpwire.CodeUnavailable, "bridge unavailable: "+err.Error())
 			return
 		}
+		if pk.Method == "notifications/cancelled" {
+			b.clientCancelled(sess, body)
+		}
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
@@ -290,7 +298,9 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 // the call arrive first; the response is plain JSON unless something had
 // to be streamed before it (progress, a server→client request) or the
 // client accepts only SSE, in which case the response is an SSE stream
-// that ends with the response. It returns the message written last, or
+// that ends with the response. In a session that can resume streams the
+// stream carries event ids and outlives a dropped connection for a while
+// (streamPump, poststream.go). It returns the message written last, or
 // nil when the client went away.
 //
 // newID, when set, is the session id an initialize opens: it goes out in
@@ -300,30 +310,58 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 	timer := time.NewTimer(s.callTimeout())
 	defer timer.Stop()
 	out := &responder{w: w, rc: http.NewResponseController(w), stateless: stateless, forceSSE: !jsonOK, sessionID: newID}
+	// An initialize's client has no session id to resume with yet.
+	p := s.newPump(r, out, sess, sseOK && newID == "" && s.resumable(sess))
+	defer p.close()
+	// giveUp ends a call whose client is gone; the bridge is told unless
+	// the client cancelled the call itself (its notification went there).
+	giveUp := func(reason string, tellBridge bool) []byte {
+		b.forgetCall(sess, c)
+		if tellBridge {
+			s.cancelAtBridge(b, sess, c, reason)
+		}
+		s.metrics.observeCall("cancelled", time.Since(start))
+		p.cancelled(rpcErrorBody(c.id, mcpwire.CodeUnavailable, "tether-relay: "+reason+"; the request was cancelled"))
+		return nil
+	}
+	// stop gives up after the stream could not go on (err from the pump).
+	stop := func(err error, reason string) []byte {
+		switch {
+		case errors.Is(err, errAbandoned):
+			return giveUp("the client cancelled the request", false)
+		case errors.Is(err, errStreamLost):
+			return giveUp("the stream was cut and outgrew what is kept for a resume", true)
+		}
+		return giveUp(reason, true)
+	}
 	fail := func(code int, msg, label string) []byte {
 		b.forgetCall(sess, c)
 		resp := rpcErrorBody(c.id, code, msg)
 		s.metrics.observeCall(label, time.Since(start))
-		out.final(resp)
+		p.final(c.id, resp)
 		return resp
 	}
 	for {
 		select {
 		case <-c.wake:
-			events, msg := b.take(c)
+			events, msg, abandoned := b.take(c)
 			for _, ev := range events {
 				if !sseOK {
 					b.toStream(sess, ev)
 					continue
 				}
-				if err := out.event(ev); err != nil && msg == nil {
-					b.forgetCall(sess, c)
-					s.cancelAtBridge(b, sess, c, "client connection lost")
-					s.metrics.observeCall("cancelled", time.Since(start))
-					return nil
+				if err := p.event(ev); err != nil && msg == nil {
+					return stop(err, "client connection lost")
 				}
 			}
 			if msg == nil {
+				if abandoned {
+					// The client cancelled the request: a held stream ends
+					// now, a connected one is not held once it drops.
+					if err := p.abandon(); err != nil {
+						return stop(err, "")
+					}
+				}
 				continue
 			}
 			label := "ok"
@@ -331,16 +369,28 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 				label = "error"
 			}
 			s.metrics.observeCall(label, time.Since(start))
-			out.final(msg)
+			p.final(c.id, msg)
 			return msg
 		case <-timer.C:
 			s.cancelAtBridge(b, sess, c, "timed out at the relay")
 			return fail(mcpwire.CodeTimeout, fmt.Sprintf("tether-relay: no answer from the bridge within %v; the request was cancelled", s.callTimeout()), "timeout")
-		case <-r.Context().Done():
-			b.forgetCall(sess, c)
-			s.cancelAtBridge(b, sess, c, "client disconnected")
-			s.metrics.observeCall("cancelled", time.Since(start))
-			return nil
+		case <-p.gone:
+			if err := p.lose(errClientGone); err != nil {
+				return stop(err, "client disconnected")
+			}
+		case <-p.graceC():
+			return giveUp(fmt.Sprintf("the stream was cut and not resumed within %v", s.resumeGrace()), true)
+		case res := <-p.attachC():
+			switch err := p.resume(res); {
+			case errors.Is(err, errStaleResume):
+				return giveUp("the stream was resumed from an event that is no longer kept", true)
+			case err != nil:
+				return stop(err, "client connection lost")
+			}
+		case <-p.keepaliveC():
+			if err := p.ping(); err != nil {
+				return stop(err, "client connection lost")
+			}
 		case <-sess.done:
 			return fail(mcpwire.CodeUnavailable, "tether-relay: the session was closed", "unavailable")
 		case <-b.done:
@@ -646,7 +696,10 @@ func (o *responder) startSSE() {
 	o.started = true
 }
 
-func (o *responder) event(msg []byte) error {
+func (o *responder) event(msg []byte) error { return o.eventID("", msg) }
+
+// eventID writes msg as an SSE event, with the event id when one is given.
+func (o *responder) eventID(id string, msg []byte) error {
 	if !o.started {
 		o.startSSE()
 	}
@@ -658,7 +711,12 @@ func (o *responder) event(msg []byte) error {
 		}
 	}
 	var buf bytes.Buffer
-	buf.Grow(len(msg) + 24)
+	buf.Grow(len(msg) + len(id) + 30)
+	if id != "" {
+		buf.WriteString("id: ")
+		buf.WriteString(id)
+		buf.WriteByte('\n')
+	}
 	buf.WriteString("event: message\ndata: ")
 	buf.Write(msg)
 	buf.WriteString("\n\n")

@@ -27,6 +27,9 @@ type metrics struct {
 	// sessionsResumed counts 2025-era sessions re-created on a socket
 	// that had not seen them (bridge reconnect, relay or tetherd restart).
 	sessionsResumed atomic.Uint64
+	// streamsResumed counts POST streams resumed by a GET with
+	// Last-Event-ID (poststream.go).
+	streamsResumed atomic.Uint64
 	// takeovers counts bridges that took a slot held with the same token.
 	takeovers atomic.Uint64
 
@@ -147,6 +150,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(&b, "# HELP tether_relay_sessions_resumed_total Client sessions re-created on a new bridge socket or relay process.\n")
 	fmt.Fprintf(&b, "# TYPE tether_relay_sessions_resumed_total counter\n")
 	fmt.Fprintf(&b, "tether_relay_sessions_resumed_total %d\n", m.sessionsResumed.Load())
+
+	fmt.Fprintf(&b, "# HELP tether_relay_streams_resumed_total POST streams resumed with Last-Event-ID after their connection dropped.\n")
+	fmt.Fprintf(&b, "# TYPE tether_relay_streams_resumed_total counter\n")
+	fmt.Fprintf(&b, "tether_relay_streams_resumed_total %d\n", m.streamsResumed.Load())
 
 	fmt.Fprintf(&b, "# HELP tether_relay_slot_takeovers_total Bridges that took a dev slot held by a bridge with the same token.\n")
 	fmt.Fprintf(&b, "# TYPE tether_relay_slot_takeovers_total counter\n")

@@ -146,7 +146,7 @@ func (s *Server) replay(b *bridgeConn, sess *session, sc *sessionClaims) error {
 	for {
 		select {
 		case <-c.wake:
-			_, resp := b.take(c)
+			_, resp, _ := b.take(c)
 			if resp == nil {
 				continue
 			}

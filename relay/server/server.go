@@ -64,6 +64,13 @@ type Server struct {
 	// StartWait is how long a request waits for a server that is starting
 	// (default DefaultStartWait; negative: do not wait).
 	StartWait time.Duration
+	// ResumeGrace is how long a 2025-era POST stream whose client
+	// connection dropped before the response is held for a GET with
+	// Last-Event-ID before the call is cancelled (default
+	// DefaultResumeGrace; negative: streams are not resumable, they carry
+	// no event ids and a dropped one cancels its call at once). See
+	// poststream.go.
+	ResumeGrace time.Duration
 
 	// BodyTimeout bounds how long a client may take to send a request's
 	// headers' promised body (default DefaultBodyTimeout). Without it a
@@ -106,6 +113,10 @@ type Server struct {
 	// onWait, when set (tests), is called when a request starts waiting
 	// for a bridge ("bridge") or for a server to start ("server").
 	onWait func(what string)
+	// onStream, when set (tests), is called when a resumable POST stream
+	// is held, buffers an event while held, is resumed, or its client
+	// cancels it (see hook).
+	onStream func(event string)
 
 	initOnce sync.Once
 	mux      *http.ServeMux
@@ -117,8 +128,9 @@ type Server struct {
 
 	stopWatch chan struct{} // closed by Shutdown: ends watchRevocations
 
-	signer *sessionSigner
-	book   sessionBook
+	signer  *sessionSigner
+	book    sessionBook
+	streams streamBook // resumable POST streams (poststream.go)
 
 	// activity is what the web page shows: last calls, change wake-ups.
 	activity activity

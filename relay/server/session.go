@@ -61,6 +61,9 @@ type call struct {
 	// guarded by bridgeConn.mu
 	events [][]byte // messages with `related` = this id, at most eventQueue
 	resp   []byte   // the response, once it came
+	// abandoned: the client sent notifications/cancelled for this request
+	// (a held stream then ends at once instead of waiting for a resume).
+	abandoned bool
 }
 
 // poke wakes the handler without blocking; one pending wake is enough.
@@ -72,13 +75,36 @@ func (c *call) poke() {
 }
 
 // take returns what was left for c since the last take: related messages
-// in arrival order, then the response if it came.
-func (b *bridgeConn) take(c *call) (events [][]byte, resp []byte) {
+// in arrival order, then the response if it came; abandoned once the
+// client cancelled the request.
+func (b *bridgeConn) take(c *call) (events [][]byte, resp []byte, abandoned bool) {
 	b.mu.Lock()
-	events, resp = c.events, c.resp
+	events, resp, abandoned = c.events, c.resp, c.abandoned
 	c.events = nil
 	b.mu.Unlock()
-	return events, resp
+	return events, resp, abandoned
+}
+
+// clientCancelled marks the call a client's notifications/cancelled (msg,
+// already forwarded to the bridge) names as abandoned, and wakes it.
+func (b *bridgeConn) clientCancelled(sess *session, msg []byte) {
+	var n struct {
+		Params struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(msg, &n) != nil || len(n.Params.RequestID) == 0 {
+		return
+	}
+	b.mu.Lock()
+	c := sess.calls[idKey(n.Params.RequestID)]
+	if c != nil {
+		c.abandoned = true
+	}
+	b.mu.Unlock()
+	if c != nil {
+		c.poke()
+	}
 }
 
 var errDuplicateID = errors.New("a request with this id is already in flight in this session")

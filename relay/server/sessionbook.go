@@ -74,6 +74,16 @@ func (k *sessionBook) take(id string, now time.Time, idle time.Duration) bool {
 	return true
 }
 
+// ended reports whether id ended here (DELETE, idle, evicted); unlike
+// take it changes nothing.
+func (k *sessionBook) ended(id string) bool {
+	h := sessionHash(id)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.entries[h]
+	return ok && e.ended
+}
+
 func (k *sessionBook) put(h [32]byte, e bookEntry) {
 	k.mu.Lock()
 	k.putLocked(h, e)
