@@ -39,6 +39,13 @@ const userCookie = "test-user"
 // address, then the same port under each of moreNames.
 func newOAuthRelay(t *testing.T, cfg OAuthConfig, moreNames ...string) *oauthRelay {
 	t.Helper()
+	return newOAuthRelayWith(t, cfg, nil, moreNames...)
+}
+
+// newOAuthRelayWith is newOAuthRelay with setup applied to the Server
+// before it starts.
+func newOAuthRelayWith(t *testing.T, cfg OAuthConfig, setup func(*Server), moreNames ...string) *oauthRelay {
+	t.Helper()
 	st := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "relay.db"))
 	// A long poll: the relay refreshes its revocations itself when it
 	// revokes a grant, which is what these tests check.
@@ -70,6 +77,9 @@ func newOAuthRelay(t *testing.T, cfg OAuthConfig, moreNames ...string) *oauthRel
 		urls = append(urls, "http://"+net.JoinHostPort(n, port))
 	}
 	srv.PublicURLs, srv.Verifier.Audiences = urls, urls
+	if setup != nil {
+		setup(srv)
+	}
 	ts.Start()
 	t.Cleanup(func() {
 		srv.Close()
