@@ -1,8 +1,10 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,5 +105,63 @@ func TestOAuthLimitsFollowTheGrant(t *testing.T) {
 	other, _ := c.mustTokens(c.code("alice", res))
 	if st, _ := mcpStatus(t, other, res); st != 200 {
 		t.Fatalf("another grant: %d, want its own budget", st)
+	}
+}
+
+// TestOAuthWithoutResource: a client that sends no resource (Claude.ai's
+// custom connectors, older Claude Code and Codex) gets a grant for all of
+// the signed-in user's servers, and the consent page says so; the token
+// request may omit resource or name that audience, and nothing else.
+func TestOAuthWithoutResource(t *testing.T) {
+	o := newOAuthRelay(t, OAuthConfig{})
+	dialFakeBridge(t, o.testRelay, "alice")
+	dialFakeBridge(t, o.testRelay, "bob")
+	c := o.register(t, "no resource", "http://127.0.0.1:5555/cb")
+	b := o.browser(t, "alice")
+	devWide := o.ts.URL + "/mcp/alice"
+
+	f, page := b.consentForm(c.authURL("", "resource", ""))
+	if !strings.Contains(page, "all your servers") {
+		t.Fatalf("consent page does not say the app gets all servers:\n%s", page)
+	}
+	if f.Get("resource") != devWide {
+		t.Fatalf("consent form resource %q, want %q", f.Get("resource"), devWide)
+	}
+	q := b.submit(o.ts.URL, f, "approve")
+	access, refresh := c.mustTokens(q.Get("code"))
+	for _, name := range []string{"everything", "other"} {
+		if st, _ := mcpStatus(t, access, o.mcpURL("alice", name)); st == http.StatusUnauthorized || st == http.StatusForbidden {
+			t.Fatalf("dev-wide token on alice's %s: %d", name, st)
+		}
+	}
+	if st, _ := mcpStatus(t, access, o.mcpURL("bob", "everything")); st != http.StatusForbidden {
+		t.Fatalf("alice's token on bob's server: %d, want 403", st)
+	}
+	var apps []connectedApp
+	if _, body := b.do("GET", o.ts.URL+"/oauth/apps", nil); json.Unmarshal([]byte(body), &apps) != nil ||
+		len(apps) != 1 || apps[0].Resource != devWide {
+		t.Fatalf("connected apps: %s", body)
+	}
+	// Refresh: without resource, or with the grant's audience.
+	_, refresh = c.refreshed(refresh)
+	st, m := c.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "resource": {devWide + "/"}})
+	if st != 200 {
+		t.Fatalf("refresh naming the grant's audience: %d %v", st, m)
+	}
+	st, m = c.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {m["refresh_token"].(string)},
+		"resource": {o.ts.URL + "/mcp/bob"}})
+	wantOAuthError(t, "refresh naming another audience", st, m, "invalid_target")
+
+	// A code of a resource-less request, redeemed without resource.
+	f, _ = b.consentForm(c.authURL("", "resource", ""))
+	q = b.submit(o.ts.URL, f, "approve")
+	st, m = c.token(url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {c.redirect},
+		"code_verifier": {verifier}, "resource": {o.ts.URL + "/mcp/alice/everything"}})
+	wantOAuthError(t, "code redeemed for another resource than the grant's", st, m, "invalid_target")
+
+	// A resource that is not ours is still refused.
+	resp, _ := b.do("GET", c.authURL("https://elsewhere.example/mcp/alice"), nil)
+	if q := redirectQuery(t, resp); q.Get("error") != "invalid_target" {
+		t.Fatalf("foreign resource: %v", q)
 	}
 }

@@ -420,7 +420,6 @@ func TestOAuthAuthorizeRefusals(t *testing.T) {
 	}{
 		{"plain PKCE", []string{"code_challenge_method", "plain", "code_challenge", verifier}, "invalid_request"},
 		{"no PKCE", []string{"code_challenge", "", "code_challenge_method", ""}, "invalid_request"},
-		{"missing resource", []string{"resource", ""}, "invalid_target"},
 		{"foreign resource", []string{"resource", "https://elsewhere.example/mcp/alice/everything"}, "invalid_target"},
 		{"another user's server", []string{"resource", o.mcpURL("bob", "everything")}, "invalid_target"},
 		{"unknown scope", []string{"scope", "admin"}, "invalid_scope"},
