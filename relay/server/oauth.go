@@ -222,8 +222,9 @@ func validServerName(name string) bool {
 }
 
 // mcpAuthError is authError for the MCP endpoints: with OAuth on, the
-// challenge names the resource's metadata (RFC 9728 §5.1), and a missing
-// scope is an insufficient_scope with the scope to step up to.
+// challenge names the resource's metadata (RFC 9728 §5.1) and the scope to
+// ask for, and a missing scope is an insufficient_scope with the scope to
+// step up to.
 func (s *Server) mcpAuthError(w http.ResponseWriter, r *http.Request, code int, err error) {
 	dev, name := r.PathValue("dev"), r.PathValue("server")
 	// The path is decoded: a name that could break out of the quoted
@@ -236,7 +237,10 @@ func (s *Server) mcpAuthError(w http.ResponseWriter, r *http.Request, code int, 
 	challenge := `Bearer realm="tether-relay", resource_metadata="` + prm + `"`
 	switch {
 	case code == http.StatusUnauthorized && err != ErrNoToken:
-		challenge += `, error="invalid_token"`
+		challenge += `, scope="` + scopeMCP + `", error="invalid_token"`
+	case code == http.StatusUnauthorized:
+		// The scope to ask for (MCP 2025-11-25 says a 401 SHOULD name it).
+		challenge += `, scope="` + scopeMCP + `"`
 	case code == http.StatusForbidden && isInsufficientScope(err):
 		challenge += `, error="insufficient_scope", scope="` + scopeMCP + `"`
 	}

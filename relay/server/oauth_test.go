@@ -177,7 +177,7 @@ func TestOAuthJourneyGoSDK(t *testing.T) {
 	base, mcpURL := o.ts.URL, o.mcpURL("alice", "everything")
 
 	resp, _ := rawPost(t, http.DefaultClient, mcpURL, "", initBody)
-	want := `Bearer realm="tether-relay", resource_metadata="` + base + `/.well-known/oauth-protected-resource/mcp/alice/everything"`
+	want := `Bearer realm="tether-relay", resource_metadata="` + base + `/.well-known/oauth-protected-resource/mcp/alice/everything", scope="mcp"`
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != want {
 		t.Fatalf("no token: %d %q, want 401 %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), want)
 	}
@@ -597,8 +597,8 @@ func TestOAuthAudience(t *testing.T) {
 		t.Fatalf("own server: %d", st)
 	}
 	st, challenge := mcpStatus(t, one, o.mcpURL("alice", "other"))
-	if st != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) ||
-		!strings.Contains(challenge, "/.well-known/oauth-protected-resource/mcp/alice/other") {
+	if st != http.StatusUnauthorized || challenge != `Bearer realm="tether-relay", resource_metadata="`+o.ts.URL+
+		`/.well-known/oauth-protected-resource/mcp/alice/other", scope="mcp", error="invalid_token"` {
 		t.Fatalf("server A's token on server B: %d %q", st, challenge)
 	}
 	for _, tok := range []string{one, all} {
@@ -626,7 +626,8 @@ func TestOAuthAudience(t *testing.T) {
 
 	// Step-up: a token without the client scope.
 	st, challenge = mcpStatus(t, mustToken(t, "alice", ScopeBridge), o.mcpURL("alice", "everything"))
-	if st != http.StatusForbidden || !strings.Contains(challenge, `error="insufficient_scope", scope="mcp"`) {
+	if st != http.StatusForbidden || challenge != `Bearer realm="tether-relay", resource_metadata="`+o.ts.URL+
+		`/.well-known/oauth-protected-resource/mcp/alice/everything", error="insufficient_scope", scope="mcp"` {
 		t.Fatalf("bridge token on MCP: %d %q", st, challenge)
 	}
 
