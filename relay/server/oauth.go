@@ -97,15 +97,22 @@ type oauthServer struct {
 	// (anyone may register; only a user's consent grants anything), so
 	// this is what keeps a script from filling the clients table.
 	registrations *rate.Limiter
+	// registerLimits bounds DCR per client address, so one address cannot
+	// spend the whole relay's budget above and lock everyone else out.
+	registerLimits *keyedLimits
 	// authorizeLimits bounds GET /oauth/authorize per client address: it
 	// needs no sign-in and may fetch a client metadata document.
 	authorizeLimits *keyedLimits
 }
 
 // Registration budget: a burst for a busy minute, then a steady trickle.
+// Per address: a client registers once per install (or per sign-in), so
+// a handful in a row, then one every 30 s, leaves room for a busy NAT.
 const (
-	registerRate  = rate.Limit(2) // per second
-	registerBurst = 60
+	registerRate      = rate.Limit(2) // per second
+	registerBurst     = 60
+	registerAddrEvery = 30 * time.Second
+	registerAddrBurst = 10
 )
 
 func (s *Server) initOAuth(mux *http.ServeMux) {
@@ -119,7 +126,8 @@ func (s *Server) initOAuth(mux *http.ServeMux) {
 	mac := hmac.New(sha256.New, s.Verifier.Secret)
 	mac.Write([]byte("tether-relay oauth nonce key"))
 	o := &oauthServer{cfg: *s.OAuth, s: s, issuer: normalizeAudience(s.PublicURLs[0]), key: mac.Sum(nil),
-		registrations: rate.NewLimiter(registerRate, registerBurst), authorizeLimits: newKeyedLimits(authorizeEvery, authorizeBurst)}
+		registrations: rate.NewLimiter(registerRate, registerBurst), authorizeLimits: newKeyedLimits(authorizeEvery, authorizeBurst),
+		registerLimits: newKeyedLimits(registerAddrEvery, registerAddrBurst)}
 	o.cimd = newCIMDFetcher(o.cfg.CIMDAllowPrivate, o.cfg.CIMDRootCAs)
 	s.oauth = o
 	// The metadata, token and registration endpoints answer any origin:

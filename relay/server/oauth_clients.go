@@ -163,6 +163,12 @@ func (o *oauthServer) handleRegister(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is unreadable or over 64 KiB")
 		return
 	}
+	// The address first: a refused address takes nothing from the
+	// relay-wide budget.
+	if wait, ok := o.registerLimits.allow(clientIP(r), o.s.clock()); !ok {
+		tooMany(w, wait, "temporarily_unavailable")
+		return
+	}
 	if !o.registrations.AllowN(o.s.clock(), 1) {
 		w.Header().Set("Retry-After", "1")
 		oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "too many registrations; try again shortly")
