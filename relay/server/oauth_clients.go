@@ -46,6 +46,10 @@ type clientMetadata struct {
 // maxClientMetadata caps a DCR body and a fetched CIMD.
 const maxClientMetadata = 64 << 10
 
+// registeredClientPrefix starts the id of every dynamically registered
+// client; the janitor deletes only these (see unusedClientAge).
+const registeredClientPrefix = "tc_"
+
 // parseClientMetadata decodes and checks client metadata. For a CIMD
 // (cimdURL set) the document's client_id must be its URL and only public
 // clients are accepted; a DCR client's auth method becomes "none" (the
@@ -184,7 +188,7 @@ func (o *oauthServer) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := o.s.clock()
-	m.ClientID = "tc_" + secret(16)
+	m.ClientID = registeredClientPrefix + secret(16)
 	if m.ClientName == "" {
 		m.ClientName = "unnamed client"
 	}
