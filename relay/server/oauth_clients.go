@@ -227,6 +227,9 @@ type cimdFetcher struct {
 	// /oauth/authorize, so without it the relay could be made to hammer
 	// one site with distinct URLs (each a cache miss).
 	hosts *keyedLimits
+	// timeout bounds one fetch, connection to last byte (cimdTimeout;
+	// tests shorten it).
+	timeout time.Duration
 }
 
 // errCIMDBusy: the document's host was fetched too often lately.
@@ -264,8 +267,9 @@ func newCIMDFetcher(allowPrivate bool, roots *x509.CertPool) *cimdFetcher {
 	return &cimdFetcher{
 		client: &http.Client{Transport: tr, Timeout: cimdTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		cache: cimdCache{m: map[string]cimdEntry{}},
-		hosts: newKeyedLimits(cimdHostEvery, cimdHostBurst),
+		cache:   cimdCache{m: map[string]cimdEntry{}},
+		hosts:   newKeyedLimits(cimdHostEvery, cimdHostBurst),
+		timeout: cimdTimeout,
 	}
 }
 
@@ -343,7 +347,7 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (oauthClient, time.D
 	if err := checkCIMDURL(id); err != nil {
 		return oauthClient{}, 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cimdTimeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
 	if err != nil {

@@ -299,3 +299,63 @@ func TestRegisterRate(t *testing.T) {
 		t.Fatalf("the flooding address after %v: %d %s", registerAddrEvery, st, out)
 	}
 }
+
+// TestCIMDTimeLimit: a metadata server that answers too slowly — no
+// headers, or headers and then a stalled body — is given up on within the
+// fetch's time limit.
+func TestCIMDTimeLimit(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stalled-body.json" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte(`{"client_id":`))
+			w.(http.Flusher).Flush()
+		}
+		// Held until the test ends, not until the client gives up: an
+		// answer sent on the client's cancel could race its deadline.
+		<-release
+	}))
+	defer ts.Close()
+	defer close(release) // before Close, which waits for the handlers
+	f := newCIMDFetcher(true, ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs)
+	f.timeout = 300 * time.Millisecond
+	for _, path := range []string{"/no-headers.json", "/stalled-body.json"} {
+		start := time.Now()
+		_, _, err := f.fetch(t.Context(), ts.URL+path)
+		took := time.Since(start)
+		if err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
+			t.Fatalf("%s: err %v, want the time limit", path, err)
+		}
+		// The limit, plus room for a loaded machine; far below the 5 s
+		// the transport's own timeouts would take.
+		if took < f.timeout || took > f.timeout+2*time.Second {
+			t.Fatalf("%s: gave up after %v, limit %v", path, took, f.timeout)
+		}
+	}
+}
+
+// TestCIMDRedirectRefused: a metadata URL that redirects is refused, and
+// the redirect's target is not fetched (it could point anywhere, past the
+// address guard's view of the first host).
+func TestCIMDRedirectRefused(t *testing.T) {
+	var targetHits atomic.Int32
+	var ts *httptest.Server
+	ts = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved.json" {
+			http.Redirect(w, r, ts.URL+"/client.json", http.StatusFound)
+			return
+		}
+		targetHits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(cimdDoc(ts.URL+"/client.json", "target", "https://a.example/cb")))
+	}))
+	defer ts.Close()
+	f := newCIMDFetcher(true, ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs)
+	if _, _, err := f.fetch(t.Context(), ts.URL+"/moved.json"); err == nil || !strings.Contains(err.Error(), "status 302") {
+		t.Fatalf("err %v, want a refusal of the redirect", err)
+	}
+	if n := targetHits.Load(); n != 0 {
+		t.Fatalf("the redirect's target was fetched %d times", n)
+	}
+}

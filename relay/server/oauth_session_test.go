@@ -165,3 +165,62 @@ func TestOAuthWithoutResource(t *testing.T) {
 		t.Fatalf("foreign resource: %v", q)
 	}
 }
+
+// TestConnectedAppsLastUsed: a call with an app's access token shows as
+// its last use in the Connected apps API and page once the relay records
+// token uses (its revocation poll tick; flushed here directly).
+func TestConnectedAppsLastUsed(t *testing.T) {
+	o := newOAuthRelay(t, OAuthConfig{})
+	dialFakeBridge(t, o.testRelay, "alice")
+	c := o.register(t, "used app", "http://127.0.0.1:5555/cb")
+	res := o.mcpURL("alice", "everything")
+	access, refresh := c.mustTokens(c.code("alice", res))
+	b := o.browser(t, "alice")
+	apps := func() []connectedApp {
+		t.Helper()
+		var apps []connectedApp
+		if _, body := b.do("GET", o.ts.URL+"/oauth/apps", nil); json.Unmarshal([]byte(body), &apps) != nil || len(apps) != 1 {
+			t.Fatalf("apps: %s", body)
+		}
+		return apps
+	}
+	flush := func() { o.srv.Verifier.Revocations.flushUsed(t.Context()) }
+	flush()
+	if a := apps()[0]; a.LastUsed != nil {
+		t.Fatalf("never used, but last_used %v", a.LastUsed)
+	}
+	if _, page := b.do("GET", o.ts.URL+"/apps", nil); !strings.Contains(page, "<td>never</td>") {
+		t.Fatalf("apps page before any use: %s", page)
+	}
+	before := time.Now().Add(-time.Second)
+	if st, _ := mcpStatus(t, access, res); st != 200 {
+		t.Fatalf("call: %d", st)
+	}
+	flush()
+	first := apps()[0].LastUsed
+	if first == nil || first.Before(before) || first.After(time.Now().Add(time.Second)) {
+		t.Fatalf("last_used %v after a call at %v", first, before)
+	}
+	if _, page := b.do("GET", o.ts.URL+"/apps", nil); !strings.Contains(page, first.Local().Format("2006-01-02 15:04")) &&
+		!strings.Contains(page, first.UTC().Format("2006-01-02 15:04")) {
+		t.Fatalf("apps page does not show the last use %v: %s", first, page)
+	}
+	// A token from a refresh counts for the same app.
+	a2, _ := c.refreshed(refresh)
+	if st, _ := mcpStatus(t, a2, res); st != 200 {
+		t.Fatalf("call with the refreshed token: %d", st)
+	}
+	flush()
+	cl, err := o.srv.Verifier.Verify(a2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jti, _ := cutJTI(cl.ID)
+	tok, err := o.st.Token(t.Context(), jti)
+	if err != nil || tok.LastUsed.IsZero() {
+		t.Fatalf("refreshed token's use not recorded: %+v %v", tok, err)
+	}
+	if later := apps()[0].LastUsed; later == nil || later.Before(*first) || !later.Equal(tok.LastUsed) {
+		t.Fatalf("app's last_used %v, want the refreshed token's %v", later, tok.LastUsed)
+	}
+}
