@@ -162,11 +162,6 @@ func anyOrigin(h http.HandlerFunc) http.Handler {
 
 // AuthServerMetadata is the RFC 8414 document at
 // /.well-known/oauth-authorization-server.
-//
-// MERGE POINT (device flow): the device-flow handler serves this same
-// document; it adds DeviceAuthorizationEndpoint and appends
-// "urn:ietf:params:oauth:grant-type:device_code" to GrantTypesSupported
-// in authServerMetadata below, and one route serves the result.
 type AuthServerMetadata struct {
 	Issuer                                     string   `json:"issuer"`
 	AuthorizationEndpoint                      string   `json:"authorization_endpoint,omitempty"`
@@ -182,7 +177,7 @@ type AuthServerMetadata struct {
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
-// authServerMetadata builds the document (the merge point named above).
+// authServerMetadata builds the OAuth part of the document.
 func (o *oauthServer) authServerMetadata() AuthServerMetadata {
 	return AuthServerMetadata{
 		Issuer:                                     o.issuer,

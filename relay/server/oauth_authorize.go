@@ -62,12 +62,10 @@ func (o *oauthServer) parseAuthRequest(r *http.Request, q url.Values) (authReque
 	if len(a.codeChallenge) != 43 || strings.Trim(a.codeChallenge, base64URLChars) != "" {
 		return a, &authError{redirect: true, code: "invalid_request", desc: "code_challenge must be a base64url SHA-256"}
 	}
-	scopes := strings.Fields(q.Get("scope"))
-	for _, sc := range scopes {
-		if sc != scopeMCP && sc != scopeOfflineAccess {
-			return a, &authError{redirect: true, code: "invalid_scope", desc: "unknown scope " + strconv.Quote(sc)}
-		}
-	}
+	// Scopes other than mcp and offline_access (openid, profile, …, which
+	// generic OAuth clients add) are ignored rather than refused (RFC 6749
+	// §3.3 allows either): the grant is always for mcp, and the token
+	// response says so in its scope.
 	a.scope = scopeMCP
 	res := q["resource"]
 	if len(res) == 0 {

@@ -97,7 +97,8 @@ func parseClientMetadata(data []byte, cimdURL string) (clientMetadata, error) {
 }
 
 // checkRedirectURI allows https URLs, http on a loopback address (any
-// port, RFC 8252 §7.3) and private-use schemes (RFC 8252 §7.1), without
+// port, RFC 8252 §7.3) and private-use schemes (RFC 8252 §7.1, any
+// scheme name, not only reverse-domain ones: see below), without
 // fragments or credentials.
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
@@ -120,7 +121,12 @@ func checkRedirectURI(raw string) error {
 		return fmt.Errorf("redirect URI %q: scheme %s is not allowed", raw, scheme)
 	default:
 		// A private-use scheme (com.example.app:/cb, cursor://…). Only
-		// its application can receive it.
+		// its application can receive it. Accepted leniently on purpose:
+		// RFC 8252 §7.1 asks for a reverse-domain scheme, but Cursor
+		// registers a cursor:// redirect URI (and other editors do
+		// alike), and refusing them breaks real clients. The
+		// consent page names the scheme ("an app on your device"), and
+		// the user's approval is the gate.
 	}
 	return nil
 }

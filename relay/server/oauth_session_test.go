@@ -224,3 +224,28 @@ func TestConnectedAppsLastUsed(t *testing.T) {
 		t.Fatalf("app's last_used %v, want the refreshed token's %v", later, tok.LastUsed)
 	}
 }
+
+// TestOAuthUnknownScopesIgnored: scopes the relay does not know (openid,
+// profile, which generic OAuth clients add) are ignored, not refused; the
+// grant and the token response say mcp.
+func TestOAuthUnknownScopesIgnored(t *testing.T) {
+	o := newOAuthRelay(t, OAuthConfig{})
+	dialFakeBridge(t, o.testRelay, "alice")
+	c := o.register(t, "generic client", "http://127.0.0.1:5555/cb")
+	res := o.mcpURL("alice", "everything")
+	b := o.browser(t, "alice")
+	for _, scope := range []string{"openid profile mcp offline_access", "openid", "admin"} {
+		f, _ := b.consentForm(c.authURL(res, "scope", scope))
+		if f.Get("scope") != scopeMCP {
+			t.Fatalf("scope %q: consent form scope %q, want mcp", scope, f.Get("scope"))
+		}
+		q := b.submit(o.ts.URL, f, "approve")
+		st, m := c.exchange(q.Get("code"))
+		if st != 200 || m["scope"] != scopeMCP {
+			t.Fatalf("scope %q: token %d %v, want scope mcp", scope, st, m)
+		}
+		if st, _ := mcpStatus(t, m["access_token"].(string), res); st != 200 {
+			t.Fatalf("scope %q: call %d", scope, st)
+		}
+	}
+}

@@ -422,7 +422,6 @@ func TestOAuthAuthorizeRefusals(t *testing.T) {
 		{"no PKCE", []string{"code_challenge", "", "code_challenge_method", ""}, "invalid_request"},
 		{"foreign resource", []string{"resource", "https://elsewhere.example/mcp/alice/everything"}, "invalid_target"},
 		{"another user's server", []string{"resource", o.mcpURL("bob", "everything")}, "invalid_target"},
-		{"unknown scope", []string{"scope", "admin"}, "invalid_scope"},
 		{"implicit", []string{"response_type", "token"}, "unsupported_response_type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
