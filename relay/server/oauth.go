@@ -143,7 +143,7 @@ func (s *Server) initOAuth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /oauth/apps", o.handleAppsList)
 	mux.HandleFunc("DELETE /oauth/apps/{id}", o.handleAppsDelete)
 	mux.HandleFunc("GET /apps", o.handleAppsPage)
-	mux.HandleFunc("POST /apps/{id}/revoke", o.handleAppsRevoke)
+	mux.HandleFunc("POST /apps/revoke", o.handleAppsRevoke)
 }
 
 // anyOrigin lets every browser origin read the answer (CORS), without

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/tether-dev/tether/relay/store"
@@ -84,7 +85,43 @@ func (o *oauthServer) revokeApp(r *http.Request, user, id string) (int, error) {
 	return 0, nil
 }
 
-// handleAppsPage is GET /apps: the connected apps as a page.
+// appGroup is one row of the Connected apps page: a client, with every
+// live approval the user gave it (one per authorization: a client that
+// signed in again, or for another server, has several).
+type appGroup struct {
+	ClientID, ClientName string
+	Resources            []string
+	Approved             time.Time // the latest approval
+	LastUsed             *time.Time
+	Approvals            int
+	CSRF                 string
+}
+
+// groupApps folds grants (newest first) into one group per client, in
+// the order of each client's newest grant.
+func groupApps(apps []connectedApp) []*appGroup {
+	var groups []*appGroup
+	byClient := map[string]*appGroup{}
+	for _, a := range apps {
+		g := byClient[a.ClientID]
+		if g == nil {
+			g = &appGroup{ClientID: a.ClientID, ClientName: a.ClientName, Approved: a.Created}
+			byClient[a.ClientID] = g
+			groups = append(groups, g)
+		}
+		g.Approvals++
+		if !slices.Contains(g.Resources, a.Resource) {
+			g.Resources = append(g.Resources, a.Resource)
+		}
+		if a.LastUsed != nil && (g.LastUsed == nil || a.LastUsed.After(*g.LastUsed)) {
+			g.LastUsed = a.LastUsed
+		}
+	}
+	return groups
+}
+
+// handleAppsPage is GET /apps: the connected apps as a page, one row per
+// client.
 func (o *oauthServer) handleAppsPage(w http.ResponseWriter, r *http.Request) {
 	user, ok := o.signedIn(r)
 	if !ok {
@@ -97,39 +134,57 @@ func (o *oauthServer) handleAppsPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not list apps", http.StatusInternalServerError)
 		return
 	}
-	type row struct {
-		connectedApp
-		CSRF string
-	}
-	rows := make([]row, len(apps))
-	for i, a := range apps {
-		rows[i] = row{a, o.nonce("revoke", user, a.ID)}
+	groups := groupApps(apps)
+	for _, g := range groups {
+		g.CSRF = o.nonce("revoke-client", user, g.ClientID)
 	}
 	securePage(w)
 	if err := appsTmpl.Execute(w, struct {
 		User string
-		Apps []row
-	}{user, rows}); err != nil {
+		Apps []*appGroup
+	}{user, groups}); err != nil {
 		o.s.log.Warn("apps page", "err", err)
 	}
 }
 
-// handleAppsRevoke is the page's POST /apps/{id}/revoke; its nonce binds
-// the form to the user and the app.
+// handleAppsRevoke is the page's POST /apps/revoke: it revokes every
+// approval the user gave the form's client_id. The nonce binds the form
+// to the user and the client.
 func (o *oauthServer) handleAppsRevoke(w http.ResponseWriter, r *http.Request) {
 	user, ok := o.signedIn(r)
 	if !ok {
 		toSignIn(w, r, "/apps")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	id := r.PathValue("id")
-	if err := r.ParseForm(); err != nil || !o.nonceOK(r.PostForm.Get("csrf"), "revoke", user, id) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := r.ParseForm(); err != nil {
 		http.Error(w, "revoke form refused", http.StatusForbidden)
 		return
 	}
-	if code, err := o.revokeApp(r, user, id); err != nil {
-		http.Error(w, err.Error(), code)
+	client := r.PostForm.Get("client_id")
+	if client == "" || !o.nonceOK(r.PostForm.Get("csrf"), "revoke-client", user, client) {
+		http.Error(w, "revoke form refused", http.StatusForbidden)
+		return
+	}
+	apps, err := o.connectedApps(r, user)
+	if err != nil {
+		o.s.log.Error("connected apps", "err", err)
+		http.Error(w, "could not list apps", http.StatusInternalServerError)
+		return
+	}
+	n := 0
+	for _, a := range apps {
+		if a.ClientID != client {
+			continue
+		}
+		if code, err := o.revokeApp(r, user, a.ID); err != nil {
+			http.Error(w, err.Error(), code)
+			return
+		}
+		n++
+	}
+	if n == 0 {
+		http.Error(w, "no such app", http.StatusNotFound)
 		return
 	}
 	http.Redirect(w, r, "/apps", http.StatusSeeOther)
@@ -137,12 +192,12 @@ func (o *oauthServer) handleAppsRevoke(w http.ResponseWriter, r *http.Request) {
 
 var appsTmpl = template.Must(template.New("apps").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>Connected apps – Tether</title>
-<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}td,th{padding:.3rem .6rem;text-align:left}</style></head>
+<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}td,th{padding:.3rem .6rem;text-align:left;vertical-align:top}</style></head>
 <body><h1>Connected apps</h1><p>Signed in as <b>{{.User}}</b>.</p>
 {{if .Apps}}<table><tr><th>App</th><th>Can call</th><th>Approved</th><th>Last used</th><th></th></tr>
-{{range .Apps}}<tr><td>{{.ClientName}}</td><td><code>{{.Resource}}</code></td><td>{{.Created.Format "2006-01-02 15:04"}}</td>
+{{range .Apps}}<tr><td>{{.ClientName}}</td><td>{{range .Resources}}<code>{{.}}</code><br>{{end}}</td><td>{{.Approved.Format "2006-01-02 15:04"}}{{if gt .Approvals 1}} ({{.Approvals}} approvals){{end}}</td>
 <td>{{if .LastUsed}}{{.LastUsed.Format "2006-01-02 15:04"}}{{else}}never{{end}}</td>
-<td><form method="post" action="/apps/{{.ID}}/revoke"><input type="hidden" name="csrf" value="{{.CSRF}}"><button>Revoke</button></form></td></tr>
+<td><form method="post" action="/apps/revoke"><input type="hidden" name="client_id" value="{{.ClientID}}"><input type="hidden" name="csrf" value="{{.CSRF}}"><button>Revoke</button></form></td></tr>
 {{end}}</table>{{else}}<p>No app is connected.</p>{{end}}
 </body></html>
 `))

@@ -2,8 +2,10 @@ package server
 
 import (
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -247,5 +249,57 @@ func TestOAuthUnknownScopesIgnored(t *testing.T) {
 		if st, _ := mcpStatus(t, m["access_token"].(string), res); st != 200 {
 			t.Fatalf("scope %q: call %d", scope, st)
 		}
+	}
+}
+
+var revokeFormRE = regexp.MustCompile(`action="/apps/revoke"><input type="hidden" name="client_id" value="([^"]+)"><input type="hidden" name="csrf" value="([^"]+)"`)
+
+// TestConnectedAppsGroupedByClient: the page shows one row per client,
+// however often the user approved it, and its one Revoke revokes every
+// approval of that client and no other client's.
+func TestConnectedAppsGroupedByClient(t *testing.T) {
+	o := newOAuthRelay(t, OAuthConfig{})
+	dialFakeBridge(t, o.testRelay, "alice")
+	c := o.register(t, "Twice", "http://127.0.0.1:5555/cb")
+	other := o.register(t, "Other", "http://127.0.0.1:5555/cb")
+	res := o.mcpURL("alice", "everything")
+	a1, _ := c.mustTokens(c.code("alice", res))
+	a2, _ := c.mustTokens(c.code("alice", o.ts.URL+"/mcp/alice"))
+	kept, _ := other.mustTokens(other.code("alice", res))
+	b := o.browser(t, "alice")
+	_, page := b.do("GET", o.ts.URL+"/apps", nil)
+	if n := strings.Count(page, "<td>Twice</td>"); n != 1 || !strings.Contains(page, "(2 approvals)") ||
+		!strings.Contains(page, "<code>"+res+"</code>") || !strings.Contains(page, "<code>"+o.ts.URL+"/mcp/alice</code>") {
+		t.Fatalf("apps page: %d rows of the twice-approved client, want one naming both resources:\n%s", n, page)
+	}
+	forms := revokeFormRE.FindAllStringSubmatch(page, -1)
+	if len(forms) != 2 {
+		t.Fatalf("%d revoke forms, want one per client:\n%s", len(forms), page)
+	}
+	for _, m := range forms {
+		if html.UnescapeString(m[1]) != c.id {
+			continue
+		}
+		// The nonce is bound to the client: not valid for the other one.
+		if resp, _ := b.do("POST", o.ts.URL+"/apps/revoke", url.Values{"client_id": {other.id}, "csrf": {m[2]}}); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("nonce of one client for another: %d", resp.StatusCode)
+		}
+		if resp, body := b.do("POST", o.ts.URL+"/apps/revoke", url.Values{"client_id": {c.id}, "csrf": {m[2]}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("revoke: %d %s", resp.StatusCode, body)
+		}
+		if resp, _ := b.do("POST", o.ts.URL+"/apps/revoke", url.Values{"client_id": {c.id}, "csrf": {m[2]}}); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("revoking a client with nothing left: %d, want 404", resp.StatusCode)
+		}
+	}
+	for _, tok := range []string{a1, a2} {
+		if st, _ := mcpStatus(t, tok, res); st != http.StatusUnauthorized {
+			t.Fatalf("token of a revoked client: %d, want 401", st)
+		}
+	}
+	if st, _ := mcpStatus(t, kept, res); st != 200 {
+		t.Fatalf("the other client's token: %d", st)
+	}
+	if _, page = b.do("GET", o.ts.URL+"/apps", nil); strings.Contains(page, "Twice") || !strings.Contains(page, "<td>Other</td>") {
+		t.Fatalf("apps page after the revoke:\n%s", page)
 	}
 }

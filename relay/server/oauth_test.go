@@ -676,20 +676,21 @@ func TestConnectedApps(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(page, "Revokable &lt;App&gt;") {
 		t.Fatalf("apps page: %d %s", resp.StatusCode, page)
 	}
-	m := regexp.MustCompile(`action="/apps/([^/]+)/revoke"><input type="hidden" name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	m := revokeFormRE.FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no revoke form: %s", page)
 	}
-	if resp, _ := o.browser(t, "bob").do("POST", o.ts.URL+"/apps/"+m[1]+"/revoke", url.Values{"csrf": {m[2]}}); resp.StatusCode != http.StatusForbidden {
+	form := url.Values{"client_id": {html.UnescapeString(m[1])}, "csrf": {m[2]}}
+	if resp, _ := o.browser(t, "bob").do("POST", o.ts.URL+"/apps/revoke", form); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("bob revoking alice's app with her nonce: %d", resp.StatusCode)
 	}
-	if resp, _ := b.do("POST", o.ts.URL+"/apps/"+m[1]+"/revoke", url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := b.do("POST", o.ts.URL+"/apps/revoke", url.Values{"client_id": form["client_id"], "csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("forged nonce: %d", resp.StatusCode)
 	}
 	if st, _ := mcpStatus(t, access, res); st != 200 {
 		t.Fatalf("token before the revoke: %d", st)
 	}
-	if resp, body := b.do("POST", o.ts.URL+"/apps/"+m[1]+"/revoke", url.Values{"csrf": {m[2]}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, body := b.do("POST", o.ts.URL+"/apps/revoke", form); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, body)
 	}
 	if st, _ := mcpStatus(t, access, res); st != http.StatusUnauthorized {
