@@ -627,17 +627,17 @@ func (e *oauthEnv) refusals(t *testing.T) {
 	wantOAuthErr(t, "refresh after the app's revocation", st, m, "invalid_grant")
 }
 
-// revokeOnPage submits the Revoke form of every row of the named client
-// on the apps page (one row per live grant: here, each approval of the
-// refusals client that was not already revoked).
+// revokeOnPage submits the Revoke form of the named client's row on the
+// apps page (one row per client, whose Revoke revokes all its approvals).
 func (c *goOAuth) revokeOnPage(page, name string) error {
-	rows := regexp.MustCompile(`(?s)<tr><td>([^<]*)</td>.*?<form method="post" action="(/apps/[^"]+/revoke)"><input type="hidden" name="csrf" value="([^"]*)">`).FindAllStringSubmatch(page, -1)
+	rows := regexp.MustCompile(`(?s)<tr><td>([^<]*)</td>.*?<form method="post" action="/apps/revoke"><input type="hidden" name="client_id" value="([^"]*)"><input type="hidden" name="csrf" value="([^"]*)">`).FindAllStringSubmatch(page, -1)
 	n := 0
 	for _, row := range rows {
 		if html.UnescapeString(row[1]) != name {
 			continue
 		}
-		resp, err := c.http.PostForm(c.r.url()+html.UnescapeString(row[2]), neturl.Values{"csrf": {html.UnescapeString(row[3])}})
+		resp, err := c.http.PostForm(c.r.url()+"/apps/revoke", neturl.Values{"client_id": {html.UnescapeString(row[2])},
+			"csrf": {html.UnescapeString(row[3])}})
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,8 @@ import (
 
 // Janitor deletes the store's expired rows every few minutes: device and
 // connect codes, sign-in links, web sessions, WebAuthn ceremonies, OAuth
-// codes, refresh tokens and dead grants (with their refresh families);
+// codes, refresh tokens, dead grants (with their refresh families) and
+// dynamically registered clients unused for unusedClientAge;
 // and prunes the in-memory revoked set of tokens that expired anyway.
 // Revocation rows stay in the store as the audit record of what was
 // revoked when (one small row per revoked token); only the relay's memory
@@ -36,6 +37,15 @@ const (
 	janitorBatch  = 500
 	janitorRounds = 20
 )
+
+// unusedClientAge is how old a dynamically registered client with no
+// grant (never approved, or every approval revoked or past its 90 days)
+// must be before the janitor deletes it. Registration is open, so unused
+// registrations would otherwise pile up; 30 days leaves a client that
+// registered and then waits for its user's approval (or re-approval)
+// plenty of time. A deleted client that comes back registers again, as
+// clients do when the relay answers invalid_client.
+const unusedClientAge = 30 * 24 * time.Hour
 
 // expiryGrace keeps a code or link a little past its expiry, so a client
 // polling at the edge hears "expired" rather than "unknown".
@@ -84,6 +94,11 @@ func (j *Janitor) Sweep(ctx context.Context) {
 		// access tokens (accessTTL) are long expired by expiryGrace.
 		{"oauth_grants", func() (int, error) {
 			return j.Store.DeleteDeadOAuthGrants(ctx, old, old.Add(-grantMaxAge), janitorBatch)
+		}},
+		// After the grants: a registered client whose last grant just
+		// went is then unused.
+		{"oauth_clients", func() (int, error) {
+			return j.Store.DeleteUnusedOAuthClients(ctx, registeredClientPrefix, now.Add(-unusedClientAge), janitorBatch)
 		}},
 	}
 	for _, tb := range tables {

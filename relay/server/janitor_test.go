@@ -29,6 +29,13 @@ func TestJanitorSweep(t *testing.T) {
 		must(st.AddDeviceCode(ctx, store.DeviceCode{DeviceHash: h, UserCode: h, ClientID: ClientTetherd, State: store.DevicePending, Created: now, Expires: exp}))
 		must(st.AddWebSession(ctx, store.WebSession{Hash: h, UserID: "alice", CSRF: "c", Created: now, Expires: exp}))
 	}
+	// Registered clients: one old and unused, one old with a live grant,
+	// one recent (tetherd's own row is kept by its id: see the store test).
+	for id, created := range map[string]time.Time{"tc_unused": now.Add(-unusedClientAge - time.Hour),
+		"tc_granted": now.Add(-unusedClientAge - time.Hour), "tc_recent": now.Add(-time.Hour)} {
+		must(st.AddOAuthClient(ctx, store.OAuthClient{ID: id, Name: id, RedirectURIs: []string{"https://a.example/cb"}, Created: created}))
+	}
+	must(st.AddOAuthGrant(ctx, store.OAuthGrant{ID: "g", UserID: "alice", ClientID: "tc_granted", ClientName: "A", Created: now}))
 	// Two revoked tokens: one expired past the margin, one live.
 	for jti, exp := range map[string]time.Time{"gone": now.Add(-pruneMargin - time.Minute), "live": now.Add(time.Hour)} {
 		must(st.AddToken(ctx, store.Token{JTI: jti, Kind: store.KindClient, Dev: "alice", Scopes: []string{"client"}, Created: now.Add(-2 * time.Hour), Expires: exp}))
@@ -55,6 +62,14 @@ func TestJanitorSweep(t *testing.T) {
 	n, err := st.DeleteExpiredWebSessions(ctx, now, 100)
 	if err != nil || n != 0 {
 		t.Fatalf("sessions left expired by the sweep: %d %v", n, err)
+	}
+	if _, err := st.OAuthClient(ctx, "tc_unused"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unused registered client: %v", err)
+	}
+	for _, id := range []string{"tc_granted", "tc_recent", ClientTetherd} {
+		if _, err := st.OAuthClient(ctx, id); err != nil {
+			t.Fatalf("client %s: %v", id, err)
+		}
 	}
 	if rv.Has("j:gone") || !rv.Has("j:live") {
 		t.Fatalf("after the sweep: gone %v live %v, want false true", rv.Has("j:gone"), rv.Has("j:live"))

@@ -41,7 +41,7 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 			msg: fmt.Sprintf("tether-relay: body of %d bytes is over the limit of %d", r.ContentLength, s.limits.bodyBytes)})
 		return
 	}
-	release, refused := s.limits.admit(claims.ID, r.Method, s.clock())
+	release, refused := s.limits.admit(claims.Principal(), r.Method, s.clock())
 	if refused != nil {
 		s.refuse(w, r, refused)
 		return
@@ -508,7 +508,7 @@ func (s *Server) holdStream(w http.ResponseWriter, r *http.Request, dev, name st
 		return false
 	}
 	sc, err := s.signer.parse(sid)
-	if err != nil || sc.NoResume || !sc.valid(dev, name, claims.ID, time.Now()) {
+	if err != nil || sc.NoResume || !sc.valid(dev, name, claims, time.Now()) {
 		return false
 	}
 	out := &responder{w: w, rc: http.NewResponseController(w), forceSSE: true}
@@ -550,7 +550,7 @@ func (s *Server) mcpDELETE(w http.ResponseWriter, r *http.Request, b *bridgeConn
 	sess := b.sessions[sid]
 	b.mu.Unlock()
 	if sess != nil {
-		if sess.ephemeral || sess.server != name || sess.token != claims.ID {
+		if sess.ephemeral || sess.server != name || !claims.owns(sess.token) {
 			sessionNotFound(w)
 			return
 		}
@@ -560,7 +560,7 @@ func (s *Server) mcpDELETE(w http.ResponseWriter, r *http.Request, b *bridgeConn
 	}
 	// Not live here: a valid id still must not come back.
 	sc, err := s.signer.parse(sid)
-	if err != nil || !sc.valid(b.dev, name, claims.ID, now) || !s.book.take(sid, now, s.sessionIdleTimeout()) {
+	if err != nil || !sc.valid(b.dev, name, claims, now) || !s.book.take(sid, now, s.sessionIdleTimeout()) {
 		sessionNotFound(w)
 		return
 	}

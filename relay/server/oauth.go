@@ -97,15 +97,22 @@ type oauthServer struct {
 	// (anyone may register; only a user's consent grants anything), so
 	// this is what keeps a script from filling the clients table.
 	registrations *rate.Limiter
+	// registerLimits bounds DCR per client address, so one address cannot
+	// spend the whole relay's budget above and lock everyone else out.
+	registerLimits *keyedLimits
 	// authorizeLimits bounds GET /oauth/authorize per client address: it
 	// needs no sign-in and may fetch a client metadata document.
 	authorizeLimits *keyedLimits
 }
 
 // Registration budget: a burst for a busy minute, then a steady trickle.
+// Per address: a client registers once per install (or per sign-in), so
+// a handful in a row, then one every 30 s, leaves room for a busy NAT.
 const (
-	registerRate  = rate.Limit(2) // per second
-	registerBurst = 60
+	registerRate      = rate.Limit(2) // per second
+	registerBurst     = 60
+	registerAddrEvery = 30 * time.Second
+	registerAddrBurst = 10
 )
 
 // OAuthOn reports whether the relay is the OAuth authorization server of
@@ -126,7 +133,8 @@ func (s *Server) initOAuth(mux *http.ServeMux) {
 	mac := hmac.New(sha256.New, s.Verifier.Secret)
 	mac.Write([]byte("tether-relay oauth nonce key"))
 	o := &oauthServer{cfg: *s.OAuth, s: s, issuer: normalizeAudience(s.PublicURLs[0]), key: mac.Sum(nil),
-		registrations: rate.NewLimiter(registerRate, registerBurst), authorizeLimits: newKeyedLimits(authorizeEvery, authorizeBurst)}
+		registrations: rate.NewLimiter(registerRate, registerBurst), authorizeLimits: newKeyedLimits(authorizeEvery, authorizeBurst),
+		registerLimits: newKeyedLimits(registerAddrEvery, registerAddrBurst)}
 	o.cimd = newCIMDFetcher(o.cfg.CIMDAllowPrivate, o.cfg.CIMDRootCAs)
 	s.oauth = o
 	// The metadata, token and registration endpoints answer any origin:
@@ -142,7 +150,7 @@ func (s *Server) initOAuth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /oauth/apps", o.handleAppsList)
 	mux.HandleFunc("DELETE /oauth/apps/{id}", o.handleAppsDelete)
 	mux.HandleFunc("GET /apps", o.handleAppsPage)
-	mux.HandleFunc("POST /apps/{id}/revoke", o.handleAppsRevoke)
+	mux.HandleFunc("POST /apps/revoke", o.handleAppsRevoke)
 }
 
 // anyOrigin lets every browser origin read the answer (CORS), without
@@ -161,11 +169,6 @@ func anyOrigin(h http.HandlerFunc) http.Handler {
 
 // AuthServerMetadata is the RFC 8414 document at
 // /.well-known/oauth-authorization-server.
-//
-// MERGE POINT (device flow): the device-flow handler serves this same
-// document; it adds DeviceAuthorizationEndpoint and appends
-// "urn:ietf:params:oauth:grant-type:device_code" to GrantTypesSupported
-// in authServerMetadata below, and one route serves the result.
 type AuthServerMetadata struct {
 	Issuer                                     string   `json:"issuer"`
 	AuthorizationEndpoint                      string   `json:"authorization_endpoint,omitempty"`
@@ -181,7 +184,7 @@ type AuthServerMetadata struct {
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
-// authServerMetadata builds the document (the merge point named above).
+// authServerMetadata builds the OAuth part of the document.
 func (o *oauthServer) authServerMetadata() AuthServerMetadata {
 	return AuthServerMetadata{
 		Issuer:                                     o.issuer,
@@ -229,8 +232,9 @@ func validServerName(name string) bool {
 }
 
 // mcpAuthError is authError for the MCP endpoints: with OAuth on, the
-// challenge names the resource's metadata (RFC 9728 §5.1), and a missing
-// scope is an insufficient_scope with the scope to step up to.
+// challenge names the resource's metadata (RFC 9728 §5.1) and the scope to
+// ask for, and a missing scope is an insufficient_scope with the scope to
+// step up to.
 func (s *Server) mcpAuthError(w http.ResponseWriter, r *http.Request, code int, err error) {
 	dev, name := r.PathValue("dev"), r.PathValue("server")
 	// The path is decoded: a name that could break out of the quoted
@@ -243,7 +247,10 @@ func (s *Server) mcpAuthError(w http.ResponseWriter, r *http.Request, code int, 
 	challenge := `Bearer realm="tether-relay", resource_metadata="` + prm + `"`
 	switch {
 	case code == http.StatusUnauthorized && err != ErrNoToken:
-		challenge += `, error="invalid_token"`
+		challenge += `, scope="` + scopeMCP + `", error="invalid_token"`
+	case code == http.StatusUnauthorized:
+		// The scope to ask for (MCP 2025-11-25 says a 401 SHOULD name it).
+		challenge += `, scope="` + scopeMCP + `"`
 	case code == http.StatusForbidden && isInsufficientScope(err):
 		challenge += `, error="insufficient_scope", scope="` + scopeMCP + `"`
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/tether-dev/tether/relay/store"
@@ -83,7 +84,43 @@ func (o *oauthServer) revokeApp(r *http.Request, user, id string) (int, error) {
 	return 0, nil
 }
 
-// handleAppsPage is GET /apps: the connected apps as a page.
+// appGroup is one row of the Connected apps page: a client, with every
+// live approval the user gave it (one per authorization: a client that
+// signed in again, or for another server, has several).
+type appGroup struct {
+	ClientID, ClientName string
+	Resources            []string
+	Approved             time.Time // the latest approval
+	LastUsed             *time.Time
+	Approvals            int
+	CSRF                 string
+}
+
+// groupApps folds grants (newest first) into one group per client, in
+// the order of each client's newest grant.
+func groupApps(apps []connectedApp) []*appGroup {
+	var groups []*appGroup
+	byClient := map[string]*appGroup{}
+	for _, a := range apps {
+		g := byClient[a.ClientID]
+		if g == nil {
+			g = &appGroup{ClientID: a.ClientID, ClientName: a.ClientName, Approved: a.Created}
+			byClient[a.ClientID] = g
+			groups = append(groups, g)
+		}
+		g.Approvals++
+		if !slices.Contains(g.Resources, a.Resource) {
+			g.Resources = append(g.Resources, a.Resource)
+		}
+		if a.LastUsed != nil && (g.LastUsed == nil || a.LastUsed.After(*g.LastUsed)) {
+			g.LastUsed = a.LastUsed
+		}
+	}
+	return groups
+}
+
+// handleAppsPage is GET /apps: the connected apps as a page, one row per
+// client.
 func (o *oauthServer) handleAppsPage(w http.ResponseWriter, r *http.Request) {
 	user, ok := o.signedIn(r)
 	if !ok {
@@ -96,39 +133,57 @@ func (o *oauthServer) handleAppsPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not list apps", http.StatusInternalServerError)
 		return
 	}
-	type row struct {
-		connectedApp
-		CSRF string
-	}
-	rows := make([]row, len(apps))
-	for i, a := range apps {
-		rows[i] = row{a, o.nonce("revoke", user, a.ID)}
+	groups := groupApps(apps)
+	for _, g := range groups {
+		g.CSRF = o.nonce("revoke-client", user, g.ClientID)
 	}
 	securePage(w, true)
 	if err := appsTmpl.Execute(w, struct {
 		User string
-		Apps []row
-	}{user, rows}); err != nil {
+		Apps []*appGroup
+	}{user, groups}); err != nil {
 		o.s.log.Warn("apps page", "err", err)
 	}
 }
 
-// handleAppsRevoke is the page's POST /apps/{id}/revoke; its nonce binds
-// the form to the user and the app.
+// handleAppsRevoke is the page's POST /apps/revoke: it revokes every
+// approval the user gave the form's client_id. The nonce binds the form
+// to the user and the client.
 func (o *oauthServer) handleAppsRevoke(w http.ResponseWriter, r *http.Request) {
 	user, ok := o.signedIn(r)
 	if !ok {
 		toSignIn(w, r, "/apps")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	id := r.PathValue("id")
-	if err := r.ParseForm(); err != nil || !o.nonceOK(r.PostForm.Get("csrf"), "revoke", user, id) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := r.ParseForm(); err != nil {
 		http.Error(w, "revoke form refused", http.StatusForbidden)
 		return
 	}
-	if code, err := o.revokeApp(r, user, id); err != nil {
-		http.Error(w, err.Error(), code)
+	client := r.PostForm.Get("client_id")
+	if client == "" || !o.nonceOK(r.PostForm.Get("csrf"), "revoke-client", user, client) {
+		http.Error(w, "revoke form refused", http.StatusForbidden)
+		return
+	}
+	apps, err := o.connectedApps(r, user)
+	if err != nil {
+		o.s.log.Error("connected apps", "err", err)
+		http.Error(w, "could not list apps", http.StatusInternalServerError)
+		return
+	}
+	n := 0
+	for _, a := range apps {
+		if a.ClientID != client {
+			continue
+		}
+		if code, err := o.revokeApp(r, user, a.ID); err != nil {
+			http.Error(w, err.Error(), code)
+			return
+		}
+		n++
+	}
+	if n == 0 {
+		http.Error(w, "no such app", http.StatusNotFound)
 		return
 	}
 	http.Redirect(w, r, "/apps", http.StatusSeeOther)
@@ -138,8 +193,8 @@ var appsTmpl = pageTemplate("apps", `{{template "top" "Connected apps"}}
 <h1>Connected apps</h1><p>Signed in as <strong>{{.User}}</strong>. These apps can call your MCP servers until you revoke them.</p>
 {{if .Apps}}<div class="scroll"><table class="apps"><thead><tr><th scope="col">App</th><th scope="col">Can call</th><th scope="col">Approved</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Action</span></th></tr></thead>
 <tbody>
-{{range .Apps}}<tr><td>{{.ClientName}}</td><td><code>{{.Resource}}</code></td><td>{{.Created.Format "2006-01-02 15:04"}}</td>
+{{range .Apps}}<tr><td>{{.ClientName}}</td><td>{{range .Resources}}<code>{{.}}</code><br>{{end}}</td><td>{{.Approved.Format "2006-01-02 15:04"}}{{if gt .Approvals 1}} ({{.Approvals}} approvals){{end}}</td>
 <td>{{if .LastUsed}}{{.LastUsed.Format "2006-01-02 15:04"}}{{else}}never{{end}}</td>
-<td><form method="post" action="/apps/{{.ID}}/revoke"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" class="danger" aria-label="Revoke {{.ClientName}}">Revoke</button></form></td></tr>
+<td><form method="post" action="/apps/revoke"><input type="hidden" name="client_id" value="{{.ClientID}}"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" class="danger" aria-label="Revoke {{.ClientName}}">Revoke</button></form></td></tr>
 {{end}}</tbody></table></div>{{else}}<p class="hint">No app is connected.</p>{{end}}
 {{template "bottom"}}`)

@@ -20,6 +20,8 @@ type authRequest struct {
 	resource      string // normalized MCP URL
 	dev, server   string // what resource names; server "" = all
 	scope         string
+	// noResource: the client named no resource; the grant is dev-wide.
+	noResource bool
 }
 
 // authError is an error of an authorization request. With redirect set
@@ -59,14 +61,19 @@ func (o *oauthServer) parseAuthRequest(r *http.Request, q url.Values) (authReque
 	if len(a.codeChallenge) != 43 || strings.Trim(a.codeChallenge, base64URLChars) != "" {
 		return a, &authError{redirect: true, code: "invalid_request", desc: "code_challenge must be a base64url SHA-256"}
 	}
-	scopes := strings.Fields(q.Get("scope"))
-	for _, sc := range scopes {
-		if sc != scopeMCP && sc != scopeOfflineAccess {
-			return a, &authError{redirect: true, code: "invalid_scope", desc: "unknown scope " + strconv.Quote(sc)}
-		}
-	}
+	// Scopes other than mcp and offline_access (openid, profile, …, which
+	// generic OAuth clients add) are ignored rather than refused (RFC 6749
+	// §3.3 allows either): the grant is always for mcp, and the token
+	// response says so in its scope.
 	a.scope = scopeMCP
 	res := q["resource"]
+	if len(res) == 0 {
+		// The MCP spec says clients MUST send resource, but some real
+		// ones do not (Claude.ai custom connectors, older Claude Code and
+		// Codex). Their grant covers all of the signed-in user's servers,
+		// and the consent page says so: see forUser.
+		return a, nil
+	}
 	if len(res) != 1 {
 		return a, &authError{redirect: true, code: "invalid_target", desc: "one resource (the MCP URL, RFC 8707) is required"}
 	}
@@ -76,6 +83,16 @@ func (o *oauthServer) parseAuthRequest(r *http.Request, q url.Values) (authReque
 	}
 	a.resource, a.dev, a.server = normalizeAudience(res[0]), dev, name
 	return a, nil
+}
+
+// forUser completes a request without a resource once the user is known:
+// it is for all of the user's servers, the dev-wide audience
+// <public-url>/mcp/<user> under the name the request came in on.
+func (o *oauthServer) forUser(r *http.Request, a *authRequest, user string) {
+	if a.resource == "" {
+		a.resource, a.dev, a.server = o.baseFor(r)+"/mcp/"+user, user, ""
+		a.noResource = true
+	}
 }
 
 const base64URLChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -141,6 +158,7 @@ func (o *oauthServer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		toSignIn(w, r, r.URL.RequestURI())
 		return
 	}
+	o.forUser(r, &a, user)
 	if a.dev != user {
 		o.fail(w, r, a, &authError{redirect: true, code: "invalid_target", desc: "the resource belongs to another user"})
 		return
@@ -161,6 +179,9 @@ func (o *oauthServer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.server != "" {
 		page.Servers = "the server “" + a.server + "”"
+	}
+	if a.noResource {
+		page.Servers = "all your servers (the app did not say which one it is for)"
 	}
 	securePage(w, false)
 	if err := consentTmpl.Execute(w, page); err != nil {
@@ -192,6 +213,7 @@ func (o *oauthServer) handleConsent(w http.ResponseWriter, r *http.Request) {
 		toSignIn(w, r, "/oauth/authorize?"+r.PostForm.Encode())
 		return
 	}
+	o.forUser(r, &a, user)
 	exp := r.PostForm.Get("exp")
 	expAt, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || a.dev != user || !o.nonceOK(r.PostForm.Get("csrf"), "consent", user, a.client.ID, a.redirectURI, a.state,

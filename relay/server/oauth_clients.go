@@ -46,6 +46,10 @@ type clientMetadata struct {
 // maxClientMetadata caps a DCR body and a fetched CIMD.
 const maxClientMetadata = 64 << 10
 
+// registeredClientPrefix starts the id of every dynamically registered
+// client; the janitor deletes only these (see unusedClientAge).
+const registeredClientPrefix = "tc_"
+
 // parseClientMetadata decodes and checks client metadata. For a CIMD
 // (cimdURL set) the document's client_id must be its URL and only public
 // clients are accepted; a DCR client's auth method becomes "none" (the
@@ -93,7 +97,8 @@ func parseClientMetadata(data []byte, cimdURL string) (clientMetadata, error) {
 }
 
 // checkRedirectURI allows https URLs, http on a loopback address (any
-// port, RFC 8252 §7.3) and private-use schemes (RFC 8252 §7.1), without
+// port, RFC 8252 §7.3) and private-use schemes (RFC 8252 §7.1, any
+// scheme name, not only reverse-domain ones: see below), without
 // fragments or credentials.
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
@@ -116,7 +121,12 @@ func checkRedirectURI(raw string) error {
 		return fmt.Errorf("redirect URI %q: scheme %s is not allowed", raw, scheme)
 	default:
 		// A private-use scheme (com.example.app:/cb, cursor://…). Only
-		// its application can receive it.
+		// its application can receive it. Accepted leniently on purpose:
+		// RFC 8252 §7.1 asks for a reverse-domain scheme, but Cursor
+		// registers a cursor:// redirect URI (and other editors do
+		// alike), and refusing them breaks real clients. The
+		// consent page names the scheme ("an app on your device"), and
+		// the user's approval is the gate.
 	}
 	return nil
 }
@@ -163,6 +173,12 @@ func (o *oauthServer) handleRegister(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is unreadable or over 64 KiB")
 		return
 	}
+	// The address first: a refused address takes nothing from the
+	// relay-wide budget.
+	if wait, ok := o.registerLimits.allow(clientIP(r), o.s.clock()); !ok {
+		tooMany(w, wait, "temporarily_unavailable")
+		return
+	}
 	if !o.registrations.AllowN(o.s.clock(), 1) {
 		w.Header().Set("Retry-After", "1")
 		oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "too many registrations; try again shortly")
@@ -178,7 +194,7 @@ func (o *oauthServer) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := o.s.clock()
-	m.ClientID = "tc_" + secret(16)
+	m.ClientID = registeredClientPrefix + secret(16)
 	if m.ClientName == "" {
 		m.ClientName = "unnamed client"
 	}
@@ -217,6 +233,9 @@ type cimdFetcher struct {
 	// /oauth/authorize, so without it the relay could be made to hammer
 	// one site with distinct URLs (each a cache miss).
 	hosts *keyedLimits
+	// timeout bounds one fetch, connection to last byte (cimdTimeout;
+	// tests shorten it).
+	timeout time.Duration
 }
 
 // errCIMDBusy: the document's host was fetched too often lately.
@@ -254,8 +273,9 @@ func newCIMDFetcher(allowPrivate bool, roots *x509.CertPool) *cimdFetcher {
 	return &cimdFetcher{
 		client: &http.Client{Transport: tr, Timeout: cimdTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		cache: cimdCache{m: map[string]cimdEntry{}},
-		hosts: newKeyedLimits(cimdHostEvery, cimdHostBurst),
+		cache:   cimdCache{m: map[string]cimdEntry{}},
+		hosts:   newKeyedLimits(cimdHostEvery, cimdHostBurst),
+		timeout: cimdTimeout,
 	}
 }
 
@@ -333,7 +353,7 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (oauthClient, time.D
 	if err := checkCIMDURL(id); err != nil {
 		return oauthClient{}, 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cimdTimeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -237,29 +238,124 @@ func FuzzClientMetadata(f *testing.F) {
 }
 
 // TestRegisterRate: registration is open, so the relay bounds it.
+// TestRegisterRate: DCR is bounded per client address and for the whole
+// relay; a refused address takes nothing from the relay-wide budget.
+// Linux routes all of 127/8 to loopback, so each client dials from its
+// own source address.
 func TestRegisterRate(t *testing.T) {
 	o := newOAuthRelay(t, OAuthConfig{})
 	o.frozen.Store(time.Now().UnixNano()) // no refill while the loop runs
 	body := `{"client_name":"flood","redirect_uris":["https://a.example/cb"]}`
-	codes := map[int]int{}
-	for range registerBurst + 5 {
-		resp, err := http.Post(o.ts.URL+"/oauth/register", "application/json", strings.NewReader(body))
+	from := func(last byte) (int, string) {
+		t.Helper()
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, last)}}
+		hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		defer hc.CloseIdleConnections()
+		resp, err := hc.Post(o.ts.URL+"/oauth/register", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		readAll(t, resp)
-		codes[resp.StatusCode]++
+		out := readAll(t, resp)
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("429 without Retry-After: %s", out)
+		}
+		return resp.StatusCode, out
 	}
-	if codes[http.StatusCreated] != registerBurst || codes[http.StatusTooManyRequests] != 5 {
-		t.Fatalf("answers %v, want %d created then 5 refused", codes, registerBurst)
+	codes := map[int]int{}
+	for range registerAddrBurst + 3 {
+		st, _ := from(1)
+		codes[st]++
 	}
-	// A second later, one more.
+	if codes[http.StatusCreated] != registerAddrBurst || codes[http.StatusTooManyRequests] != 3 {
+		t.Fatalf("one address: %v, want %d created then 3 refused", codes, registerAddrBurst)
+	}
+	// Other addresses share the rest of the relay's budget.
+	clear(codes)
+	addrs := registerBurst/registerAddrBurst + 1 // one more than the budget holds
+	for a := range addrs {
+		for range registerAddrBurst {
+			st, _ := from(byte(2 + a))
+			codes[st]++
+		}
+	}
+	if left := registerBurst - registerAddrBurst; codes[http.StatusCreated] != left || codes[http.StatusTooManyRequests] != addrs*registerAddrBurst-left {
+		t.Fatalf("many addresses: %v, want %d created in all", codes, left)
+	}
+	fresh := byte(2 + addrs)
+	if st, out := from(fresh); st != http.StatusTooManyRequests || !strings.Contains(out, "too many registrations") {
+		t.Fatalf("a new address past the relay's budget: %d %s", st, out)
+	}
+	// A second later the relay has room again, but not the address that
+	// spent its own budget.
 	o.frozen.Add(int64(time.Second))
-	resp, err := http.Post(o.ts.URL+"/oauth/register", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	if st, out := from(fresh); st != http.StatusCreated {
+		t.Fatalf("a new address after a second: %d %s", st, out)
 	}
-	if readAll(t, resp); resp.StatusCode != http.StatusCreated {
-		t.Fatalf("after a second: %d", resp.StatusCode)
+	if st, out := from(1); st != http.StatusTooManyRequests || !strings.Contains(out, "this address") {
+		t.Fatalf("the flooding address after a second: %d %s", st, out)
+	}
+	o.frozen.Add(int64(registerAddrEvery))
+	if st, out := from(1); st != http.StatusCreated {
+		t.Fatalf("the flooding address after %v: %d %s", registerAddrEvery, st, out)
+	}
+}
+
+// TestCIMDTimeLimit: a metadata server that answers too slowly — no
+// headers, or headers and then a stalled body — is given up on within the
+// fetch's time limit.
+func TestCIMDTimeLimit(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stalled-body.json" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte(`{"client_id":`))
+			w.(http.Flusher).Flush()
+		}
+		// Held until the test ends, not until the client gives up: an
+		// answer sent on the client's cancel could race its deadline.
+		<-release
+	}))
+	defer ts.Close()
+	defer close(release) // before Close, which waits for the handlers
+	f := newCIMDFetcher(true, ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs)
+	f.timeout = 300 * time.Millisecond
+	for _, path := range []string{"/no-headers.json", "/stalled-body.json"} {
+		start := time.Now()
+		_, _, err := f.fetch(t.Context(), ts.URL+path)
+		took := time.Since(start)
+		if err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
+			t.Fatalf("%s: err %v, want the time limit", path, err)
+		}
+		// The limit, plus room for a loaded machine; far below the 5 s
+		// the transport's own timeouts would take.
+		if took < f.timeout || took > f.timeout+2*time.Second {
+			t.Fatalf("%s: gave up after %v, limit %v", path, took, f.timeout)
+		}
+	}
+}
+
+// TestCIMDRedirectRefused: a metadata URL that redirects is refused, and
+// the redirect's target is not fetched (it could point anywhere, past the
+// address guard's view of the first host).
+func TestCIMDRedirectRefused(t *testing.T) {
+	var targetHits atomic.Int32
+	var ts *httptest.Server
+	ts = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved.json" {
+			http.Redirect(w, r, ts.URL+"/client.json", http.StatusFound)
+			return
+		}
+		targetHits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(cimdDoc(ts.URL+"/client.json", "target", "https://a.example/cb")))
+	}))
+	defer ts.Close()
+	f := newCIMDFetcher(true, ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs)
+	if _, _, err := f.fetch(t.Context(), ts.URL+"/moved.json"); err == nil || !strings.Contains(err.Error(), "status 302") {
+		t.Fatalf("err %v, want a refusal of the redirect", err)
+	}
+	if n := targetHits.Load(); n != 0 {
+		t.Fatalf("the redirect's target was fetched %d times", n)
 	}
 }

@@ -39,6 +39,13 @@ const userCookie = "test-user"
 // address, then the same port under each of moreNames.
 func newOAuthRelay(t *testing.T, cfg OAuthConfig, moreNames ...string) *oauthRelay {
 	t.Helper()
+	return newOAuthRelayWith(t, cfg, nil, moreNames...)
+}
+
+// newOAuthRelayWith is newOAuthRelay with setup applied to the Server
+// before it starts.
+func newOAuthRelayWith(t *testing.T, cfg OAuthConfig, setup func(*Server), moreNames ...string) *oauthRelay {
+	t.Helper()
 	st := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "relay.db"))
 	// A long poll: the relay refreshes its revocations itself when it
 	// revokes a grant, which is what these tests check.
@@ -70,6 +77,9 @@ func newOAuthRelay(t *testing.T, cfg OAuthConfig, moreNames ...string) *oauthRel
 		urls = append(urls, "http://"+net.JoinHostPort(n, port))
 	}
 	srv.PublicURLs, srv.Verifier.Audiences = urls, urls
+	if setup != nil {
+		setup(srv)
+	}
 	ts.Start()
 	t.Cleanup(func() {
 		srv.Close()
@@ -165,7 +175,7 @@ func TestOAuthJourneyGoSDK(t *testing.T) {
 	base, mcpURL := o.ts.URL, o.mcpURL("alice", "everything")
 
 	resp, _ := rawPost(t, http.DefaultClient, mcpURL, "", initBody)
-	want := `Bearer realm="tether-relay", resource_metadata="` + base + `/.well-known/oauth-protected-resource/mcp/alice/everything"`
+	want := `Bearer realm="tether-relay", resource_metadata="` + base + `/.well-known/oauth-protected-resource/mcp/alice/everything", scope="mcp"`
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != want {
 		t.Fatalf("no token: %d %q, want 401 %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), want)
 	}
@@ -408,10 +418,8 @@ func TestOAuthAuthorizeRefusals(t *testing.T) {
 	}{
 		{"plain PKCE", []string{"code_challenge_method", "plain", "code_challenge", verifier}, "invalid_request"},
 		{"no PKCE", []string{"code_challenge", "", "code_challenge_method", ""}, "invalid_request"},
-		{"missing resource", []string{"resource", ""}, "invalid_target"},
 		{"foreign resource", []string{"resource", "https://elsewhere.example/mcp/alice/everything"}, "invalid_target"},
 		{"another user's server", []string{"resource", o.mcpURL("bob", "everything")}, "invalid_target"},
-		{"unknown scope", []string{"scope", "admin"}, "invalid_scope"},
 		{"implicit", []string{"response_type", "token"}, "unsupported_response_type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -586,8 +594,8 @@ func TestOAuthAudience(t *testing.T) {
 		t.Fatalf("own server: %d", st)
 	}
 	st, challenge := mcpStatus(t, one, o.mcpURL("alice", "other"))
-	if st != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) ||
-		!strings.Contains(challenge, "/.well-known/oauth-protected-resource/mcp/alice/other") {
+	if st != http.StatusUnauthorized || challenge != `Bearer realm="tether-relay", resource_metadata="`+o.ts.URL+
+		`/.well-known/oauth-protected-resource/mcp/alice/other", scope="mcp", error="invalid_token"` {
 		t.Fatalf("server A's token on server B: %d %q", st, challenge)
 	}
 	for _, tok := range []string{one, all} {
@@ -615,7 +623,8 @@ func TestOAuthAudience(t *testing.T) {
 
 	// Step-up: a token without the client scope.
 	st, challenge = mcpStatus(t, mustToken(t, "alice", ScopeBridge), o.mcpURL("alice", "everything"))
-	if st != http.StatusForbidden || !strings.Contains(challenge, `error="insufficient_scope", scope="mcp"`) {
+	if st != http.StatusForbidden || challenge != `Bearer realm="tether-relay", resource_metadata="`+o.ts.URL+
+		`/.well-known/oauth-protected-resource/mcp/alice/everything", error="insufficient_scope", scope="mcp"` {
 		t.Fatalf("bridge token on MCP: %d %q", st, challenge)
 	}
 
@@ -666,20 +675,21 @@ func TestConnectedApps(t *testing.T) {
 		t.Fatalf("apps page: %d %s", resp.StatusCode, page)
 	}
 	assertStrictPage(t, "apps page", resp.Header, page, true)
-	m := regexp.MustCompile(`action="/apps/([^/]+)/revoke"><input type="hidden" name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	m := revokeFormRE.FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no revoke form: %s", page)
 	}
-	if resp, _ := o.browser(t, "bob").do("POST", o.ts.URL+"/apps/"+m[1]+"/revoke", url.Values{"csrf": {m[2]}}); resp.StatusCode != http.StatusForbidden {
+	form := url.Values{"client_id": {html.UnescapeString(m[1])}, "csrf": {m[2]}}
+	if resp, _ := o.browser(t, "bob").do("POST", o.ts.URL+"/apps/revoke", form); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("bob revoking alice's app with her nonce: %d", resp.StatusCode)
 	}
-	if resp, _ := b.do("POST", o.ts.URL+"/apps/"+m[1]+"/revoke", url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := b.do("POST", o.ts.URL+"/apps/revoke", url.Values{"client_id": form["client_id"], "csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("forged nonce: %d", resp.StatusCode)
 	}
 	if st, _ := mcpStatus(t, access, res); st != 200 {
 		t.Fatalf("token before the revoke: %d", st)
 	}
-	if resp, body := b.do("POST", o.ts.URL+"/apps/"+m[1]+"/revoke", url.Values{"csrf": {m[2]}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, body := b.do("POST", o.ts.URL+"/apps/revoke", form); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, body)
 	}
 	if st, _ := mcpStatus(t, access, res); st != http.StatusUnauthorized {

@@ -114,7 +114,7 @@ func (o *oauthServer) refresh(w http.ResponseWriter, r *http.Request, clientID s
 // resource) and a fresh refresh token.
 func (o *oauthServer) issue(w http.ResponseWriter, r *http.Request, g store.OAuthGrant, now time.Time) {
 	ctx := r.Context()
-	tok, rec, err := IssueToken(o.s.Verifier.Secret, TokenSpec{Dev: g.UserID, Scope: ScopeClient, TTL: accessTTL, Audience: g.Resource}, now)
+	tok, rec, err := IssueToken(o.s.Verifier.Secret, TokenSpec{Dev: g.UserID, Scope: ScopeClient, TTL: accessTTL, Audience: g.Resource, Grant: g.ID}, now)
 	if err == nil {
 		err = o.cfg.Store.AddGrantToken(ctx, g.ID, rec)
 	}

@@ -665,7 +665,7 @@ func (s *Server) resumeGET(w http.ResponseWriter, r *http.Request, dev, name str
 	if err != nil {
 		return false
 	}
-	if !sc.valid(dev, name, claims.ID, time.Now()) || s.book.ended(sid) {
+	if !sc.valid(dev, name, claims, time.Now()) || s.book.ended(sid) {
 		sessionNotFound(w)
 		return true
 	}
@@ -675,7 +675,7 @@ func (s *Server) resumeGET(w http.ResponseWriter, r *http.Request, dev, name str
 	}
 	out := &responder{w: w, rc: http.NewResponseController(w), forceSSE: true}
 	for {
-		st := s.streams.lookup(key, sid, claims.ID)
+		st := s.streams.lookup(key, sid, claims.Principal())
 		if st == nil {
 			// Never issued, forgotten, or another session's: the same
 			// answer, so nothing says which. 400 as the go-sdk server gives

@@ -47,13 +47,13 @@ func (s *Server) clientSession(ctx context.Context, b *bridgeConn, c Claims, nam
 	}
 	b.mu.Unlock()
 	if sess != nil {
-		if sess.ephemeral || sess.server != name || sess.token != c.ID || !now.Before(sess.expires) {
+		if sess.ephemeral || sess.server != name || !c.owns(sess.token) || !now.Before(sess.expires) {
 			return nil, errNoSession
 		}
 		return sess, awaitReady(ctx, b, sess)
 	}
 	sc, err := s.signer.parse(sid)
-	if err != nil || sc.NoResume || !sc.valid(b.dev, name, c.ID, now) {
+	if err != nil || sc.NoResume || !sc.valid(b.dev, name, c, now) {
 		return nil, errNoSession
 	}
 	return s.resumeSession(ctx, b, sid, sc)

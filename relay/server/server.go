@@ -381,7 +381,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	// The same per-token rate as the MCP endpoints: a status poll is a
 	// request like any other (rate only: it holds no call or stream slot).
-	release, refused := s.limits.admit(claims.ID, "", s.clock())
+	release, refused := s.limits.admit(claims.Principal(), "", s.clock())
 	if refused != nil {
 		s.refuse(w, r, refused)
 		return

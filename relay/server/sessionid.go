@@ -48,8 +48,9 @@ const sessionKeyLabel = "tether-relay session id v1"
 type sessionClaims struct {
 	Dev    string `json:"d"`
 	Server string `json:"s"`
-	// Token is the client token's id (Claims.ID): the session works only
-	// for the token that created it.
+	// Token is the principal of the client token (Claims.Principal): its
+	// id, or for an OAuth access token its grant, so the session outlives
+	// the hourly refresh. The session works only for that principal.
 	Token string `json:"t"`
 	// Version is the protocolVersion the client asked for in initialize;
 	// replaying it negotiates the same version again.
@@ -61,7 +62,9 @@ type sessionClaims struct {
 	NoResume bool  `json:"x,omitempty"`
 	Issued   int64 `json:"at"`
 	// Expires (unix seconds) is the earlier of the token's expiry and the
-	// relay's maximum session age at issue time.
+	// relay's maximum session age at issue time; for an OAuth access token
+	// the maximum session age alone (each request still needs a live
+	// token of the grant, and a revoked grant's tokens are refused).
 	Expires int64 `json:"e"`
 	// Nonce keeps two sessions of one token opened in the same second apart.
 	Nonce string `json:"n"`
@@ -144,9 +147,9 @@ func (s *sessionSigner) parse(id string) (*sessionClaims, error) {
 }
 
 // valid reports whether the claims let this request use the session: same
-// dev, same server, same client token, not expired.
-func (c *sessionClaims) valid(dev, server, token string, now time.Time) bool {
-	return c.Dev == dev && c.Server == server && c.Token == token && now.Before(c.expiry())
+// dev, same server, same principal (token or OAuth grant), not expired.
+func (c *sessionClaims) valid(dev, server string, cl Claims, now time.Time) bool {
+	return c.Dev == dev && c.Server == server && cl.owns(c.Token) && now.Before(c.expiry())
 }
 
 // initParams is what the relay keeps of a client's initialize request.
@@ -159,9 +162,9 @@ type initParams struct {
 // sessionClaimsFor builds the payload for a session opened by body (an
 // initialize request). Params that do not fit make a non-resumable id.
 func sessionClaimsFor(dev, server string, c Claims, body []byte, now time.Time, maxAge time.Duration) sessionClaims {
-	sc := sessionClaims{Dev: dev, Server: server, Token: c.ID, Issued: now.Unix()}
+	sc := sessionClaims{Dev: dev, Server: server, Token: c.Principal(), Issued: now.Unix()}
 	exp := now.Add(maxAge)
-	if !c.Expiry.IsZero() && c.Expiry.Before(exp) {
+	if c.Grant == "" && !c.Expiry.IsZero() && c.Expiry.Before(exp) {
 		exp = c.Expiry
 	}
 	sc.Expires = exp.Unix()

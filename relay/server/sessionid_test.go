@@ -62,7 +62,8 @@ func TestSessionIDRoundTrip(t *testing.T) {
 		string(replay.Params.Capabilities) != string(sc.Caps) || string(replay.Params.ClientInfo) != string(sc.Info) {
 		t.Fatalf("replay %+v", replay)
 	}
-	if !sc.valid("alice", "files", "j:abc", time.Now()) || sc.valid("alice", "files", "j:abc", time.Now().Add(2*time.Hour)) {
+	cl := Claims{ID: "j:abc"}
+	if !sc.valid("alice", "files", cl, time.Now()) || sc.valid("alice", "files", cl, time.Now().Add(2*time.Hour)) {
 		t.Fatal("expiry not applied")
 	}
 	big, err := s.parse(ids[2])

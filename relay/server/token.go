@@ -71,6 +71,29 @@ type Claims struct {
 	// token, RFC 8707), that URL's path: /mcp/{dev}/{server}, or /mcp/{dev}
 	// for all of a dev's servers. Empty for a relay-wide token.
 	Resource string
+	// Grant is, for an access token the relay's OAuth server issued, the
+	// id of the grant (the user's approval) it was issued under; "" for
+	// every other token.
+	Grant string
+}
+
+// Principal is what sessions and per-token limits are bound to: the
+// OAuth grant of an OAuth access token — which lives across refreshes,
+// each of which mints a new jti — else the token's own ID. The token
+// itself is still verified on every request, so an expired or revoked
+// token (and every token of a revoked grant) is refused as before.
+func (c Claims) Principal() string {
+	if c.Grant != "" {
+		return "grant:" + c.Grant
+	}
+	return c.ID
+}
+
+// owns reports whether a session bound to token (sessionClaims.Token)
+// may be used with these claims. A session opened before sessions were
+// bound to grants names the jti: still accepted for that same token.
+func (c Claims) owns(token string) bool {
+	return token != "" && (token == c.Principal() || token == c.ID)
 }
 
 // allowsMCP reports whether the token may call server of dev: every
@@ -104,6 +127,8 @@ func (s *scopes) UnmarshalJSON(b []byte) error {
 type tokenClaims struct {
 	jwt.RegisteredClaims
 	Scope scopes `json:"scope"`
+	// Grant names the OAuth grant of an access token the relay issued.
+	Grant string `json:"gid,omitempty"`
 }
 
 // Issue signs an HS256 token for dev with one scope, valid for ttl, for
@@ -120,6 +145,9 @@ type TokenSpec struct {
 	// Audience is the relay the token is for, its public URL
 	// (https://relay.example.com); empty means DefaultAudience.
 	Audience string
+	// Grant is the OAuth grant an access token is issued under (the gid
+	// claim); "" for other tokens.
+	Grant string
 }
 
 // IssueToken signs an HS256 token with a fresh random jti, iss Issuer and
@@ -158,6 +186,7 @@ func IssueToken(secret []byte, spec TokenSpec, now time.Time) (string, store.Tok
 			ExpiresAt: jwt.NewNumericDate(now.Add(spec.TTL)),
 		},
 		Scope: scopes{spec.Scope},
+		Grant: spec.Grant,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	if err != nil {
@@ -279,7 +308,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if resource != "" && !strings.HasPrefix(resource+"/", "/mcp/"+dev+"/") {
 		return Claims{}, fmt.Errorf("%w: audience %s is not a resource of dev %s", ErrBadToken, tc.Audience[0], dev)
 	}
-	c = Claims{Dev: dev, Scopes: tc.Scope, Expiry: tc.ExpiresAt.Time, ID: tokenID(tc.ID, token), Resource: resource}
+	c = Claims{Dev: dev, Scopes: tc.Scope, Expiry: tc.ExpiresAt.Time, ID: tokenID(tc.ID, token), Resource: resource, Grant: tc.Grant}
 	if v.Revocations.Has(c.ID) {
 		return Claims{}, ErrRevokedToken
 	}

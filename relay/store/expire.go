@@ -112,3 +112,18 @@ func (s *Store) DeleteDeadOAuthGrants(ctx context.Context, revokedBefore, create
 	}
 	return len(ids), nil
 }
+
+// DeleteUnusedOAuthClients deletes at most limit registered clients whose
+// id starts with prefix (dynamic registrations: not tetherd's own row),
+// created before createdBefore, with no grant left (the janitor deletes
+// dead grants first) and no device code. Registration is open, so these
+// are what a script, or an app tried once, leaves behind.
+func (s *Store) DeleteUnusedOAuthClients(ctx context.Context, prefix string, createdBefore time.Time, limit int) (int, error) {
+	if prefix == "" {
+		return 0, fmt.Errorf("expire oauth clients: empty prefix")
+	}
+	return s.deleteBatch(ctx, "oauth_clients", "id", `substr(id, 1, ?) = ? AND created_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id)
+		AND NOT EXISTS (SELECT 1 FROM device_codes d WHERE d.client_id = oauth_clients.id)`,
+		limit, len(prefix), prefix, ms(createdBefore))
+}

@@ -112,4 +112,35 @@ func testExpiry(t *testing.T, loc string) {
 	if err != nil || len(rs) != 1 || rs[0].JTI != "revoked" || !rs[0].Expires.Equal(old) {
 		t.Fatalf("revocations: %+v %v", rs, err)
 	}
+	// Registered clients: deleted when old, of the prefix, with no grant
+	// and no device code; at most limit a call.
+	ancient := cut.Add(-31 * 24 * time.Hour)
+	for _, id := range []string{"tc_old1", "tc_old2", "tc_granted", "tc_device", "tc_new", "old_other"} {
+		created := ancient
+		if id == "tc_new" {
+			created = cut
+		}
+		must(s.AddOAuthClient(ctx, OAuthClient{ID: id, Name: id, RedirectURIs: []string{"https://a.example/cb"}, Created: created}))
+	}
+	must(s.AddOAuthGrant(ctx, OAuthGrant{ID: "g-of-client", UserID: "alice", ClientID: "tc_granted", ClientName: "A", Created: t0}))
+	must(s.AddDeviceCode(ctx, DeviceCode{DeviceHash: "dc", UserCode: "dc", ClientID: "tc_device", State: DevicePending, Created: t0, Expires: live}))
+	if _, err := s.DeleteUnusedOAuthClients(ctx, "", cut, 100); err == nil {
+		t.Fatal("an empty prefix would delete every client")
+	}
+	for _, want := range []int{1, 1, 0} {
+		if n, err := s.DeleteUnusedOAuthClients(ctx, "tc_", cut.Add(-30*24*time.Hour), 1); err != nil || n != want {
+			t.Fatalf("unused clients: deleted %d (%v), want %d", n, err, want)
+		}
+	}
+	for _, id := range []string{"tc_old1", "tc_old2"} {
+		if _, err := s.OAuthClient(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unused client %s: %v", id, err)
+		}
+	}
+	for _, id := range []string{"tc_granted", "tc_device", "tc_new", "old_other", "tetherd"} {
+		if _, err := s.OAuthClient(ctx, id); err != nil {
+			t.Fatalf("client %s: %v", id, err)
+		}
+	}
+
 }
