@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tether-dev/tether/internal/waitbuf"
 )
 
 // serveInProcess runs `serve` with args and returns the lines it prints
@@ -370,7 +372,7 @@ func startPebble(t *testing.T, dir, bin, pebbleDir string) (acmePort, mgmtPort s
 		if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		var log syncBuffer
+		var log waitbuf.Buffer
 		pebble := exec.Command(bin, "-config", cfgFile)
 		pebble.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_VA_NOSLEEP=1")
 		pebble.Stdout, pebble.Stderr = &log, &log
@@ -420,23 +422,6 @@ func waitAccepting(addrs []string, exited <-chan struct{}, limit time.Duration) 
 		}
 	}
 	return nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func lastLine(s string) string {
