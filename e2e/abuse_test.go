@@ -132,22 +132,6 @@ func startRelayWith(t *testing.T, args ...string) *relayProc {
 	return r
 }
 
-// callLines returns the lines of a child's call log that hold s.
-func callLines(t *testing.T, path, s string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range scanLines(string(b)) {
-		if strings.Contains(l, s) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // TestAbuse runs the probes one after another against one relay (each
 // probe leaves the relay as it found it; the figures are clearer without
 // neighbours).

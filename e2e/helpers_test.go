@@ -418,3 +418,19 @@ func writeFileT(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// callLines returns the lines of a child's call log that hold s.
+func callLines(t *testing.T, path, s string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range scanLines(string(b)) {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
