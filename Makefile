@@ -7,6 +7,9 @@ GO ?= go
 ## test: everything CI checks — vet, then every test with the race detector.
 test: peers vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@# Every Go benchmark once (about 20 s), so none rots unseen: two in
+	@# relay/server failed for days while CI stayed green.
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./...
 
 ## peers: the real MCP peers the tests run against (npm), installed once.
 peers:
