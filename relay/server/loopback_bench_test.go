@@ -127,7 +127,7 @@ func BenchmarkLoopbackRoundTrip(b *testing.B) {
 }
 
 func benchLoopback(b *testing.B, era string, inflight int) {
-	r := newTestRelay(b, 30*time.Second)
+	r := newBenchRelay(b)
 	writes := startEchoBridge(b, r, "alice")
 	url := r.mcpURL("alice", "echo")
 	token := mustToken(b, "alice", ScopeClient)
@@ -140,6 +140,8 @@ func benchLoopback(b *testing.B, era string, inflight int) {
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		if era == "2026" {
 			req.Header.Set(headerProtocol, mcpwire.Version2026)
+			req.Header.Set(headerMethod, "tools/call")
+			req.Header.Set(headerName, "echo")
 		} else if sid != "" {
 			req.Header.Set(headerSession, sid)
 			req.Header.Set(headerProtocol, "2025-11-25")
