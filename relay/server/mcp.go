@@ -298,10 +298,12 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 // the call arrive first; the response is plain JSON unless something had
 // to be streamed before it (progress, a server→client request) or the
 // client accepts only SSE, in which case the response is an SSE stream
-// that ends with the response. In a session that can resume streams the
-// stream carries event ids and outlives a dropped connection for a while
-// (streamPump, poststream.go). It returns the message written last, or
-// nil when the client went away.
+// that ends with the response. A session with priming events (2025-11-25
+// on, not initialize) gets the SSE stream from the start, priming event
+// first, so that a quiet call is resumable too. In a session that can
+// resume streams the stream carries event ids and outlives a dropped
+// connection for a while (streamPump, poststream.go). It returns the
+// message written last, or nil when the client went away.
 //
 // newID, when set, is the session id an initialize opens: it goes out in
 // the Mcp-Session-Id header only with a successful answer.
@@ -340,6 +342,13 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 		s.metrics.observeCall(label, time.Since(start))
 		p.final(c.id, resp)
 		return resp
+	}
+	if p.resumable && sess.version >= primingVersion {
+		// An SSE stream from the start, its priming event first: a cut
+		// during a long call with nothing to stream yet can be resumed.
+		if err := p.begin(); err != nil {
+			return giveUp("client connection lost", true)
+		}
 	}
 	for {
 		select {

@@ -413,6 +413,19 @@ func (p *streamPump) open() {
 	}
 }
 
+// begin opens the stream before anything is to be streamed: the SSE
+// headers and the priming event, so that the client holds an id to resume
+// from however long the call stays quiet. An error means the connection
+// failed at once; nothing was sent that a resume could use.
+func (p *streamPump) begin() error {
+	p.open()
+	if err := p.write(-1, nil); err != nil {
+		p.release()
+		return err
+	}
+	return nil
+}
+
 // event sends a message related to the call. An error means the stream
 // cannot go on: its connection failed and it cannot be held.
 func (p *streamPump) event(msg []byte) error {
@@ -448,6 +461,9 @@ func (p *streamPump) write(seq int, msg []byte) error {
 			p.idSent = true
 		}
 		p.startKeepalive()
+	}
+	if msg == nil {
+		return nil // begin: the stream's start only
 	}
 	if err := o.eventID(eventID(p.st.key, seq), msg); err != nil {
 		return err
