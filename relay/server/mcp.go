@@ -346,9 +346,7 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 	if p.resumable && sess.version >= primingVersion {
 		// An SSE stream from the start, its priming event first: a cut
 		// during a long call with nothing to stream yet can be resumed.
-		if err := p.begin(); err != nil {
-			return giveUp("client connection lost", true)
-		}
+		p.begin()
 	}
 	for {
 		select {
@@ -394,6 +392,10 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 			case errors.Is(err, errStaleResume):
 				return giveUp("the stream was resumed from an event that is no longer kept", true)
 			case err != nil:
+				return stop(err, "client connection lost")
+			}
+		case <-p.primeC():
+			if err := p.flushPrimed(); err != nil {
 				return stop(err, "client connection lost")
 			}
 		case <-p.keepaliveC():
@@ -693,6 +695,13 @@ type responder struct {
 const primingVersion = "2025-11-25"
 
 func (o *responder) startSSE() {
+	o.header()
+	o.rc.Flush()
+}
+
+// header writes the SSE answer's header without flushing it: an event
+// written right after goes out with it.
+func (o *responder) header() {
 	h := o.w.Header()
 	if o.sessionID != "" {
 		h.Set(headerSession, o.sessionID)
@@ -701,7 +710,6 @@ func (o *responder) startSSE() {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	o.w.WriteHeader(http.StatusOK)
-	o.rc.Flush()
 	o.started = true
 }
 
@@ -737,10 +745,16 @@ func (o *responder) eventID(id string, msg []byte) error {
 
 // priming writes an event with an id and no data.
 func (o *responder) priming(id string) error {
-	if _, err := io.WriteString(o.w, "id: "+id+"\ndata: \n\n"); err != nil {
+	if err := o.primingUnflushed(id); err != nil {
 		return err
 	}
 	return o.rc.Flush()
+}
+
+// primingUnflushed writes the priming event into the answer's buffer.
+func (o *responder) primingUnflushed(id string) error {
+	_, err := io.WriteString(o.w, "id: "+id+"\ndata: \n\n")
+	return err
 }
 
 func (o *responder) comment(text string) error {
