@@ -717,6 +717,14 @@ func (o *responder) event(msg []byte) error { return o.eventID("", msg) }
 
 // eventID writes msg as an SSE event, with the event id when one is given.
 func (o *responder) eventID(id string, msg []byte) error {
+	if err := o.eventUnflushed(id, msg); err != nil {
+		return err
+	}
+	return o.rc.Flush()
+}
+
+// eventUnflushed writes the event into the answer's buffer.
+func (o *responder) eventUnflushed(id string, msg []byte) error {
 	if !o.started {
 		o.startSSE()
 	}
@@ -737,10 +745,8 @@ func (o *responder) eventID(id string, msg []byte) error {
 	buf.WriteString("event: message\ndata: ")
 	buf.Write(msg)
 	buf.WriteString("\n\n")
-	if _, err := o.w.Write(buf.Bytes()); err != nil {
-		return err
-	}
-	return o.rc.Flush()
+	_, err := o.w.Write(buf.Bytes())
+	return err
 }
 
 // priming writes an event with an id and no data.

@@ -643,7 +643,14 @@ func (p *streamPump) final(id json.RawMessage, msg []byte) {
 	}
 	seq, lost := p.s.streams.add(p.st, msg)
 	p.lost = lost
-	if p.sink != nil {
+	switch {
+	case p.sink != nil && p.prime != nil:
+		// Nothing went out yet: header, priming event and response go
+		// out together when the handler returns, as a JSON answer does.
+		p.prime.Stop()
+		p.prime = nil
+		_ = p.sink.eventUnflushed(eventID(p.st.key, seq), msg)
+	case p.sink != nil:
 		_ = p.write(seq, msg) // a resume gets it from the buffer
 	}
 	p.end(notKept(id))
