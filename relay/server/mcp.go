@@ -298,10 +298,12 @@ func (s *Server) mcpPOST(w http.ResponseWriter, r *http.Request, b *bridgeConn, 
 // the call arrive first; the response is plain JSON unless something had
 // to be streamed before it (progress, a server→client request) or the
 // client accepts only SSE, in which case the response is an SSE stream
-// that ends with the response. In a session that can resume streams the
-// stream carries event ids and outlives a dropped connection for a while
-// (streamPump, poststream.go). It returns the message written last, or
-// nil when the client went away.
+// that ends with the response. A session with priming events (2025-11-25
+// on, not initialize) gets the SSE stream from the start, priming event
+// first, so that a quiet call is resumable too. In a session that can
+// resume streams the stream carries event ids and outlives a dropped
+// connection for a while (streamPump, poststream.go). It returns the
+// message written last, or nil when the client went away.
 //
 // newID, when set, is the session id an initialize opens: it goes out in
 // the Mcp-Session-Id header only with a successful answer.
@@ -340,6 +342,11 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 		s.metrics.observeCall(label, time.Since(start))
 		p.final(c.id, resp)
 		return resp
+	}
+	if p.resumable && sess.version >= primingVersion {
+		// An SSE stream from the start, its priming event first: a cut
+		// during a long call with nothing to stream yet can be resumed.
+		p.begin()
 	}
 	for {
 		select {
@@ -385,6 +392,10 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 			case errors.Is(err, errStaleResume):
 				return giveUp("the stream was resumed from an event that is no longer kept", true)
 			case err != nil:
+				return stop(err, "client connection lost")
+			}
+		case <-p.primeC():
+			if err := p.flushPrimed(); err != nil {
 				return stop(err, "client connection lost")
 			}
 		case <-p.keepaliveC():
@@ -684,6 +695,13 @@ type responder struct {
 const primingVersion = "2025-11-25"
 
 func (o *responder) startSSE() {
+	o.header()
+	o.rc.Flush()
+}
+
+// header writes the SSE answer's header without flushing it: an event
+// written right after goes out with it.
+func (o *responder) header() {
 	h := o.w.Header()
 	if o.sessionID != "" {
 		h.Set(headerSession, o.sessionID)
@@ -692,7 +710,6 @@ func (o *responder) startSSE() {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	o.w.WriteHeader(http.StatusOK)
-	o.rc.Flush()
 	o.started = true
 }
 
@@ -700,6 +717,14 @@ func (o *responder) event(msg []byte) error { return o.eventID("", msg) }
 
 // eventID writes msg as an SSE event, with the event id when one is given.
 func (o *responder) eventID(id string, msg []byte) error {
+	if err := o.eventUnflushed(id, msg); err != nil {
+		return err
+	}
+	return o.rc.Flush()
+}
+
+// eventUnflushed writes the event into the answer's buffer.
+func (o *responder) eventUnflushed(id string, msg []byte) error {
 	if !o.started {
 		o.startSSE()
 	}
@@ -720,18 +745,22 @@ func (o *responder) eventID(id string, msg []byte) error {
 	buf.WriteString("event: message\ndata: ")
 	buf.Write(msg)
 	buf.WriteString("\n\n")
-	if _, err := o.w.Write(buf.Bytes()); err != nil {
+	_, err := o.w.Write(buf.Bytes())
+	return err
+}
+
+// priming writes an event with an id and no data.
+func (o *responder) priming(id string) error {
+	if err := o.primingUnflushed(id); err != nil {
 		return err
 	}
 	return o.rc.Flush()
 }
 
-// priming writes an event with an id and no data.
-func (o *responder) priming(id string) error {
-	if _, err := io.WriteString(o.w, "id: "+id+"\ndata: \n\n"); err != nil {
-		return err
-	}
-	return o.rc.Flush()
+// primingUnflushed writes the priming event into the answer's buffer.
+func (o *responder) primingUnflushed(id string) error {
+	_, err := io.WriteString(o.w, "id: "+id+"\ndata: \n\n")
+	return err
 }
 
 func (o *responder) comment(text string) error {

@@ -399,6 +399,7 @@ type streamPump struct {
 	finished  bool
 	abandoned bool        // the client cancelled the request: never held
 	grace     *time.Timer // running while held
+	prime     *time.Timer // begin's priming event waits for it or the first event
 	keepalive *time.Ticker
 }
 
@@ -411,6 +412,45 @@ func (p *streamPump) open() {
 	if p.st == nil && p.resumable {
 		p.st = p.s.streams.open(p.sess.id, p.sess.token, p.sess.version >= primingVersion)
 	}
+}
+
+// primeDelay is how long begin's priming event may wait to go out with
+// the response: most calls answer sooner, and header, priming event and
+// response then take one write, as a JSON answer does.
+const primeDelay = 5 * time.Millisecond
+
+// begin opens the stream before anything is to be streamed: the SSE
+// header and the priming event, so that the client holds an id to resume
+// from however long the call stays quiet. They go out with the first
+// event, or on their own once primeDelay has passed (flushPrimed).
+func (p *streamPump) begin() {
+	p.open()
+	o := p.sink
+	o.header()
+	o.primingUnflushed(eventID(p.st.key, 0))
+	p.prime = time.NewTimer(primeDelay)
+}
+
+func (p *streamPump) primeC() <-chan time.Time {
+	if p.prime == nil {
+		return nil
+	}
+	return p.prime.C
+}
+
+// flushPrimed sends begin's header and priming event of a call that has
+// not answered within primeDelay.
+func (p *streamPump) flushPrimed() error {
+	p.prime = nil
+	if p.sink == nil {
+		return nil
+	}
+	if err := p.sink.rc.Flush(); err != nil {
+		return p.lose(err)
+	}
+	p.idSent = true
+	p.startKeepalive()
+	return nil
 }
 
 // event sends a message related to the call. An error means the stream
@@ -440,13 +480,19 @@ func (p *streamPump) event(msg []byte) error {
 func (p *streamPump) write(seq int, msg []byte) error {
 	o := p.sink
 	if !o.started {
-		o.startSSE()
+		// The header goes out with the first event: one write, one flush.
+		o.header()
 		if p.st.priming {
-			if err := o.priming(eventID(p.st.key, 0)); err != nil {
+			if err := o.primingUnflushed(eventID(p.st.key, 0)); err != nil {
 				return err
 			}
-			p.idSent = true
 		}
+		p.startKeepalive()
+	}
+	if p.prime != nil {
+		// begin's header and priming event go out with this event.
+		p.prime.Stop()
+		p.prime = nil
 		p.startKeepalive()
 	}
 	if err := o.eventID(eventID(p.st.key, seq), msg); err != nil {
@@ -597,7 +643,14 @@ func (p *streamPump) final(id json.RawMessage, msg []byte) {
 	}
 	seq, lost := p.s.streams.add(p.st, msg)
 	p.lost = lost
-	if p.sink != nil {
+	switch {
+	case p.sink != nil && p.prime != nil:
+		// Nothing went out yet: header, priming event and response go
+		// out together when the handler returns, as a JSON answer does.
+		p.prime.Stop()
+		p.prime = nil
+		_ = p.sink.eventUnflushed(eventID(p.st.key, seq), msg)
+	case p.sink != nil:
 		_ = p.write(seq, msg) // a resume gets it from the buffer
 	}
 	p.end(notKept(id))
@@ -635,6 +688,9 @@ func (p *streamPump) end(fallback []byte) {
 func (p *streamPump) close() {
 	if p.grace != nil {
 		p.grace.Stop()
+	}
+	if p.prime != nil {
+		p.prime.Stop()
 	}
 	if p.keepalive != nil {
 		p.keepalive.Stop()

@@ -628,3 +628,100 @@ func TestClientCancelEndsHeldStream(t *testing.T) {
 	ended(2)
 	noHook(t, hooks)
 }
+
+// primedTransport passes requests on and reports, once per SSE answer to a
+// POST, the first complete event the client has read from it.
+type primedTransport struct {
+	next  http.RoundTripper
+	first chan string
+}
+
+func (p primedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := p.next.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPost && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		resp.Body = &firstEventReader{ReadCloser: resp.Body, first: p.first}
+	}
+	return resp, err
+}
+
+type firstEventReader struct {
+	io.ReadCloser
+	first chan string
+	seen  []byte
+	done  bool
+}
+
+func (r *firstEventReader) Read(b []byte) (int, error) {
+	n, err := r.ReadCloser.Read(b)
+	if !r.done {
+		r.seen = append(r.seen, b[:n]...)
+		if i := strings.Index(string(r.seen), "\n\n"); i >= 0 {
+			r.done = true
+			r.first <- string(r.seen[:i+2])
+		}
+	}
+	return n, err
+}
+
+// TestResumeQuietCallAfterCut: a long call that streams nothing before its
+// result (no progress) is still answered as an SSE stream whose priming
+// event comes at once, so a cut while the tool works is resumed like any
+// other: the call completes with its result and the bridge never hears of
+// a cancel.
+func TestResumeQuietCallAfterCut(t *testing.T) {
+	r, fb, hooks, step := streamRelay(t, 0, Limits{})
+	mcp.AddTool(fb.srv, &mcp.Tool{Name: "quiet", Description: "no progress; returns when the test says"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in noIn) (*mcp.CallToolResult, any, error) {
+			select {
+			case <-step:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "quiet done"}}}, nil, nil
+		})
+	px := newCutProxy(t, r.ts.Listener.Addr().String())
+	first := make(chan string, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "relay-test", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: px.url("/mcp/alice/everything"),
+		HTTPClient: &http.Client{Transport: primedTransport{next: bearerTransport{mustToken(t, "alice", ScopeClient)}, first: first}}},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	done := make(chan callResult, 1)
+	go func() {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "quiet", Arguments: map[string]any{}})
+		done <- callResult{res, err}
+	}()
+
+	select {
+	case ev := <-first:
+		if !strings.HasPrefix(ev, "id: ") || !strings.HasSuffix(ev, ".0\ndata: \n\n") {
+			t.Fatalf("the quiet call's stream starts with %q, not a priming event", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the quiet call was not answered as an SSE stream before its result")
+	}
+	px.cut(true)
+	expectHook(t, hooks, "held")
+	px.letThrough()
+	expectHook(t, hooks, "resumed")
+	releaseStep(t, step)
+
+	got := awaitCall(t, done)
+	if got.err != nil {
+		t.Fatalf("the quiet call failed across the cut: %v", got.err)
+	}
+	if text := toolText(t, got.res); text != "quiet done" {
+		t.Fatalf("result %q", text)
+	}
+	select {
+	case p := <-fb.Cancelled:
+		t.Fatalf("the bridge was told to cancel a call that was resumed: %s", p)
+	default:
+	}
+	noHook(t, hooks)
+}
