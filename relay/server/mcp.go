@@ -313,7 +313,7 @@ func (s *Server) await(w http.ResponseWriter, r *http.Request, b *bridgeConn, se
 	defer timer.Stop()
 	out := &responder{w: w, rc: http.NewResponseController(w), stateless: stateless, forceSSE: !jsonOK, sessionID: newID}
 	// An initialize's client has no session id to resume with yet.
-	p := s.newPump(r, out, sess, sseOK && newID == "" && s.resumable(sess))
+	p := s.newPump(r, out, sess, sseOK && newID == "" && s.resumable(sess), c.id)
 	defer p.close()
 	// giveUp ends a call whose client is gone; the bridge is told unless
 	// the client cancelled the call itself (its notification went there).

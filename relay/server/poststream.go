@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -102,14 +103,20 @@ func eventID(key string, seq int) string { return key + "." + strconv.Itoa(seq) 
 // parseEventID reads a Last-Event-ID of a POST stream; ok is false for
 // anything else, such as the standalone GET stream's priming id (32 hex
 // characters, no dot). One spelling per id: lowercase hex, no sign, no
-// leading zero.
+// leading zero. A key may carry its request's JSON-RPC id after the 32
+// hex characters (streamKey), in the one spelling streamKey gives.
 func parseEventID(id string) (key string, seq int, ok bool) {
 	key, n, found := strings.Cut(id, ".")
-	if !found || len(key) != streamKeyLen || len(n) == 0 || len(n) > 9 || (n[0] == '0' && len(n) > 1) {
+	if !found || len(key) < streamKeyLen || len(n) == 0 || len(n) > 9 || (n[0] == '0' && len(n) > 1) {
 		return "", 0, false
 	}
-	for i := 0; i < len(key); i++ {
+	for i := 0; i < streamKeyLen; i++ {
 		if c := key[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", 0, false
+		}
+	}
+	if len(key) > streamKeyLen {
+		if _, ok := keyRequestID(key); !ok {
 			return "", 0, false
 		}
 	}
@@ -120,6 +127,44 @@ func parseEventID(id string) (key string, seq int, ok bool) {
 	}
 	seq, _ = strconv.Atoi(n)
 	return key, seq, true
+}
+
+// maxKeyID is the longest request id (raw JSON) a stream key carries.
+const maxKeyID = 96
+
+// streamKey is a new stream's key: 32 random hex characters, then "i" and
+// the request's JSON-RPC id in unpadded base64url when it is short. The id
+// lets any relay process answer a resume of a stream it does not hold (it
+// restarted, or another replica held it) with an error for that one call:
+// a 400 there ends a go-sdk client's whole session — every call in flight
+// when the relay restarted would take its session down with it. A client
+// that forges the id only gets an error for the id it sent itself.
+func streamKey(reqID json.RawMessage) string {
+	k := newSessionID()
+	if len(reqID) > 0 && len(reqID) <= maxKeyID {
+		k += "i" + base64.RawURLEncoding.EncodeToString(reqID)
+	}
+	return k
+}
+
+// keyRequestID returns the request id a stream key carries, if it carries
+// one in streamKey's spelling: a JSON number or string.
+func keyRequestID(key string) (json.RawMessage, bool) {
+	if len(key) <= streamKeyLen+1 || key[streamKeyLen] != 'i' {
+		return nil, false
+	}
+	enc := key[streamKeyLen+1:]
+	raw, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(raw) > maxKeyID || base64.RawURLEncoding.EncodeToString(raw) != enc || !json.Valid(raw) {
+		return nil, false
+	}
+	if c := raw[0]; c != '"' && c != '-' && (c < '0' || c > '9') {
+		return nil, false
+	}
+	if c := raw[len(raw)-1]; c != '"' && (c < '0' || c > '9') {
+		return nil, false // no whitespace around it: one spelling
+	}
+	return raw, true
 }
 
 // ---- the buffer ----
@@ -173,8 +218,8 @@ func (k *streamBook) after(d time.Duration, f func()) {
 	time.AfterFunc(d, f)
 }
 
-func (k *streamBook) open(sid, token string, priming bool) *postStream {
-	st := &postStream{key: newSessionID(), sid: sid, token: token, priming: priming,
+func (k *streamBook) open(sid, token string, priming bool, reqID json.RawMessage) *postStream {
+	st := &postStream{key: streamKey(reqID), sid: sid, token: token, priming: priming,
 		attach: make(chan *resumer), ended: make(chan struct{}), next: 1}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -388,6 +433,7 @@ type streamPump struct {
 	st        *postStream
 	resumable bool
 	sess      *session
+	reqID     json.RawMessage // the client's request id, carried in the stream key
 	post      *responder
 	sink      *responder      // where the stream goes now; nil while held
 	gone      <-chan struct{} // the sink's request context
@@ -403,14 +449,14 @@ type streamPump struct {
 	keepalive *time.Ticker
 }
 
-func (s *Server) newPump(r *http.Request, out *responder, sess *session, resumable bool) *streamPump {
-	return &streamPump{s: s, resumable: resumable, sess: sess, post: out, sink: out, gone: r.Context().Done()}
+func (s *Server) newPump(r *http.Request, out *responder, sess *session, resumable bool, reqID json.RawMessage) *streamPump {
+	return &streamPump{s: s, resumable: resumable, sess: sess, post: out, sink: out, gone: r.Context().Done(), reqID: reqID}
 }
 
 // open registers the stream when the answer turns into one.
 func (p *streamPump) open() {
 	if p.st == nil && p.resumable {
-		p.st = p.s.streams.open(p.sess.id, p.sess.token, p.sess.version >= primingVersion)
+		p.st = p.s.streams.open(p.sess.id, p.sess.token, p.sess.version >= primingVersion, p.reqID)
 	}
 }
 
@@ -733,6 +779,15 @@ func (s *Server) resumeGET(w http.ResponseWriter, r *http.Request, dev, name str
 	for {
 		st := s.streams.lookup(key, sid, claims.Principal())
 		if st == nil {
+			if id, ok := keyRequestID(key); ok {
+				// Not held here (a relay restart, another replica, or long
+				// forgotten): an error for that one call, and the session
+				// goes on. The id is the client's own, from its own header.
+				out.startSSE()
+				out.event(rpcErrorBody(id, mcpwire.CodeUnavailable,
+					"tether-relay: this request's stream is no longer held (the relay restarted or the stream expired); it may not have completed — retry it"))
+				return true
+			}
 			// Never issued, forgotten, or another session's: the same
 			// answer, so nothing says which. 400 as the go-sdk server gives
 			// for events it cannot replay; a 404 would say the session is

@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,28 @@ func TestParseEventID(t *testing.T) {
 		key[:31] + "g.1",            // not hex
 		"s1.payload.mac",            // a session id
 	}
+	// A key may carry its request id (streamKey), in one spelling.
+	for _, rid := range []string{`7`, `-3`, `"abc"`, `"a.b\u00e9"`, `1.5e3`} {
+		k := streamKey(json.RawMessage(rid))
+		got, seq, ok := parseEventID(eventID(k, 2))
+		id, idOK := keyRequestID(got)
+		if !ok || got != k || seq != 2 || !idOK || string(id) != rid {
+			t.Errorf("key for id %s: parse %q %d %v, id %s %v", rid, got, seq, ok, id, idOK)
+		}
+	}
+	if k := streamKey(json.RawMessage(`"` + strings.Repeat("x", maxKeyID) + `"`)); len(k) != streamKeyLen {
+		t.Errorf("a long id was put in the key: %q", k)
+	}
+	bad = append(bad,
+		key+"i.1",                   // an empty id
+		key+"iNw==.1",               // padded
+		key+"iNx.1",                 // not the one spelling of "7"
+		key+"i"+b64(`{"a":1}`)+".1", // not a number or string
+		key+"i"+b64(`[1]`)+".1",     // not a number or string
+		key+"i"+b64(`7 `)+".1",      // trailing space
+		key+"x"+b64(`7`)+".1",       // no "i"
+		key+"i"+b64(`"a`)+".1",      // not JSON
+	)
 	for _, id := range bad {
 		if k, seq, ok := parseEventID(id); ok {
 			t.Errorf("parseEventID(%q) = %q, %d, true; want refused", id, k, seq)
@@ -85,7 +109,7 @@ func sameInts(a, b []int) bool {
 // before them is refused, one from within them gets the rest.
 func TestStreamBookEventCap(t *testing.T) {
 	var k streamBook
-	st := k.open("sess", "tok", false)
+	st := k.open("sess", "tok", false, nil)
 	for i := 1; i <= 70; i++ {
 		seq, lost := k.add(st, []byte("ev"))
 		if seq != i {
@@ -123,7 +147,7 @@ func TestStreamBookByteCaps(t *testing.T) {
 	k.afterFunc = tm.after
 	quarter := bytes.Repeat([]byte("x"), streamMaxBytes/4)
 
-	st := k.open("sess", "tok", false)
+	st := k.open("sess", "tok", false, nil)
 	for range 4 {
 		k.add(st, quarter)
 	}
@@ -151,14 +175,14 @@ func TestStreamBookByteCaps(t *testing.T) {
 
 	// The session's budget: a finished stream's events go before a live
 	// stream's own.
-	done := k.open("sess", "tok", false)
+	done := k.open("sess", "tok", false, nil)
 	for range 4 {
 		k.add(done, quarter) // 1 MiB
 	}
 	k.add(done, []byte(`{"final":true}`)) // the oldest quarter makes room
 	fallback := []byte(`{"fallback":true}`)
 	k.finish(done, fallback, time.Minute)
-	live := []*postStream{k.open("sess", "tok", false), k.open("sess", "tok", false), k.open("sess", "tok", false)}
+	live := []*postStream{k.open("sess", "tok", false, nil), k.open("sess", "tok", false, nil), k.open("sess", "tok", false, nil)}
 	for _, l := range live {
 		for range 4 {
 			k.add(l, quarter)
@@ -177,12 +201,12 @@ func TestStreamBookByteCaps(t *testing.T) {
 	// another live stream.
 	k.add(st, quarter)
 	k.add(st, quarter)
-	grow := k.open("sess", "tok", false)
+	grow := k.open("sess", "tok", false, nil)
 	k.add(grow, quarter) // the session at exactly 4 MiB
 	if _, lost := k.add(grow, quarter); lost != 1 {
 		t.Fatalf("the growing stream: lost %d, want 1 (its own oldest)", lost)
 	}
-	fresh := k.open("sess", "tok", false)
+	fresh := k.open("sess", "tok", false, nil)
 	if seq, lost := k.add(fresh, quarter); lost != seq {
 		t.Fatalf("a stream with nothing to trim and no room: seq %d lost %d, want it not kept", seq, lost)
 	}
@@ -209,7 +233,7 @@ func TestStreamBookFinished(t *testing.T) {
 	var k streamBook
 	tm := &manualTimers{}
 	k.afterFunc = tm.after
-	st := k.open("sess", "tok", true)
+	st := k.open("sess", "tok", true, nil)
 	k.prime(st) // a resumed connection's priming: 1
 	k.add(st, []byte("progress"))
 	k.add(st, []byte("response"))
@@ -250,7 +274,7 @@ func TestStreamBookFinished(t *testing.T) {
 	// At most finishedPerSession finished streams per session, oldest out.
 	var all []*postStream
 	for range finishedPerSession + 3 {
-		s := k.open("sess", "tok", false)
+		s := k.open("sess", "tok", false, nil)
 		k.add(s, []byte("response"))
 		k.finish(s, fallback, time.Minute)
 		all = append(all, s)
@@ -261,7 +285,7 @@ func TestStreamBookFinished(t *testing.T) {
 		}
 	}
 
-	d := k.open("sess2", "tok", false)
+	d := k.open("sess2", "tok", false, nil)
 	k.add(d, []byte("x"))
 	k.discard(d)
 	if k.lookup(d.key, "sess2", "tok") != nil {
@@ -274,3 +298,5 @@ func TestStreamBookFinished(t *testing.T) {
 		t.Fatal("discarding the session's only stream left its entry")
 	}
 }
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
