@@ -150,16 +150,23 @@ func streamRelay(t *testing.T, grace time.Duration, limits Limits) (*testRelay, 
 	return r, fb, hooks, step
 }
 
-func expectHook(t *testing.T, hooks <-chan string, want string) {
+// expectNext reads the next value from ch (a stream hook, a progress
+// message) and fails unless it is want.
+func expectNext(t *testing.T, ch <-chan string, what, want string) {
 	t.Helper()
 	select {
-	case got := <-hooks:
+	case got := <-ch:
 		if got != want {
-			t.Fatalf("stream hook %q, want %q", got, want)
+			t.Fatalf("%s %q, want %q", what, got, want)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatalf("no stream hook %q", want)
+		t.Fatalf("no %s %q", what, want)
 	}
+}
+
+func expectHook(t *testing.T, hooks <-chan string, want string) {
+	t.Helper()
+	expectNext(t, hooks, "stream hook", want)
 }
 
 func noHook(t *testing.T, hooks <-chan string) {
@@ -182,14 +189,7 @@ func releaseStep(t *testing.T, step chan<- struct{}) {
 
 func expectProgress(t *testing.T, progress <-chan string, want string) {
 	t.Helper()
-	select {
-	case got := <-progress:
-		if got != want {
-			t.Fatalf("progress %q, want %q", got, want)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("progress %q never reached the client", want)
-	}
+	expectNext(t, progress, "progress", want)
 }
 
 type callResult struct {
