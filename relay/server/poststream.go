@@ -74,15 +74,7 @@ const (
 	streamKeyLen = 32
 )
 
-func (s *Server) resumeGrace() time.Duration {
-	switch {
-	case s.ResumeGrace < 0:
-		return 0
-	case s.ResumeGrace == 0:
-		return DefaultResumeGrace
-	}
-	return s.ResumeGrace
-}
+func (s *Server) resumeGrace() time.Duration { return offOrDefault(s.ResumeGrace, DefaultResumeGrace) }
 
 // resumable reports whether sess's POST streams get event ids and may be
 // resumed.

@@ -270,25 +270,21 @@ func (s *Server) sessionMaxAge() time.Duration {
 	return DefaultSessionMaxAge
 }
 
-func (s *Server) bridgeWait() time.Duration {
+// offOrDefault reads a duration option where a negative value turns the
+// feature off (0) and zero means the default.
+func offOrDefault(v, def time.Duration) time.Duration {
 	switch {
-	case s.BridgeWait < 0:
+	case v < 0:
 		return 0
-	case s.BridgeWait == 0:
-		return DefaultBridgeWait
+	case v == 0:
+		return def
 	}
-	return s.BridgeWait
+	return v
 }
 
-func (s *Server) startWait() time.Duration {
-	switch {
-	case s.StartWait < 0:
-		return 0
-	case s.StartWait == 0:
-		return DefaultStartWait
-	}
-	return s.StartWait
-}
+func (s *Server) bridgeWait() time.Duration { return offOrDefault(s.BridgeWait, DefaultBridgeWait) }
+
+func (s *Server) startWait() time.Duration { return offOrDefault(s.StartWait, DefaultStartWait) }
 
 // Shutdown refuses new bridges, closes every bridge socket with 1001
 // (going away) and waits for their loops to end or ctx to expire.
