@@ -48,7 +48,14 @@ func needTool(t *testing.T, name, pkg string) {
 
 func startBus(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1")
+	return startDaemon(t, "--session")
+}
+
+// startDaemon runs a dbus-daemon with config (--session, or
+// --config-file=…) until the test ends and returns its address.
+func startDaemon(t *testing.T, config string) string {
+	t.Helper()
+	cmd := exec.Command("dbus-daemon", config, "--nofork", "--nopidfile", "--print-address=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
