@@ -115,7 +115,10 @@ var errBadSessionID = errors.New("not a session id of this relay")
 // parse checks id's form and signature and returns its claims. It does
 // not check expiry, binding or revocation: see sessionClaims.valid.
 func (s *sessionSigner) parse(id string) (*sessionClaims, error) {
-	if len(id) > maxSessionIDLen || !strings.HasPrefix(id, sessionIDPrefix) {
+	// encoding/base64 skips \r and \n even when Strict, so an id with one
+	// inside would be a second spelling of the same session (found by
+	// FuzzParseSessionID).
+	if len(id) > maxSessionIDLen || !strings.HasPrefix(id, sessionIDPrefix) || strings.ContainsAny(id, "\r\n") {
 		return nil, errBadSessionID
 	}
 	dot := strings.LastIndexByte(id, '.')
